@@ -1,0 +1,1 @@
+"""hwai.codegen."""

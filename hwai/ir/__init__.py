@@ -1,0 +1,6 @@
+"""hwai's IR: fixed-point types, the typed graph, and the golden interpreter."""
+
+from hwai.ir.graph import Graph, IRError, Node, Tensor, chain
+from hwai.ir.types import FixedType, requantize, type_for_range
+
+__all__ = ["FixedType", "Graph", "IRError", "Node", "Tensor", "chain", "requantize", "type_for_range"]

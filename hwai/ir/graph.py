@@ -1,0 +1,239 @@
+"""hwai's intermediate representation: a typed dataflow graph.
+
+``attrs`` says *what* a node computes (integer weights, fixed-point types);
+``impl`` says *how* to build it (reuse factor, strategy). Passes return new graphs;
+nothing here mutates in place.
+
+Ops and their attrs (all integer arrays are the stored ``q`` of the named type):
+
+=========  ====================================================================
+``dense``  ``weight`` (n_in, n_out), ``weight_type``, ``bias`` (n_out,), ``bias_type``,
+           ``accum_type``. out = cast(acc) where acc = cast(bias) then, for each
+           input in order, acc = cast(acc + cast(x_i*w_ij)) — hls4ml's dense_latency.
+``relu``   out = cast(max(x, 0))
+``quant``  out = cast(x)  (a linear quantizer: rounding/overflow of the output type)
+``expr``   symbolic expression, see :mod:`hwai.ir.expr` (symbolic-regression step)
+=========  ====================================================================
+
+"cast" is always :func:`hwai.ir.types.requantize` into the output tensor's type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from hwai.ir.types import FixedType
+
+OPS = ("dense", "relu", "quant", "expr")
+
+
+class IRError(ValueError):
+    """A graph that violates an IR invariant."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]            # per-sample shape, no batch axis
+    type: FixedType | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    impl: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_attrs(self, **kw: Any) -> "Node":
+        return replace(self, attrs={**self.attrs, **kw})
+
+    def with_impl(self, **kw: Any) -> "Node":
+        return replace(self, impl={**self.impl, **kw})
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    tensors: Mapping[str, Tensor]
+    nodes: tuple[Node, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- lookups -------------------------------------------------------------
+    def tensor(self, name: str) -> Tensor:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise IRError(f"graph {self.name!r}: no tensor named {name!r}") from None
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise IRError(f"graph {self.name!r}: no node named {name!r}")
+
+    def producer(self, tensor: str) -> Node | None:
+        for n in self.nodes:
+            if tensor in n.outputs:
+                return n
+        return None
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return [n for n in self.nodes if tensor in n.inputs]
+
+    def nodes_of(self, op: str) -> list[Node]:
+        return [n for n in self.nodes if n.op == op]
+
+    # --- functional updates ------------------------------------------------
+    def with_tensor(self, t: Tensor) -> "Graph":
+        return replace(self, tensors={**self.tensors, t.name: t})
+
+    def with_node(self, node: Node) -> "Graph":
+        return replace(self, nodes=tuple(node if n.name == node.name else n for n in self.nodes))
+
+    def retyped(self, name: str, ftype: FixedType | None) -> "Graph":
+        return self.with_tensor(replace(self.tensor(name), type=ftype))
+
+    # --- invariants ---------------------------------------------------------
+    def validate(self, require_types: bool = True) -> "Graph":
+        """Check topological order, shapes and (by default) that every tensor is typed."""
+        known = set(self.inputs)
+        for t in self.inputs:
+            self.tensor(t)
+        names = set()
+        for n in self.nodes:
+            if n.op not in OPS:
+                raise IRError(f"node {n.name!r}: unknown op {n.op!r} (known: {', '.join(OPS)})")
+            if n.name in names:
+                raise IRError(f"duplicate node name {n.name!r}")
+            names.add(n.name)
+            for i in n.inputs:
+                if i not in known:
+                    raise IRError(f"node {n.name!r}: input {i!r} is not produced before it")
+            for o in n.outputs:
+                self.tensor(o)
+                known.add(o)
+            _check_shapes(self, n)
+        for o in self.outputs:
+            if o not in known:
+                raise IRError(f"graph output {o!r} is never produced")
+        if require_types:
+            untyped = sorted(t.name for t in self.tensors.values() if t.type is None and t.name in known)
+            if untyped:
+                raise IRError(f"tensors without a fixed-point type: {', '.join(untyped)} "
+                              "(run hwai.passes.infer_precision first)")
+        return self
+
+    # --- persistence --------------------------------------------------------
+    def save(self, folder: str | Path) -> tuple[Path, Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        doc = {
+            "name": self.name, "inputs": list(self.inputs), "outputs": list(self.outputs),
+            "tensors": [_tensor_doc(t) for t in self.tensors.values()],
+            "nodes": [_node_doc(n, arrays) for n in self.nodes],
+            "meta": _encode(dict(self.meta), arrays, "meta"),
+        }
+        jpath, npath = folder / "graph.json", folder / "graph.npz"
+        jpath.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        with open(npath, "wb") as fh:  # np.savez on a handle: no name mangling, deterministic
+            np.savez(fh, **dict(sorted(arrays.items())))
+        return jpath, npath
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Graph":
+        folder = Path(folder)
+        doc = json.loads((folder / "graph.json").read_text())
+        with np.load(folder / "graph.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        tensors = {d["name"]: Tensor(d["name"], tuple(d["shape"]),
+                                     FixedType.from_dict(d["type"]) if d["type"] else None)
+                   for d in doc["tensors"]}
+        nodes = tuple(Node(d["name"], d["op"], tuple(d["inputs"]), tuple(d["outputs"]),
+                           _decode(d["attrs"], arrays), _decode(d["impl"], arrays))
+                      for d in doc["nodes"])
+        return cls(doc["name"], tuple(doc["inputs"]), tuple(doc["outputs"]), tensors, nodes,
+                   _decode(doc["meta"], arrays))
+
+
+def _check_shapes(g: Graph, n: Node) -> None:
+    if n.op == "dense":
+        x, y = g.tensor(n.inputs[0]), g.tensor(n.outputs[0])
+        w = np.asarray(n.attrs["weight"])
+        if w.shape != (x.size, y.size):
+            raise IRError(f"node {n.name!r}: weight shape {w.shape} does not match "
+                          f"input {x.size} x output {y.size}")
+        if np.asarray(n.attrs["bias"]).shape != (y.size,):
+            raise IRError(f"node {n.name!r}: bias shape {np.asarray(n.attrs['bias']).shape} != ({y.size},)")
+    elif n.op in ("relu", "quant"):
+        x, y = g.tensor(n.inputs[0]), g.tensor(n.outputs[0])
+        if x.shape != y.shape:
+            raise IRError(f"node {n.name!r}: elementwise op changes shape {x.shape} -> {y.shape}")
+
+
+def _tensor_doc(t: Tensor) -> dict:
+    return {"name": t.name, "shape": list(t.shape), "type": t.type.to_dict() if t.type else None}
+
+
+def _node_doc(n: Node, arrays: dict) -> dict:
+    return {"name": n.name, "op": n.op, "inputs": list(n.inputs), "outputs": list(n.outputs),
+            "attrs": _encode(dict(n.attrs), arrays, n.name),
+            "impl": _encode(dict(n.impl), arrays, n.name + ".impl")}
+
+
+def _encode(value: Any, arrays: dict, key: str) -> Any:
+    if isinstance(value, FixedType):
+        return {"__fixed__": value.to_dict()}
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise IRError(f"{key}: object arrays cannot be saved; values exceed 62 bits")
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, dict):
+        return {str(k): _encode(v, arrays, f"{key}.{k}") for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, arrays, f"{key}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def _decode(value: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    if isinstance(value, dict):
+        if "__fixed__" in value:
+            return FixedType.from_dict(value["__fixed__"])
+        if "__array__" in value:
+            return arrays[value["__array__"]]
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+def chain(name: str, input_tensor: Tensor, layers: Iterable[tuple[Node, Tensor]],
+          meta: Mapping[str, Any] | None = None) -> Graph:
+    """Build a sequential graph from (node, output tensor) pairs — what frontends produce."""
+    tensors = {input_tensor.name: input_tensor}
+    nodes = []
+    last = input_tensor.name
+    for node, out in layers:
+        tensors[out.name] = out
+        nodes.append(node)
+        last = out.name
+    return Graph(name, (input_tensor.name,), (last,), tensors, tuple(nodes), dict(meta or {}))
