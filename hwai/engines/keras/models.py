@@ -1,0 +1,130 @@
+"""Named architectures, model canonicalization and layer-walking helpers.
+
+hwai works on *chain* models (each layer feeds the next), which covers the trigger MLPs
+this toolkit targets. A canonical model has its activations as separate layers
+(``fc1, relu1, ..., output, softmax``) so pruning/QAT can replace layers one-to-one and
+lowering can drop the final softmax (the trigger only needs the argmax / logits).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hwai.errors import HwaiError, UnsupportedLayerError
+
+JET_MLP_HIDDEN = (64, 32, 32)  # the hls4ml tutorial jet tagger: 16-64-32-32-5
+
+
+def build_jet_mlp(n_in: int, n_out: int, hidden: list[int] | tuple[int, ...], seed: int, name: str = "jet_mlp") -> Any:
+    """Dense/ReLU MLP with layers fc1, relu1, ..., output, softmax (seeded init)."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    x = inputs = tf.keras.Input(shape=(n_in,), name="input")
+    for i, units in enumerate(hidden, start=1):
+        x = tf.keras.layers.Dense(int(units), name=f"fc{i}", kernel_initializer="lecun_uniform")(x)
+        x = tf.keras.layers.Activation("relu", name=f"relu{i}")(x)
+    x = tf.keras.layers.Dense(n_out, name="output", kernel_initializer="lecun_uniform")(x)
+    outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    return tf.keras.Model(inputs, outputs, name=name)
+
+
+def chain_layers(model: Any) -> list[Any]:
+    """The model's layers in order (InputLayer excluded); rejects branching graphs."""
+    import tensorflow as tf
+
+    layers = [l for l in model.layers if not isinstance(l, tf.keras.layers.InputLayer)]
+    for layer in layers:
+        if len(getattr(layer, "_inbound_nodes", [])) > 1 or isinstance(layer.input, (list, tuple)):
+            raise UnsupportedLayerError(f"layer '{layer.name}' ({type(layer).__name__}) is not part of a simple chain; "
+                                        "hwai's Keras engine supports sequential models")
+    return layers
+
+
+def rebuild_chain(model: Any, make: Callable[[Any], list[Any]], name: str | None = None) -> Any:
+    """New functional model where each layer is replaced by ``make(layer)`` (0..n new layers).
+
+    ``make`` returns freshly built layers; weights are not copied here.
+    """
+    import tensorflow as tf
+
+    x = inputs = tf.keras.Input(shape=model.input_shape[1:], name=model.layers[0].name
+                                if isinstance(model.layers[0], tf.keras.layers.InputLayer) else "input")
+    for layer in chain_layers(model):
+        for new in make(layer):
+            x = new(x)
+    return tf.keras.Model(inputs, x, name=name or model.name)
+
+
+def canonicalize(model: Any) -> Any:
+    """Split fused activations (Dense(activation='relu')) into separate layers; same weights.
+
+    The split-off activation is named ``softmax`` for a final softmax and ``<layer>_act``
+    otherwise. Models that are already canonical are returned unchanged.
+    """
+    layers = chain_layers(model)
+    if not any(_fused_activation(l) for l in layers):
+        return model
+    last = layers[-1]
+    clone = rebuild_chain(model, lambda l: _split(l, is_last=l is last))
+    copy_weights(model, clone)
+    return clone
+
+
+def _fused_activation(layer: Any) -> Any:
+    """The serialized activation of a weight layer when it is not linear, else None."""
+    if not layer.weights or "activation" not in layer.get_config():
+        return None
+    act = layer.get_config()["activation"]
+    return None if act in (None, "linear") else act
+
+
+def _split(layer: Any, is_last: bool) -> list[Any]:
+    import tensorflow as tf
+
+    act = _fused_activation(layer)
+    config = layer.get_config()
+    if act is None:
+        return [type(layer).from_config(config)]
+    config["activation"] = "linear"
+    act_name = "softmax" if is_last and act == "softmax" else f"{layer.name}_act"
+    if type(layer).__name__.startswith("Q"):  # a QKeras layer: its activation is a quantizer
+        from qkeras import QActivation
+
+        return [type(layer).from_config(config), QActivation(act, name=act_name)]
+    return [type(layer).from_config(config), tf.keras.layers.Activation(act, name=act_name)]
+
+
+def copy_weights(src: Any, dst: Any) -> None:
+    """Copy weights layer-by-layer between models whose weight layers share names."""
+    by_name = {l.name: l for l in src.layers}
+    for layer in dst.layers:
+        if layer.weights and layer.name in by_name:
+            layer.set_weights(by_name[layer.name].get_weights())
+
+
+def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
+    """Model input width / output width must match the data; name both numbers otherwise."""
+    n_in, n_out = model.input_shape[-1], model.output_shape[-1]
+    if n_in != n_features:
+        raise HwaiError(f"model '{model.name}' expects {n_in} input features but the data has {n_features}")
+    if n_out != n_classes:
+        raise HwaiError(f"model '{model.name}' has {n_out} outputs but the data has {n_classes} classes")
+
+
+def is_softmax(layer: Any) -> bool:
+    """A standalone softmax layer (Keras Activation or QActivation('softmax'))."""
+    config = layer.get_config()
+    return not layer.weights and config.get("activation") == "softmax"
+
+
+def logit_model(model: Any) -> Any:
+    """Sub-model producing pre-softmax outputs (drops a final softmax layer or fused softmax)."""
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    if is_softmax(last):
+        return tf.keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+    if _fused_activation(last) == "softmax":
+        return logit_model(canonicalize(model))
+    return model

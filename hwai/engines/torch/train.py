@@ -1,0 +1,107 @@
+"""The one training loop (float training, pruning fine-tune and QAT all use it).
+
+Adam on cross-entropy of logits, seeded shuffling, early stopping on validation loss
+with the best weights restored, one compact progress line per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import numpy as np
+
+from hwai.data.dataset import Dataset
+
+StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
+EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
+
+DEFAULTS = {"epochs": 20, "batch_size": 512, "learning_rate": 3e-3, "patience": 5}
+
+
+def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
+        after_step: StepHook | None = None, before_epoch: EpochHook | None = None,
+        early_stop: bool = True) -> Any:
+    """Train ``model`` in place and return it (best-validation weights when early stopping)."""
+    import torch
+
+    c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS and v is not None}}
+    gen = torch.Generator().manual_seed(int(seed))
+    torch.manual_seed(int(seed))
+    xt, yt = _tensors(data.x_train, data.y_train)
+    xv, yv = _tensors(data.x_val, data.y_val)
+    opt = torch.optim.Adam(model.parameters(), lr=float(c["learning_rate"]))
+    best, best_state, waited = float("inf"), None, 0
+    for epoch in range(int(c["epochs"])):
+        if before_epoch is not None:
+            before_epoch(epoch)
+        tr_loss = _epoch(model, opt, xt, yt, int(c["batch_size"]), gen, after_step)
+        va_loss, va_acc = evaluate(model, xv, yv)
+        print(f"[hwai] {tag} epoch {epoch + 1}/{c['epochs']}  loss {tr_loss:.4f}  "
+              f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
+        if va_loss < best - 1e-6:
+            best, best_state, waited = va_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+            if early_stop and c["patience"] and waited >= int(c["patience"]):
+                print(f"[hwai] {tag}: early stop, restoring epoch with val_loss {best:.4f}", flush=True)
+                break
+    if early_stop and best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval()
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    import torch
+
+    return torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(np.asarray(y, np.int64))
+
+
+def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
+           after_step: StepHook | None) -> float:
+    import torch
+
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    order = torch.randperm(len(x), generator=gen)
+    total = 0.0
+    for start in range(0, len(x), batch):
+        idx = order[start:start + batch]
+        opt.zero_grad()
+        loss = loss_fn(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        if after_step is not None:
+            after_step()
+        total += float(loss) * len(idx)
+    return total / max(len(x), 1)
+
+
+def evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+    """Validation (loss, accuracy) in eval mode without gradients."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        loss = float(torch.nn.functional.cross_entropy(out, y))
+        acc = float((out.argmax(1) == y).float().mean())
+    return loss, acc
+
+
+def predict_logits(model: Any, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Forward pass in eval mode, float64 numpy logits."""
+    import torch
+
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            xb = torch.as_tensor(np.asarray(x[start:start + batch], np.float32))
+            outs.append(_value(model(xb)).double().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def _value(out: Any) -> Any:
+    """A Brevitas QuantTensor's dequantized value, or the tensor itself."""
+    return getattr(out, "value", out)

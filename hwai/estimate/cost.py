@@ -1,0 +1,129 @@
+"""Resource/latency estimate data types, the fitted coefficients, and ``estimate()``.
+
+The estimate is analytic (one rule per op, see :mod:`hwai.estimate.rules`) for a fully
+unrolled, latency-strategy, ``io_parallel`` design with constant weights — the CMS L1
+trigger style of hls4ml and of hwai's own Verilog emitter. The coefficients are fitted
+against Yosys ``synth_xilinx`` runs of emitted designs (``calibration/fit.py``); the data
+and the resulting error figures live in ``calibration/`` and ``docs/estimator.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import resources
+from typing import Any, Mapping
+
+from hwai.ir.graph import Graph
+from hwai.target import Target
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Resources and timing of one node (or a whole graph)."""
+
+    lut: float = 0.0
+    ff: float = 0.0
+    dsp: int = 0
+    bram: float = 0.0
+    latency_cycles: int = 0
+    ii: int = 1
+
+    def __add__(self, other: "Cost") -> "Cost":
+        """Series composition: resources and latencies add, the slowest II wins."""
+        return Cost(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp,
+                    self.bram + other.bram, self.latency_cycles + other.latency_cycles,
+                    max(self.ii, other.ii))
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"lut": round(self.lut, 1), "ff": round(self.ff, 1), "dsp": int(self.dsp),
+                "bram": round(self.bram, 2), "latency_cycles": int(self.latency_cycles),
+                "ii": int(self.ii)}
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Tunable constants of the cost rules. Defaults are first-principles values; the
+    fitted set (``coefficients.json`` next to this module) replaces them when present.
+
+    - ``dsp_min_bits``: a constant product goes to a DSP when *both* operands exceed this
+      many bits. Vivado HLS's rule of thumb (hls4ml docs, "Optimizing for DSPs"; UG1399
+      ``BIND_OP``) is ~10 bits; below that a LUT multiplier is cheaper than a DSP48E2.
+    - ``dsp_a_bits``, ``dsp_b_bits``: DSP48E2 multiplier port widths, 27 x 18 (UG579).
+    - ``lut_per_add_bit``: LUTs per bit of a 2-input adder. UltraScale+ LUT6 + CARRY8
+      gives 1 LUT per bit (UG574); the fit absorbs width reduction by synthesis.
+    - ``add_width_frac``: fraction of the full accumulator width an average tree adder
+      has (early tree levels are narrower; Yosys ``wreduce`` trims them).
+    - ``lut_per_cast_bit``: LUTs per output bit for a rounding increment / saturation mux.
+    - ``ff_per_reg_bit``: flip-flops per pipeline-register bit (1 by construction).
+    - ``ns_per_level``, ``ns_per_carry_bit``: delay of one LUT level incl. routing and of
+      one carry-chain bit; UltraScale+ -2 speed grade (DS923: LUT ~0.1 ns, net ~0.3-0.4 ns,
+      CARRY8 ~0.02 ns/bit). Only used to turn logic levels into cycles.
+    - ``clock_margin``: usable fraction of the period (HLS default uncertainty 12.5 %).
+    """
+
+    dsp_min_bits: int = 10
+    dsp_a_bits: int = 27
+    dsp_b_bits: int = 18
+    lut_per_add_bit: float = 1.0
+    add_width_frac: float = 0.8
+    lut_per_cast_bit: float = 1.0
+    ff_per_reg_bit: float = 1.0
+    ns_per_level: float = 0.45
+    ns_per_carry_bit: float = 0.02
+    clock_margin: float = 0.875
+    source: str = "defaults"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Coefficients":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def fitted(cls) -> "Coefficients":
+        """The calibrated set shipped with hwai, or the defaults if none was fitted yet."""
+        try:
+            text = resources.files("hwai.estimate").joinpath("coefficients.json").read_text()
+        except (FileNotFoundError, OSError):
+            return cls()
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Per-node and total cost; ``method`` says which model and coefficients produced it."""
+
+    per_node: dict[str, Cost]
+    total: Cost
+    method: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "total": self.total.to_dict(),
+                "per_node": {k: v.to_dict() for k, v in self.per_node.items()},
+                "notes": list(self.notes)}
+
+
+def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -> Estimate:
+    """Estimate LUT/FF/DSP/BRAM, latency and II of ``graph`` built for ``target``."""
+    from hwai.estimate.rules import node_cost  # rules import cost types; avoid a cycle
+
+    coeffs = coeffs or Coefficients.fitted()
+    graph.validate()
+    per_node: dict[str, Cost] = {}
+    notes: list[str] = []
+    total = Cost()
+    for node in graph.nodes:
+        cost, note = node_cost(graph, node, target, coeffs)
+        per_node[node.name] = cost
+        total = total + cost
+        if note:
+            notes.append(f"{node.name}: {note}")
+    return Estimate(per_node, total, f"analytic-v1 ({coeffs.source})", tuple(notes))
+
+
+def with_coeffs(coeffs: Coefficients, **kw: Any) -> Coefficients:
+    return replace(coeffs, **kw)

@@ -1,0 +1,325 @@
+"""Recipe YAML -> validated, defaults-filled plain data.
+
+The schema is declarative (``Field`` trees below) so that every error names the
+file and the dotted field path, says what was expected, and suggests the closest
+known key for typos. Validation happens before anything is written or trained.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwai.errors import RecipeError
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One recipe field: accepted Python types, default, choices, nested schema."""
+
+    types: tuple[type, ...]
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    fields: Mapping[str, "Field"] | None = None     # nested mapping schema
+    item: "Field | None" = None                      # list item schema
+    values: "Field | None" = None                    # schema of every value of a free-keyed mapping
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def F(*types: type, default: Any = None, **kw: Any) -> Field:
+    return Field(tuple(types), default, **kw)
+
+
+NUM = (int, float)
+QSPEC = {"bits": F(int, minimum=1, maximum=32), "integer": F(int, minimum=-32, maximum=32)}
+FIXED = {"width": F(int, minimum=1, maximum=62), "integer": F(int, minimum=-32, maximum=62),
+         "signed": F(bool, default=True),
+         "rounding": F(str, default="RND_CONV", choices=("TRN", "TRN_ZERO", "RND", "RND_ZERO",
+                                                         "RND_MIN_INF", "RND_INF", "RND_CONV")),
+         "overflow": F(str, default="SAT", choices=("WRAP", "SAT", "SAT_ZERO", "SAT_SYM"))}
+LAYER_Q = {**QSPEC, "activation": F(dict, fields=QSPEC)}
+
+MODEL = {
+    "framework": F(str, default="keras", choices=("keras", "torch")),
+    "arch": F(str, help="named architecture, e.g. jet_mlp"),
+    "hidden": F(list, item=F(int, minimum=1)),
+    "path": F(str, help="model file (.h5/.keras/.json) or state dict (.pt)"),
+    "weights": F(str, help="weights .h5 for a .json architecture"),
+    "factory": F(str, help="torch: importable 'module:function' building the nn.Module"),
+    "state_dict": F(str),
+    "trust_pickle": F(bool, default=False),
+}
+DATA = {
+    "source": F(str, default="openml:hls4ml_lhc_jets_hlf"),
+    "features": F(str, list, default="X"),
+    "labels": F(str, default="y"),
+    "class_names": F(list, item=F(str)),
+    "standardize": F(str, default="standard", choices=("standard", "none")),
+    "split": F(dict, fields={"train": F(*NUM, default=0.6, minimum=0, maximum=1),
+                             "val": F(*NUM, default=0.2, minimum=0, maximum=1),
+                             "test": F(*NUM, default=0.2, minimum=0, maximum=1)}),
+    "max_rows": F(int, minimum=10),
+}
+TARGET = {
+    "part": F(str, default="xcvu9p-flga2104-2L-e"),
+    "clock_period_ns": F(*NUM, default=5.0, minimum=0.5, maximum=100),
+    "io_type": F(str, default="io_parallel", choices=("io_parallel",)),
+    "flavour": F(str, default="vitis", choices=("vitis", "vivado")),
+    "project_name": F(str, default="myproject"),
+}
+BUDGET = {
+    "lut": F(int, minimum=0), "ff": F(int, minimum=0), "dsp": F(int, minimum=0),
+    "bram": F(int, minimum=0), "latency_ns": F(*NUM, minimum=0),
+    "latency_cycles": F(int, minimum=0), "ii": F(int, minimum=1),
+    "on_fail": F(str, default="error", choices=("error", "warn")),
+}
+TRAIN = {"epochs": F(int, default=20, minimum=0), "batch_size": F(int, default=512, minimum=1),
+         "learning_rate": F(*NUM, default=3e-3, minimum=0), "patience": F(int, default=5, minimum=0)}
+STEPS: dict[str, dict[str, Field]] = {
+    "train": TRAIN,
+    "prune": {**TRAIN, "epochs": F(int, default=10, minimum=0),
+              "sparsity": F(*NUM, default=0.7, minimum=0, maximum=0.99),
+              "schedule": F(str, default="polynomial", choices=("polynomial", "constant")),
+              "structured": F(bool, default=False),
+              "skip_layers": F(list, default=[], item=F(str))},
+    "quantize": {**TRAIN, "epochs": F(int, default=10, minimum=0),
+                 **{k: F(int, default=v, minimum=-32, maximum=32) for k, v in (("bits", 6), ("integer", 0))},
+                 "activation": F(dict, fields=QSPEC),
+                 "input": F(dict, fields=QSPEC),
+                 "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q))},
+    "distill": {**TRAIN, "teacher": F(str, default="previous"),
+                "temperature": F(*NUM, default=4.0, minimum=0.01), "alpha": F(*NUM, default=0.1, minimum=0, maximum=1),
+                "student": F(dict, fields=MODEL)},
+    "symbolic": {"engine": F(str, default="pyoperon", choices=("pyoperon", "pysr")),
+                 "target": F(str, default="logits", choices=("logits", "labels")),
+                 "operators": F(list, default=["add", "sub", "mul"], item=F(str)),
+                 "max_complexity": F(int, default=20, minimum=1), "max_length": F(int, minimum=1),
+                 "generations": F(int, default=50, minimum=1), "population_size": F(int, default=500, minimum=2),
+                 "time_limit_s": F(*NUM, default=60, minimum=1), "max_rows": F(int, default=5000, minimum=10),
+                 "features": F(list, item=F(int, str)),
+                 "precision": F(dict, fields={"width": F(int), "integer": F(int)}),
+                 "lut": F(dict, fields={"size": F(int, minimum=2), "range": F(list, item=F(*NUM))}),
+                 "select": F(dict, fields={"metric": F(str, default="accuracy"), "max_lut": F(int),
+                                           "max_latency_ns": F(*NUM), "max_complexity": F(int)})},
+    "evaluate": {"signal_efficiency": F(*NUM, default=0.5, minimum=0.01, maximum=0.99)},
+    "lower": {"input": F(dict, fields=FIXED),
+              "weight": F(dict, fields=FIXED, help="default type for float weights"),
+              "activation": F(dict, fields=FIXED, help="default type for float activations"),
+              "reuse_factor": F(int, default=1, minimum=1)},
+    "estimate": {},
+    "budget": {"on_fail": F(str, choices=("error", "warn"))},
+    "emit": {"backend": F(str, list, default=["hls4ml", "native"])},
+    "csim": {"vectors": F(int, default=10000, minimum=1), "backend": F(str, list)},
+    "synth": {"family": F(str, default="xcup", choices=("xcup", "xc7")), "dsp": F(bool, default=True),
+              "timeout_s": F(int, default=900, minimum=1)},
+    "rtl": {"vectors": F(int, default=100000, minimum=1),
+            "simulator": F(str, default="verilator", choices=("verilator", "iverilog"))},
+}
+BACKENDS = ("hls4ml", "native", "verilog")
+TRAINING_STEPS = ("train", "prune", "quantize", "distill", "symbolic")
+IR_STEPS = ("estimate", "budget", "emit", "csim", "synth", "rtl")
+
+RECIPE = {
+    "name": F(str, default=REQUIRED),
+    "description": F(str, default=""),
+    "seed": F(int, default=0),
+    "model": F(dict, default=REQUIRED, fields=MODEL),
+    "data": F(dict, default={}, fields=DATA),
+    "target": F(dict, default={}, fields=TARGET),
+    "budget": F(dict, default={}, fields=BUDGET),
+    "steps": F(list, default=REQUIRED),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    cfg: Mapping[str, Any]
+    index: int
+
+    @property
+    def folder(self) -> str:
+        return f"{self.index:02d}_{self.name}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    name: str
+    description: str
+    seed: int
+    model: Mapping[str, Any]
+    data: Mapping[str, Any]
+    target: Mapping[str, Any]
+    budget: Mapping[str, Any]
+    steps: tuple[Step, ...]
+    digest: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; raise RecipeError with a one-line message."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    text = path.read_bytes()
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise RecipeError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+    return recipe_from_dict(doc, path, hashlib.sha256(text).hexdigest())
+
+
+def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") -> Recipe:
+    ctx = str(path)
+    if not isinstance(doc, dict):
+        raise RecipeError(f"{ctx}: a recipe is a YAML mapping with keys {', '.join(RECIPE)}")
+    top = _validate_mapping(doc, RECIPE, ctx, "")
+    steps = _validate_steps(top["steps"], ctx)
+    _check_split(top["data"], ctx)
+    _check_model(top["model"], ctx)
+    return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
+                  top["target"], top["budget"], steps, digest or _digest(doc), doc)
+
+
+def _digest(doc: Any) -> str:
+    import json
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _validate_mapping(doc: Mapping, spec: Mapping[str, Field], ctx: str, path: str) -> dict:
+    out: dict[str, Any] = {}
+    for key in doc:
+        if key not in spec:
+            raise RecipeError(f"{ctx}: {_join(path, key)}: unknown key{_suggest(str(key), spec)}")
+    for key, fld in spec.items():
+        if key in doc and doc[key] is not None:
+            out[key] = _validate_value(doc[key], fld, ctx, _join(path, key))
+        elif fld.default is REQUIRED:
+            raise RecipeError(f"{ctx}: {_join(path, key)}: required field is missing")
+        elif fld.fields is not None and isinstance(fld.default, dict):
+            out[key] = _validate_mapping(fld.default, fld.fields, ctx, _join(path, key))
+        else:
+            out[key] = fld.default
+    return out
+
+
+def _validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
+    if isinstance(value, bool) and bool not in fld.types:
+        raise RecipeError(f"{ctx}: {path}: expected {_names(fld.types)}, got a boolean")
+    if not isinstance(value, fld.types):
+        if float in fld.types and isinstance(value, int):
+            value = float(value)
+        else:
+            raise RecipeError(f"{ctx}: {path}: expected {_names(fld.types)}, got {type(value).__name__} {value!r}")
+    if fld.choices is not None and value not in fld.choices:
+        raise RecipeError(f"{ctx}: {path}: {value!r} is not one of {', '.join(map(str, fld.choices))}"
+                          f"{_suggest(str(value), fld.choices)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if fld.minimum is not None and value < fld.minimum:
+            raise RecipeError(f"{ctx}: {path}: {value} is below the minimum {fld.minimum}")
+        if fld.maximum is not None and value > fld.maximum:
+            raise RecipeError(f"{ctx}: {path}: {value} is above the maximum {fld.maximum}")
+    if isinstance(value, dict) and fld.fields is not None:
+        return _validate_mapping(value, fld.fields, ctx, path)
+    if isinstance(value, dict) and fld.values is not None:
+        return {k: _validate_value(v, fld.values, ctx, _join(path, k)) for k, v in value.items()}
+    if isinstance(value, list) and fld.item is not None:
+        return [_validate_value(v, fld.item, ctx, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _validate_steps(items: list, ctx: str) -> tuple[Step, ...]:
+    steps = []
+    for i, item in enumerate(items):
+        name, cfg = _step_entry(item, ctx, i)
+        if name not in STEPS:
+            raise RecipeError(f"{ctx}: steps[{i}]: unknown step {name!r}{_suggest(name, STEPS)}"
+                              f" (steps: {', '.join(STEPS)})")
+        cfg = _validate_mapping(cfg, STEPS[name], ctx, f"steps[{i}].{name}")
+        if name in ("emit", "csim"):
+            _check_backends(cfg, ctx, f"steps[{i}].{name}")
+        steps.append((name, cfg))
+    steps = _insert_lower(steps)
+    return tuple(Step(n, c, k + 1) for k, (n, c) in enumerate(steps))
+
+
+def _step_entry(item: Any, ctx: str, i: int) -> tuple[str, dict]:
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, dict) and len(item) == 1:
+        (name, cfg), = item.items()
+        if cfg is None:
+            cfg = {}
+        if not isinstance(cfg, dict):
+            raise RecipeError(f"{ctx}: steps[{i}].{name}: expected a mapping of options, got {cfg!r}")
+        return str(name), cfg
+    raise RecipeError(f"{ctx}: steps[{i}]: write a step as '- name' or '- name: {{options}}'")
+
+
+def _check_backends(cfg: dict, ctx: str, path: str) -> None:
+    for key in ("backend",):
+        val = cfg.get(key)
+        if val is None:
+            continue
+        vals = [val] if isinstance(val, str) else val
+        for v in vals:
+            if v not in BACKENDS:
+                raise RecipeError(f"{ctx}: {path}.{key}: {v!r} is not one of {', '.join(BACKENDS)}"
+                                  f"{_suggest(str(v), BACKENDS)}")
+        cfg[key] = list(vals)
+
+
+def _insert_lower(steps: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """IR-level steps need the IR: insert ``lower`` after the last training step if absent."""
+    names = [n for n, _ in steps]
+    if "lower" in names or not any(n in IR_STEPS for n in names):
+        return steps
+    last = max([i for i, n in enumerate(names) if n in TRAINING_STEPS + ("evaluate",)], default=-1)
+    defaults = _validate_mapping({}, STEPS["lower"], "", "")
+    return steps[:last + 1] + [("lower", defaults)] + steps[last + 1:]
+
+
+def _check_split(data: dict, ctx: str) -> None:
+    s = data["split"]
+    total = s["train"] + s["val"] + s["test"]
+    if abs(total - 1.0) > 1e-6:
+        raise RecipeError(f"{ctx}: data.split: fractions add up to {total:g}, not 1")
+
+
+def _check_model(model: dict, ctx: str) -> None:
+    ways = [k for k in ("arch", "path", "factory") if model.get(k)]
+    if len(ways) != 1:
+        raise RecipeError(f"{ctx}: model: give exactly one of arch (e.g. jet_mlp), path, or factory "
+                          f"(got {', '.join(ways) or 'none'})")
+    if model.get("factory") and model["framework"] != "torch":
+        raise RecipeError(f"{ctx}: model.factory: only for framework: torch")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _names(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+             list: "a list", dict: "a mapping"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _suggest(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,332 @@
+"""The recipe steps. Each is ``fn(ctx, step) -> report dict`` and writes its checkpoint.
+
+Training-level steps (train, prune, quantize, distill) call the framework engine;
+``lower`` crosses into the IR; everything after it works on ``ctx.graph`` only, so
+Keras and torch models get identical guarantees.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hwai.errors import BudgetError, HwaiError, MismatchError
+from hwai.ir.graph import Graph
+from hwai.ir.types import FixedType
+from hwai.recipe.runner import RunContext
+from hwai.recipe.schema import Step
+
+DEFAULT_INPUT = FixedType(16, 6, True, "RND_CONV", "SAT")   # hls4ml's default ap_fixed<16,6>, rounded
+
+
+# --- setup / resume ---------------------------------------------------------------
+
+def make_engine(framework: str) -> Any:
+    if framework == "torch":
+        from hwai.engines.torch import TorchEngine
+        return TorchEngine()
+    from hwai.engines.keras import KerasEngine
+    return KerasEngine()
+
+
+def setup(ctx: RunContext, data_path: str | None) -> None:
+    from hwai.data import load_dataset
+
+    ctx.engine = make_engine(ctx.recipe.model["framework"])
+    ctx.log(f"[hwai] data: {data_path or ctx.recipe.data['source']}")
+    ctx.data = load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
+    ctx.log(f"[hwai] data: {len(ctx.data.x_train)} train / {len(ctx.data.x_val)} val / "
+            f"{len(ctx.data.x_test)} test rows, classes {', '.join(ctx.data.class_names)}")
+    ctx.model = ctx.engine.build(dict(ctx.recipe.model), ctx.data, ctx.seed)
+
+
+def restore(ctx: RunContext, done: list[Step]) -> None:
+    """Reload reports, the latest model checkpoint and the IR of steps already run."""
+    for step in done:
+        folder = ctx.step_dir(step)
+        rep = folder / "report.json"
+        if not rep.is_file():
+            raise HwaiError(f"{folder}: step {step.name} has no report; rerun without --from")
+        ctx.reports[step.folder] = json.loads(rep.read_text())
+        ckpt = folder / "checkpoint"
+        if step.name in MODEL_STEPS and ckpt.exists():
+            ctx.model = ctx.engine.restore(ckpt)
+        if step.name in ("lower", "symbolic") and (ckpt / "graph.json").exists():
+            ctx.graph = Graph.load(ckpt)
+        ctx.state.setdefault("candidates", []).extend(ctx.reports[step.folder].get("candidates", []))
+    if ctx.graph is not None and (ctx.run_dir / "vectors" / "inputs.npy").exists():
+        ctx.state["vectors"] = np.load(ctx.run_dir / "vectors" / "inputs.npy")
+    for step in done:
+        if step.name == "emit":
+            ctx.state["emitted"] = ctx.reports[step.folder].get("backends", {})
+
+
+# --- evaluation helpers -----------------------------------------------------------
+
+def signal_efficiency(ctx: RunContext) -> float:
+    for s in ctx.recipe.steps:
+        if s.name == "evaluate":
+            return float(s.cfg["signal_efficiency"])
+    return 0.5
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def framework_metrics(ctx: RunContext) -> dict:
+    from hwai.metrics import classification_metrics
+
+    logits = ctx.engine.logits(ctx.model, ctx.data.x_test)
+    return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
+                                  signal_efficiency(ctx))
+
+
+def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
+    from hwai.ir.interp import run_float
+    return run_float(graph, x)
+
+
+def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
+    from hwai.metrics import classification_metrics
+
+    logits = golden_logits(graph, ctx.data.x_test)
+    return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
+                                  signal_efficiency(ctx))
+
+
+def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) -> dict:
+    """One point for the accuracy-vs-cost plot: each model a step produced."""
+    row = {"step": step.folder, "accuracy": metrics.get("accuracy"), "auc": metrics.get("macro_auc")}
+    if graph is not None:
+        try:
+            from hwai.estimate import estimate
+            row.update({k: v for k, v in estimate(graph, ctx.target).total.to_dict().items()})
+        except Exception as err:  # the plot is a nicety; a failed estimate must not stop the run
+            ctx.log(f"[hwai]   (no cost estimate for {step.folder}: {err})")
+    return row
+
+
+# --- training-level steps ---------------------------------------------------------
+
+def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
+    def fn(ctx: RunContext, step: Step) -> dict:
+        cfg = dict(step.cfg)
+        if action == "distill":
+            ctx.model = _distill(ctx, cfg)
+        else:
+            ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
+        return _after_model_step(ctx, step)
+    fn.__name__ = f"step_{action}"
+    return fn
+
+
+def _distill(ctx: RunContext, cfg: dict) -> Any:
+    teacher = ctx.model if cfg["teacher"] == "previous" else _load_teacher(ctx, cfg["teacher"])
+    student = ctx.engine.build({**dict(ctx.recipe.model), **_student_cfg(cfg)}, ctx.data, ctx.seed)
+    ctx.state["teacher"] = teacher
+    return ctx.engine.distill(student, teacher, ctx.data, cfg, ctx.seed)
+
+
+def _student_cfg(cfg: dict) -> dict:
+    student = {k: v for k, v in (cfg.get("student") or {}).items() if v is not None}
+    base = {"arch": "jet_mlp", "path": None, "factory": None}
+    return {**base, **student}
+
+
+def _load_teacher(ctx: RunContext, path: str) -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise HwaiError(f"distill.teacher: {path} not found (give a model file or 'previous')")
+    return ctx.engine.build({**dict(ctx.recipe.model), "arch": None, "path": str(p)}, ctx.data, ctx.seed)
+
+
+def _after_model_step(ctx: RunContext, step: Step) -> dict:
+    ctx.engine.save(ctx.model, ctx.step_dir(step) / "checkpoint")
+    metrics = framework_metrics(ctx)
+    ctx.log(f"[hwai]   test accuracy {metrics['accuracy']:.4f}  macro AUC {metrics.get('macro_auc', float('nan')):.4f}")
+    graph = _try_lower(ctx)
+    cand = _candidate(ctx, step, metrics, graph)
+    ctx.state.setdefault("candidates", []).append(cand)
+    return {"metrics": metrics, "sparsity": ctx.engine.sparsity(ctx.model),
+            "bit_widths": ctx.engine.bit_widths(ctx.model), "candidates": [cand]}
+
+
+def _try_lower(ctx: RunContext) -> Graph | None:
+    try:
+        return ctx.engine.lower(ctx.model, DEFAULT_INPUT, {})
+    except HwaiError as err:
+        ctx.log(f"[hwai]   (candidate not lowerable for costing: {err})")
+        return None
+
+
+def step_evaluate(ctx: RunContext, step: Step) -> dict:
+    rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
+    if ctx.graph is not None:
+        rep["firmware"] = golden_metrics(ctx, ctx.graph)
+    ctx.log(f"[hwai]   accuracy {rep['framework']['accuracy']:.4f}")
+    return rep
+
+
+# --- IR-level steps ------------------------------------------------------------------
+
+def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
+    if not cfg or cfg.get("width") is None:
+        return default
+    return FixedType(cfg["width"], cfg["integer"], cfg["signed"], cfg["rounding"], cfg["overflow"])
+
+
+def step_lower(ctx: RunContext, step: Step) -> dict:
+    from hwai.passes.pipeline import with_reuse_factor
+
+    cfg = dict(step.cfg)
+    input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
+    graph = ctx.engine.lower(ctx.model, input_type, cfg)
+    graph = with_reuse_factor(graph, cfg["reuse_factor"]).validate()
+    ctx.graph = graph
+    graph.save(ctx.step_dir(step) / "checkpoint")
+    return lowered_report(ctx, graph)
+
+
+def lowered_report(ctx: RunContext, graph: Graph) -> dict:
+    from hwai.report.summary import layer_table
+
+    fw = golden_metrics(ctx, graph)
+    rep = {"firmware_metrics": fw, "layers": layer_table(graph)}
+    if ctx.model is not None and ctx.graph is graph and "symbolic" not in graph.meta.get("kind", ""):
+        ref = ctx.engine.logits(ctx.model, ctx.data.x_test).argmax(1)
+        rep["argmax_agreement_framework_vs_firmware"] = float((ref == golden_logits(graph, ctx.data.x_test).argmax(1)).mean())
+    ctx.log(f"[hwai]   firmware (fixed-point golden model) accuracy {fw['accuracy']:.4f}")
+    return rep
+
+
+def step_estimate(ctx: RunContext, step: Step) -> dict:
+    from hwai.estimate import estimate
+
+    est = estimate(_need_graph(ctx, step), ctx.target)
+    ctx.state["estimate"] = est
+    total = est.total.to_dict()
+    ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()))
+    return {"total": total, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
+            "method": est.method}
+
+
+def step_budget(ctx: RunContext, step: Step) -> dict:
+    from hwai.budget import check_budget
+    from hwai.estimate import estimate
+
+    est = ctx.state.get("estimate") or estimate(_need_graph(ctx, step), ctx.target)
+    budget = {k: v for k, v in ctx.recipe.budget.items() if k != "on_fail" and v is not None}
+    report = check_budget(est, budget, ctx.target)
+    on_fail = step.cfg.get("on_fail") or ctx.recipe.budget["on_fail"]
+    for line in report.table().splitlines():
+        ctx.log("[hwai]   " + line)
+    rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
+    if not report.ok and on_fail == "error":
+        _write_step_report(ctx, step, rep)
+        failed = ", ".join(r["resource"] for r in report.to_dict()["rows"] if not r["ok"])
+        raise BudgetError(f"budget exceeded ({failed}); see {ctx.step_dir(step)}/report.json — "
+                          "compress harder (sparsity, bits) or set budget.on_fail: warn")
+    return rep
+
+
+def _write_step_report(ctx: RunContext, step: Step, rep: dict) -> None:
+    path = ctx.step_dir(step) / "report.json"
+    path.write_text(json.dumps({"step": step.name, **rep}, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def _need_graph(ctx: RunContext, step: Step) -> Graph:
+    if ctx.graph is None:
+        raise HwaiError(f"step {step.name}: no IR yet; add a 'lower' (or 'symbolic') step before it")
+    return ctx.graph
+
+
+def csim_vectors(ctx: RunContext) -> np.ndarray:
+    """The test vectors every backend is checked with (real rows + random + corners)."""
+    if "vectors" not in ctx.state:
+        from hwai.sim.vectors import make_vectors
+
+        n = next((int(s.cfg["vectors"]) for s in ctx.recipe.steps if s.name == "csim"), 10000)
+        tin = ctx.graph.tensor(ctx.graph.inputs[0]).type
+        real = tin.from_float(ctx.data.x_test)
+        ctx.state["vectors"] = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
+        vdir = ctx.run_dir / "vectors"
+        vdir.mkdir(exist_ok=True)
+        np.save(vdir / "inputs.npy", ctx.state["vectors"])
+    return ctx.state["vectors"]
+
+
+def step_emit(ctx: RunContext, step: Step) -> dict:
+    from hwai.codegen import emitters
+
+    graph = _need_graph(ctx, step)
+    vectors = csim_vectors(ctx)
+    out = {}
+    for backend in step.cfg["backend"]:
+        ctx.log(f"[hwai]   emitting {backend}")
+        out[backend] = emitters.emit(backend, graph, ctx.target, ctx.run_dir, vectors)
+    ctx.state["emitted"] = out
+    return {"backends": out}
+
+
+def step_csim(ctx: RunContext, step: Step) -> dict:
+    from hwai.sim import checks
+
+    graph = _need_graph(ctx, step)
+    vectors = csim_vectors(ctx)
+    emitted = ctx.state.get("emitted") or {}
+    backends = step.cfg.get("backend") or [b for b in emitted if b in ("hls4ml", "native")]
+    if not backends:
+        raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
+    results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
+    rep = {"vectors": int(len(vectors)), "backends": results,
+           "mismatches": int(sum(r["mismatches"] for r in results.values()))}
+    if rep["mismatches"]:
+        _write_step_report(ctx, step, rep)
+        bad = "; ".join(r["summary"] for r in results.values() if r["mismatches"])
+        raise MismatchError(f"C simulation differs from the golden model: {bad}")
+    return rep
+
+
+def step_rtl(ctx: RunContext, step: Step) -> dict:
+    from hwai.sim import checks
+
+    graph = _need_graph(ctx, step)
+    res = checks.rtl(graph, ctx.run_dir, ctx.target, int(step.cfg["vectors"]), ctx.seed,
+                     step.cfg["simulator"], log=ctx.log)
+    if res["mismatches"]:
+        _write_step_report(ctx, step, res)
+        raise MismatchError(f"RTL simulation differs from the golden model: {res['summary']}")
+    return res
+
+
+def step_synth(ctx: RunContext, step: Step) -> dict:
+    from hwai.synth.flow import synth_graph
+
+    return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
+                       estimate=ctx.state.get("estimate"), log=ctx.log)
+
+
+def step_symbolic(ctx: RunContext, step: Step) -> dict:
+    from hwai.symbolic.step import run_symbolic
+
+    graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    ctx.graph = graph
+    graph.save(ctx.step_dir(step) / "checkpoint")
+    rep.update(lowered_report(ctx, graph))
+    return rep
+
+
+MODEL_STEPS = ("train", "prune", "quantize", "distill")
+STEP_FUNCS: dict[str, Callable[[RunContext, Step], dict]] = {
+    "train": _model_step("train"), "prune": _model_step("prune"),
+    "quantize": _model_step("quantize"), "distill": _model_step("distill"),
+    "evaluate": step_evaluate, "lower": step_lower, "estimate": step_estimate,
+    "budget": step_budget, "emit": step_emit, "csim": step_csim, "rtl": step_rtl,
+    "synth": step_synth, "symbolic": step_symbolic,
+}

