@@ -41,7 +41,9 @@ def background_rejection(is_signal: np.ndarray, score: np.ndarray, signal_effici
     if is_signal.all() or not is_signal.any():
         return None
     fpr, tpr, _ = roc_curve(is_signal, score, drop_intermediate=False)
-    eps_b = float(np.interp(signal_efficiency, tpr, fpr))
+    # Several cuts can share one eps_S; the first (fpr is non-decreasing) is the best working point.
+    tpr_unique, first = np.unique(tpr, return_index=True)
+    eps_b = float(np.interp(signal_efficiency, tpr_unique, fpr[first]))
     return None if eps_b <= 0.0 else 1.0 / eps_b
 
 

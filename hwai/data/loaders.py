@@ -33,8 +33,9 @@ def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Data
     source = str(override_path or cfg.get("source", ""))
     if not source:
         raise DataError("data.source is empty; set it in the recipe or pass --data PATH.npz")
-    x, y_raw, names, features = _read_source(source, cfg)
-    y, class_names = _encode_labels(y_raw, names, source)
+    x, y_raw, file_names, features = _read_source(source, cfg)
+    # The recipe's class_names win over the file's: they define the order the user wants.
+    y, class_names = _encode_labels(y_raw, cfg.get("class_names") or file_names, source)
     x, y, n_total = _subsample(x, y, cfg.get("max_rows"), seed)
     parts = _split_indices(y, cfg.get("split") or _DEFAULT_SPLIT, seed)
     mean, std = _standardization(x[parts["train"]], cfg.get("standardize", "standard"))
@@ -112,8 +113,11 @@ def _h5_list(f: Any, key: str) -> list | None:
 
 
 def _read_parquet(path: Path, cfg: dict) -> tuple[np.ndarray, np.ndarray, list | None, list]:
-    import pyarrow.parquet as pq
-
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:  # absent, or built for another numpy major version than TF's numpy 1.x
+        raise DataError(f"reading {path} needs a working pyarrow ({err}); "
+                        "install one matching your numpy, or convert the file to .npz") from err
     table = pq.read_table(path)
     columns = list(table.column_names)
     y_key = str(cfg.get("labels") or "y")

@@ -140,7 +140,9 @@ def frac_bits_needed(values: np.ndarray, max_frac: int = 64) -> int:
     """Fewest fractional bits that represent every value exactly, or raise.
 
     Used on quantized weights coming from QKeras/Brevitas: they lie on a power-of-two
-    grid by construction; anything else cannot be a fixed-point constant.
+    grid by construction; anything else cannot be a fixed-point constant. Any float is
+    a dyadic rational, so callers must bound ``max_frac`` by what the quantizer's bit
+    width allows, or a non-power-of-two scale would pass with ~50 fractional bits.
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[v != 0]

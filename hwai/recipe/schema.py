@@ -62,7 +62,7 @@ DATA = {
     "labels": F(str, default="y"),
     "class_names": F(list, item=F(str)),
     "standardize": F(str, default="standard", choices=("standard", "none")),
-    "split": F(dict, fields={"train": F(*NUM, default=0.6, minimum=0, maximum=1),
+    "split": F(dict, default={}, fields={"train": F(*NUM, default=0.6, minimum=0, maximum=1),
                              "val": F(*NUM, default=0.2, minimum=0, maximum=1),
                              "test": F(*NUM, default=0.2, minimum=0, maximum=1)}),
     "max_rows": F(int, minimum=10),

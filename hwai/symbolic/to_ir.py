@@ -206,7 +206,8 @@ class _Builder:
         vals = np.asarray(sympy.lambdify([xs], self.sym[a], "numpy")(self.calib.T), dtype=float)
         vals = np.broadcast_to(vals, (self.calib.shape[0],))
         vals = vals[np.isfinite(vals)]
-        return (float(vals.min()), float(vals.max())) if vals.size else None
+        lsb = self.types[a].lsb  # half-open range: include the largest value seen
+        return (float(vals.min()), float(vals.max()) + lsb) if vals.size else None
 
 
 def quantize_constant(c: float, width: int) -> tuple[int, int]:
@@ -227,6 +228,7 @@ def lut_spec(arg_iv: tuple[int, int, int], arg_t: FixedType, rng: tuple[float, f
              size: int) -> dict:
     """Start code, shift and size of a table over the argument range (power-of-two span).
 
+    ``rng`` is half-open, [r0, r1), so [-8, 8) is exactly a power-of-two span.
     The span in argument codes is rounded up to 2**m so the index is ``m - shift`` top
     bits of ``q - lo``; ``size`` is rounded down to a power of two and never exceeds
     the number of distinct argument codes.
@@ -234,7 +236,7 @@ def lut_spec(arg_iv: tuple[int, int, int], arg_t: FixedType, rng: tuple[float, f
     alo, ahi, fa = arg_iv
     if rng is not None:
         lo = max(math.floor(rng[0] * 2.0 ** fa), alo)
-        hi = min(math.ceil(rng[1] * 2.0 ** fa), ahi)
+        hi = min(math.ceil(rng[1] * 2.0 ** fa) - 1, ahi)  # half-open [r0, r1)
         lo, hi = (lo, hi) if lo <= hi else (alo, ahi)
     else:
         lo, hi = alo, ahi

@@ -1,0 +1,94 @@
+"""Keras/QKeras implementation of :class:`hwai.engines.base.Engine`.
+
+TensorFlow, QKeras and tfmot are imported inside the methods' helper modules only when a
+step runs, so importing this package costs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.data.dataset import Dataset
+from hwai.errors import HwaiError
+
+__all__ = ["KerasEngine"]
+
+
+class KerasEngine:
+    """Training-level steps on ``tf.keras`` models; ``lower`` hands over to the Keras frontend."""
+
+    framework = "keras"
+
+    def build(self, model_cfg: dict, data: Dataset, seed: int) -> Any:
+        """``arch: jet_mlp`` (``hidden`` overrides 64-32-32) or ``path`` (+ ``weights``) to load."""
+        from hwai.engines.keras import models
+        from hwai.engines.keras.io import load_model_file
+
+        if model_cfg.get("path"):
+            model = models.canonicalize(load_model_file(model_cfg["path"], model_cfg.get("weights")))
+        elif model_cfg.get("arch", "jet_mlp") == "jet_mlp":
+            hidden = model_cfg.get("hidden") or models.JET_MLP_HIDDEN
+            model = models.build_jet_mlp(data.n_features, data.n_classes, hidden, seed)
+        else:
+            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp' or give model.path")
+        models.check_compatible(model, data.n_features, data.n_classes)
+        return model
+
+    def train(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        """Adam + categorical cross-entropy; early stopping on val loss restores the best epoch."""
+        from hwai.engines.keras.train import fit
+
+        fit(model, data, cfg, seed, tag="train")
+        return model
+
+    def prune(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.keras.prune import prune_model
+
+        return prune_model(model, data, cfg, seed)
+
+    def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.keras.quantize import quantize_model
+
+        return quantize_model(model, data, cfg, seed)
+
+    def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        raise NotImplementedError("distill is not implemented for the Keras engine yet; "
+                                  "remove the distill step from the recipe or use the torch engine")
+
+    def logits(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """Pre-softmax outputs in float64 (batched predict, no training-mode ops)."""
+        from hwai.engines.keras.models import logit_model
+
+        sub = logit_model(model)
+        return np.asarray(sub.predict(np.asarray(x, dtype=np.float32), batch_size=4096, verbose=0), dtype=np.float64)
+
+    def sparsity(self, model: Any) -> dict[str, float]:
+        """Zero fraction of each layer's *effective* kernel (after its QKeras quantizer, if any)."""
+        from hwai.engines.keras.prune import kernel_sparsity
+
+        return kernel_sparsity(model, quantized=True)
+
+    def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
+        from hwai.engines.keras.inspect import bit_widths
+
+        return bit_widths(model)
+
+    def save(self, model: Any, folder: Path) -> None:
+        from hwai.engines.keras.io import save_model
+
+        save_model(model, Path(folder))
+
+    def restore(self, folder: Path) -> Any:
+        from hwai.engines.keras.io import restore_model
+
+        return restore_model(Path(folder))
+
+    def lower(self, model: Any, input_type: Any, cfg: dict) -> Any:
+        """Delegate to :func:`hwai.frontends.keras.lower_keras` (optional weight/act types in cfg)."""
+        from hwai.frontends.keras import lower_keras
+
+        return lower_keras(model, input_type, weight_type=cfg.get("weight_type"), act_type=cfg.get("act_type"),
+                           name=cfg.get("name") or model.name)

@@ -35,7 +35,11 @@ def chain_layers(model: Any) -> list[Any]:
 
     layers = [l for l in model.layers if not isinstance(l, tf.keras.layers.InputLayer)]
     for layer in layers:
-        if len(getattr(layer, "_inbound_nodes", [])) > 1 or isinstance(layer.input, (list, tuple)):
+        try:
+            branching = isinstance(layer.input, (list, tuple))
+        except AttributeError:  # Keras: "multiple inbound nodes", i.e. a shared layer
+            branching = True
+        if branching:
             raise UnsupportedLayerError(f"layer '{layer.name}' ({type(layer).__name__}) is not part of a simple chain; "
                                         "hwai's Keras engine supports sequential models")
     return layers
@@ -112,10 +116,19 @@ def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
         raise HwaiError(f"model '{model.name}' has {n_out} outputs but the data has {n_classes} classes")
 
 
+def activation_name(layer: Any) -> str:
+    """Name of a layer's activation whether configured as a string, a dict or a QKeras quantizer."""
+    act = layer.get_config().get("activation")
+    if act is None or isinstance(act, str):
+        return act or ""
+    if isinstance(act, dict):
+        return str(act.get("class_name", ""))
+    return type(act).__name__  # QActivation keeps the quantizer object itself in its config
+
+
 def is_softmax(layer: Any) -> bool:
     """A standalone softmax layer (Keras Activation or QActivation('softmax'))."""
-    config = layer.get_config()
-    return not layer.weights and config.get("activation") == "softmax"
+    return not layer.weights and activation_name(layer) == "softmax"
 
 
 def logit_model(model: Any) -> Any:

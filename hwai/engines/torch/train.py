@@ -73,7 +73,7 @@ def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
         opt.step()
         if after_step is not None:
             after_step()
-        total += float(loss) * len(idx)
+        total += float(loss.detach()) * len(idx)
     return total / max(len(x), 1)
 
 

@@ -1,0 +1,248 @@
+"""IR graph -> the plain, JSON-able context the native templates render.
+
+Every number, type string, C identifier and table row is prepared here; templates
+only loop and branch. Per-op context functions are dispatched through ``OP_CONTEXT``.
+
+Op-template contract (what ``templates/native/ops/<op>.h.j2`` receives): the op
+context's keys as top-level variables; it must define a function ``fn(const in_t
+x[n_in], out_t y[n_out])`` where ``fn``, ``n_in``, ``n_out`` are keys of that context.
+The ``expr`` op's context comes from :func:`hwai.codegen.expr_context.expr_context`
+(written with the symbolic-regression step) and is imported only when needed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+from hwai.codegen.hlstypes import hls_type
+from hwai.errors import HwaiError
+from hwai.ir.graph import Graph, Node, Tensor
+from hwai.ir.types import FixedType
+from hwai.target import Target
+
+# Weights and biases are printed as C++ double literals: exact only up to 53 bits.
+MAX_LITERAL_BITS = 53
+# I/O codes travel as int64 through ctypes and the vector files.
+MAX_IO_BITS = 62
+TEMPLATE_DIR = "native"
+
+Ctx = dict[str, Any]
+
+
+def build_context(graph: Graph, target: Target) -> Ctx:
+    """The whole project's context: target, typedefs, ports, buffers and layers."""
+    graph.validate()
+    names = _names(graph)
+    layers = [_layer(graph, node, target, names) for node in graph.nodes]
+    inputs = _ports(graph, graph.inputs, names)
+    outputs = _ports(graph, graph.outputs, names)
+    io = {t for t in graph.inputs} | {t for t in graph.outputs}
+    return {
+        "project": target.project_name,
+        "guard": c_name(target.project_name).upper() + "_H_",
+        "target": _target(target),
+        "typedefs": _tensor_typedefs(graph, names) + [t for l in layers for t in l["typedefs"]],
+        "inputs": inputs,
+        "outputs": outputs,
+        "buffers": [_tensor(graph.tensor(t), names) for n in graph.nodes for t in n.outputs
+                    if t not in io],
+        "layers": layers,
+        "signature": ", ".join([f"const {p['ctype']} {p['cname']}[{p['size']}]" for p in inputs]
+                               + [f"{p['ctype']} {p['cname']}[{p['size']}]" for p in outputs]),
+        "ports": ",".join(p["cname"] for p in inputs + outputs),
+        "ii": max([l["reuse_factor"] for l in layers] + [1]),
+        "n_in_codes": sum(p["size"] for p in inputs),
+        "n_out_codes": sum(p["size"] for p in outputs),
+    }
+
+
+# --- names --------------------------------------------------------------------
+
+def c_name(name: str) -> str:
+    """A C identifier for an IR name (non-word characters -> ``_``, no leading digit)."""
+    s = re.sub(r"\W", "_", name)
+    return s if s and not s[:1].isdigit() else "_" + s
+
+
+def _names(graph: Graph) -> dict[str, str]:
+    """IR tensor name -> unique C identifier; node function names must not collide."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in list(graph.inputs) + [t for n in graph.nodes for t in n.outputs]:
+        base = cand = c_name(name)
+        k = 1
+        while cand in taken:  # deterministic suffixes, in graph order
+            cand, k = f"{base}_{k}", k + 1
+        out[name] = cand
+        taken.add(cand)
+    clash = sorted(taken & {_fn(n) for n in graph.nodes})
+    if clash:
+        raise HwaiError(f"graph {graph.name!r}: tensor name(s) {', '.join(clash)} collide with "
+                        "generated layer function names; rename them")
+    return out
+
+
+def _fn(node: Node) -> str:
+    return f"{node.op}_{c_name(node.name)}"  # same scheme as the expr op's context
+
+
+# --- tensors and ports -------------------------------------------------------
+
+def _tensor(t: Tensor, names: dict[str, str]) -> Ctx:
+    ft = _typed(t)
+    return {"name": t.name, "cname": names[t.name], "ctype": names[t.name] + "_t",
+            "hls": hls_type(ft), "size": t.size, "shape": list(t.shape),
+            "width": ft.width, "frac": ft.frac, "signed": ft.signed, "desc": str(ft)}
+
+
+def _typed(t: Tensor) -> FixedType:
+    if t.type is None:
+        raise HwaiError(f"tensor {t.name!r} has no fixed-point type; run hwai.passes.infer_precision")
+    return t.type
+
+
+def _ports(graph: Graph, tensors: tuple[str, ...], names: dict[str, str]) -> list[Ctx]:
+    """Top-level ports with their offset into the flat int64 code rows (tb, ctypes)."""
+    ports, offset = [], 0
+    for name in tensors:
+        p = _tensor(graph.tensor(name), names)
+        if p["width"] > MAX_IO_BITS:
+            raise HwaiError(f"port {name!r}: {p['width']}-bit codes exceed the {MAX_IO_BITS}-bit "
+                            "limit of hwai's int64 test vectors")
+        p["offset"], offset = offset, offset + p["size"]
+        p["code_t"] = f"ap_{'' if p['signed'] else 'u'}int<{p['width']}>"
+        ports.append(p)
+    return ports
+
+
+def _tensor_typedefs(graph: Graph, names: dict[str, str]) -> list[Ctx]:
+    order = list(graph.inputs) + [t for n in graph.nodes for t in n.outputs]
+    return [{"name": names[t] + "_t", "hls": hls_type(_typed(graph.tensor(t))),
+             "comment": f"tensor {t}, shape {tuple(graph.tensor(t).shape)}"} for t in order]
+
+
+def _target(target: Target) -> Ctx:
+    return {"part": target.part, "clock_period_ns": _num(target.clock_period_ns),
+            "clock_mhz": _num(target.clock_mhz), "flavour": target.flavour,
+            "io_type": target.io_type}
+
+
+def _num(x: float) -> str:
+    """Short, stable text for a float setting (5.0 -> '5', 3.3333 -> '3.333')."""
+    return f"{x:.4g}"
+
+
+# --- layers ------------------------------------------------------------------
+
+def _layer(graph: Graph, node: Node, target: Target, names: dict[str, str]) -> Ctx:
+    """Common per-layer data plus the op's own context (rendered by its template)."""
+    try:
+        fn = OP_CONTEXT[node.op]
+    except KeyError:
+        raise HwaiError(f"node {node.name!r}: op {node.op!r} has no native code generator "
+                        f"(supported: {', '.join(sorted(OP_CONTEXT))})") from None
+    op_ctx = fn(graph, node, target)
+    rf = int(node.impl.get("reuse_factor", 1))
+    args = [names[t] for t in node.inputs] + [names[t] for t in node.outputs]
+    return {"name": node.name, "op": node.op, "fn": op_ctx["fn"], "ctx": op_ctx,
+            "template": f"{TEMPLATE_DIR}/ops/{node.op}.h.j2",
+            "header": f"layers/{op_ctx['fn']}.h", "guard": op_ctx["fn"].upper() + "_H_",
+            "args": ", ".join(args), "reuse_factor": rf,
+            "typedefs": op_ctx.get("typedefs", [])}
+
+
+def _io(graph: Graph, node: Node) -> tuple[Tensor, Tensor]:
+    return graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+
+
+def _elementwise(graph: Graph, node: Node, target: Target) -> Ctx:
+    """relu and quant: per-element cast into the output type (its rounding/overflow)."""
+    tin, tout = _io(graph, node)
+    return {"fn": _fn(node), "node": node.name, "in_t": hls_type(_typed(tin)),
+            "out_t": hls_type(_typed(tout)), "n_in": tin.size, "n_out": tout.size,
+            "in_desc": str(tin.type), "out_desc": str(tout.type)}
+
+
+def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
+    """Sparse tables of a fully unrolled dense layer: nonzero (input, weight) per neuron.
+
+    Zero weights are dropped here, so they emit no table entry and no multiplier.
+    Rows are padded to a common length with guarded entries because HLS unrolls a
+    constant-trip loop reliably, while a data-dependent trip count would not unroll.
+    """
+    tin, tout = _io(graph, node)
+    w = np.asarray(node.attrs["weight"], dtype=np.int64)
+    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    _check_literal(node, "weight", tw)
+    _check_literal(node, "bias", tb)
+    fn = _fn(node)
+    rows = [_row(j, w[:, j], tw) for j in range(w.shape[1])]
+    max_terms = max([len(r["idx"]) for r in rows] + [1])
+    for r in rows:
+        _pad(r, max_terms)
+    nnz = int(np.count_nonzero(w))
+    rf = int(node.impl.get("reuse_factor", 1))
+    return {
+        "fn": fn, "node": node.name, "n_in": tin.size, "n_out": tout.size,
+        "in_t": hls_type(_typed(tin)), "out_t": hls_type(_typed(tout)),
+        "weight_t": fn + "_weight_t", "bias_t": fn + "_bias_t", "accum_t": fn + "_accum_t",
+        "typedefs": [{"name": f"{fn}_{k}_t", "hls": hls_type(t), "comment": f"{node.name} {k}"}
+                     for k, t in (("weight", tw), ("bias", tb), ("accum", ta))],
+        "rows": rows, "max_terms": max_terms, "nnz": nnz, "n_weights": int(w.size),
+        "zero_pct": f"{100.0 * (1 - nnz / max(w.size, 1)):.1f}",
+        "bias": _literals(np.asarray(node.attrs["bias"], dtype=np.int64), tb),
+        "reuse_factor": rf, "pragmas": _reuse_pragmas(rf, nnz, target),
+        "accum_desc": str(ta), "weight_desc": str(tw),
+    }
+
+
+def _row(j: int, col: np.ndarray, tw: FixedType) -> Ctx:
+    idx = np.flatnonzero(col)  # ascending input order == the interpreter's order
+    return {"j": j, "nnz": int(idx.size), "idx": [str(int(i)) for i in idx],
+            "w": _literals(col[idx], tw)}
+
+
+def _pad(row: Ctx, n: int) -> None:
+    """Pad to ``n`` entries; the ``k < nnz`` guard keeps padding out of the arithmetic."""
+    extra = n - len(row["idx"])
+    row["idx"] = row["idx"] + ["0"] * extra
+    row["w"] = row["w"] + ["0.0"] * extra
+
+
+def _literals(codes: np.ndarray, t: FixedType) -> list[str]:
+    """Exact double literals (``repr`` round-trips and C++ parses correctly rounded)."""
+    return [repr(math.ldexp(float(int(q)), -t.frac)) for q in codes]
+
+
+def _check_literal(node: Node, what: str, t: FixedType) -> None:
+    if t.width > MAX_LITERAL_BITS:
+        raise HwaiError(f"node {node.name!r}: {t.width}-bit {what} type exceeds the "
+                        f"{MAX_LITERAL_BITS}-bit exact double literal limit")
+
+
+def _reuse_pragmas(rf: int, nnz: int, target: Target) -> list[str]:
+    """hls4ml-style resource sharing: at most ceil(nnz / rf) multipliers at II = rf."""
+    if rf <= 1:
+        return []
+    limit = max(1, math.ceil(nnz / rf))
+    if target.flavour == "vivado":  # Vivado HLS 2020.x spelling
+        return [f"#pragma HLS ALLOCATION instances=mul limit={limit} operation"]
+    return [f"#pragma HLS ALLOCATION operation instances=mul limit={limit}"]
+
+
+def _expr(graph: Graph, node: Node, target: Target) -> Ctx:
+    try:
+        from hwai.codegen.expr_context import expr_context
+    except ImportError as err:
+        raise HwaiError(f"node {node.name!r}: op 'expr' needs hwai.codegen.expr_context "
+                        f"(symbolic-regression code generation), which failed to import: {err}") from None
+    return expr_context(graph, node, target)
+
+
+OP_CONTEXT: dict[str, Callable[[Graph, Node, Target], Ctx]] = {
+    "dense": dense_context, "relu": _elementwise, "quant": _elementwise, "expr": _expr,
+}

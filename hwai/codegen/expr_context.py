@@ -1,0 +1,134 @@
+"""Plain-data context for the native C++ of an ``expr`` node (template ``native/ops/expr.h.j2``).
+
+The template only loops over what is prepared here. Every value of the instruction
+program becomes a ``const`` variable of its exact HLS type, so C++'s ``ap_fixed``
+assignment performs the very cast :func:`hwai.ir.types.requantize` performs in the
+golden model (``a * b`` and ``a + b`` of two ap_fixed values are exact in C++; the
+rounding/overflow happens on assignment). Constants and table entries are printed as
+double literals: exact, because they have at most 53 significant bits.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.codegen.hlstypes import hls_type
+from hwai.ir.expr import program_types, validate_node
+from hwai.ir.graph import Graph, Node
+from hwai.ir.types import FixedType
+
+_SYM = {"add": "+", "sub": "-", "mul": "*"}
+TEMPLATE = "native/ops/expr.h.j2"
+
+
+def c_name(name: str) -> str:
+    """A C identifier derived from a node name."""
+    s = re.sub(r"\W", "_", name)
+    return s if not s[:1].isdigit() else "_" + s
+
+
+def literal(code: int, t: FixedType) -> str:
+    """Exact C++ double literal of a fixed-point code (repr round-trips in C++ parsing)."""
+    return repr(float(np.ldexp(float(code), -t.frac)))
+
+
+def expr_context(graph: Graph, node: Node, target: Any = None) -> dict:
+    """Context for ``expr.h.j2``: function name, I/O types, steps, tables, outputs."""
+    validate_node(graph, node)
+    types = program_types(graph, node)
+    tin, tout = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    fn = "expr_" + c_name(node.name)
+    sizes = [len(t) for t in node.attrs["tables"]]
+    steps = [_step(k, ins, types, fn, sizes) for k, ins in enumerate(node.attrs["program"])]
+    tables = [_table(fn, i, np.asarray(tab), _table_type(node, i)) for i, tab in enumerate(node.attrs["tables"])]
+    return {"fn": fn, "node": node.name, "in_t": hls_type(tin.type), "out_t": hls_type(tout.type),
+            "n_in": tin.size, "n_out": tout.size, "steps": steps, "tables": tables,
+            "outputs": [{"j": j, "k": int(k)} for j, k in enumerate(node.attrs["outputs"])],
+            "expressions": list(node.attrs.get("expressions", []))}
+
+
+def _step(k: int, ins: dict, types: list[FixedType], fn: str, sizes: list[int]) -> dict:
+    s: dict[str, Any] = {"k": k, "kind": ins["op"], "t": hls_type(types[k])}
+    op = ins["op"]
+    if op == "input":
+        s["index"] = int(ins["index"])
+    elif op == "const":
+        s["value"] = literal(int(ins["code"]), types[k])
+    elif op in _SYM:
+        s.update(kind="binary", a=ins["args"][0], b=ins["args"][1], sym=_SYM[op])
+    elif op == "neg":
+        s["a"] = ins["args"][0]
+    elif op == "lut":
+        ta = types[ins["args"][0]]
+        s.update(a=ins["args"][0], table=f"{fn}_t{ins['table']}", lo=int(ins["lo"]),
+                 shift=int(ins["shift"]), last=sizes[int(ins["table"])] - 1, func=ins.get("func", "f"), aw=ta.width,
+                 raw_t=f"ap_{'' if ta.signed else 'u'}int<{ta.width}>", dw=ta.width + 2)
+    return s
+
+
+def _table_type(node: Node, i: int) -> FixedType:
+    for ins in node.attrs["program"]:
+        if ins["op"] == "lut" and int(ins["table"]) == i:
+            return ins["type"]
+    raise ValueError(f"node {node.name!r}: table {i} is not used by any instruction")
+
+
+def _table(fn: str, i: int, codes: np.ndarray, t: FixedType) -> dict:
+    vals = [literal(int(c), t) for c in codes]
+    rows = [", ".join(vals[j:j + 8]) for j in range(0, len(vals), 8)]
+    return {"name": f"{fn}_t{i}", "t": hls_type(t), "size": len(vals), "rows": rows}
+
+
+def render_expr(graph: Graph, node: Node, target: Any = None) -> str:
+    """Render the node's C++ function (header text) with StrictUndefined."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template(TEMPLATE).render(**expr_context(graph, node, target))
+
+
+def template_root() -> Path:
+    """Repo-root ``templates/`` (installed wheels carry it next to the package)."""
+    here = Path(__file__).resolve().parents[1]
+    for cand in (here / "templates", here.parent / "templates"):
+        if (cand / TEMPLATE).is_file():
+            return cand
+    raise FileNotFoundError(f"template {TEMPLATE} not found near {here}")
+
+
+def testbench_source(graph: Graph, node: Node, header: str = "expr.h") -> str:
+    """A stand-alone C++ main: reads input codes (text, one vector per line) from stdin,
+    writes output codes. Codes travel as raw integers so the comparison with the golden
+    model is exact (no float formatting in between)."""
+    tin, tout = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    fn = "expr_" + c_name(node.name)
+    wi, wo = tin.type.width, tout.type.width
+    si, so = ("" if tin.type.signed else "u"), ("" if tout.type.signed else "u")
+    return f"""#include <cstdio>
+#include "ap_fixed.h"
+#include "{header}"
+int main() {{
+    {hls_type(tin.type)} x[{tin.size}];
+    {hls_type(tout.type)} y[{tout.size}];
+    long long c;
+    while (true) {{
+        for (int i = 0; i < {tin.size}; i++) {{
+            if (scanf("%lld", &c) != 1) return 0;
+            ap_{si}int<{wi}> r = c;
+            x[i].range({wi - 1}, 0) = r.range({wi - 1}, 0);
+        }}
+        {fn}(x, y);
+        for (int j = 0; j < {tout.size}; j++) {{
+            ap_{so}int<{wo}> r;
+            r.range({wo - 1}, 0) = y[j].range({wo - 1}, 0);
+            printf("%lld%c", (long long)r.to_int64(), j + 1 < {tout.size} ? ' ' : '\\n');
+        }}
+    }}
+}}
+"""

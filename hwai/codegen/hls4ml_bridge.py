@@ -1,0 +1,268 @@
+"""The hls4ml bridge: the only module in hwai that knows hls4ml's config dicts.
+
+hls4ml is not bit-exact on QKeras models by default because it *guesses* types
+(``granularity='model'``: one ap_fixed<16,6> for everything; ``'name'``: types from the
+quantizers but default accumulators). hwai instead prints every precision hls4ml uses
+(input, and per Dense: weight, bias, accum, result; per activation: result) from the IR,
+where each type is exact, and then asserts after conversion that hls4ml's optimizer
+passes changed none of them. hls4ml's C simulation then equals
+:func:`hwai.ir.interp.run` bit for bit.
+
+The IR is presented to hls4ml as a plain "shadow" Keras model: ``Dense`` layers whose
+float weights are exactly the fixed-point values, ``Activation('relu')`` and, for a
+quantizer that cannot be fused into the layer before it, ``Activation('linear')`` with
+its own result type (hls4ml keeps a linear activation whose output precision differs
+from its input: ``EliminateLinearActivation`` in hls4ml/model/optimizer/passes/linear.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.codegen.hlstypes import hls_type
+from hwai.errors import HwaiError, UnsupportedLayerError
+from hwai.ir.graph import Graph, Node
+from hwai.ir.interp import run
+from hwai.ir.types import FixedType
+from hwai.target import Target
+
+# hls4ml needs some model-wide default; every variable that matters is set per layer
+# and checked after conversion, so this one only reaches unused attributes.
+_MODEL_DEFAULT = "ap_fixed<16,6>"
+N_TB_VECTORS = 1000
+
+
+@dataclass(frozen=True)
+class HlsLayer:
+    """One layer of the shadow model and the IR tensor its output equals."""
+
+    name: str                 # Keras/hls4ml layer name (= the IR node's name)
+    kind: str                 # "dense" | "relu" | "linear"
+    node: Node                # the IR node computing it
+    tensor: str               # IR tensor equal to the layer's output (a fused quant's)
+    result: FixedType
+
+
+def plan_layers(graph: Graph) -> list[HlsLayer]:
+    """Map IR nodes to hls4ml layers, fusing a quant into its producer when exact.
+
+    ``dense -> quant``: hls4ml's dense ends with ``res = (res_T) acc`` (nnet_dense_latency.h),
+    so giving the dense the quant's result type casts once; that equals the IR's two casts
+    when the dense's own output type holds the accumulator losslessly (what
+    infer_precision produces). Same for ``relu -> quant``.
+    """
+    fused: dict[str, str] = {}       # producer node -> quant node fused into it
+    for node in graph.nodes:
+        if node.op == "expr":
+            raise UnsupportedLayerError(f"node {node.name!r}: expr nodes are emitted by hwai's "
+                                        "native HLS core, not through hls4ml")
+        if node.op == "quant" and _fusable(graph, node):
+            fused[graph.producer(node.inputs[0]).name] = node.name
+    absorbed = set(fused.values())
+    plan = []
+    for node in graph.nodes:
+        if node.name in absorbed:
+            continue
+        out = graph.node(fused[node.name]).outputs[0] if node.name in fused else node.outputs[0]
+        kind = {"dense": "dense", "relu": "relu", "quant": "linear"}[node.op]
+        plan.append(HlsLayer(node.name, kind, node, out, graph.tensor(out).type))
+    _check_names(graph, plan)
+    return plan
+
+
+def _fusable(graph: Graph, quant: Node) -> bool:
+    src = quant.inputs[0]
+    prod = graph.producer(src)
+    if prod is None or prod.op not in ("dense", "relu") or src in graph.outputs:
+        return False
+    if [c.name for c in graph.consumers(src)] != [quant.name]:
+        return False
+    t = graph.tensor(src).type
+    before = prod.attrs["accum_type"] if prod.op == "dense" else graph.tensor(prod.inputs[0]).type
+    lo = min(before.min_value, 0.0) if prod.op == "relu" else before.min_value
+    return t.frac >= before.frac and t.min_value <= lo and t.max_value >= before.max_value
+
+
+def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
+    # hls4ml splits a Dense into '<name>' + '<name>_linear'; a clash would merge layers
+    names = {l.name for l in plan} | set(graph.inputs)
+    for l in plan:
+        if l.kind == "dense" and f"{l.name}_linear" in names:
+            raise HwaiError(f"node name {l.name}_linear clashes with hls4ml's activation for "
+                            f"dense {l.name!r}; rename the node")
+
+
+def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
+    """hls4ml layer name -> IR tensor its output equals (for trace comparison)."""
+    out = {graph.inputs[0]: graph.inputs[0]}
+    out.update({l.name: l.tensor for l in plan_layers(graph)})
+    return out
+
+
+# --- config ------------------------------------------------------------------------
+
+def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
+    """hls4ml's ``hls_config`` (granularity 'name'): every precision printed from the IR."""
+    tin = graph.tensor(graph.inputs[0]).type
+    layers: dict[str, Any] = {graph.inputs[0]: {"Precision": {"result": hls_type(tin)}, "Trace": True}}
+    for l in plan:
+        cfg: dict[str, Any] = {"Precision": {"result": hls_type(l.result)}, "Trace": True}
+        if l.kind == "dense":
+            a = l.node.attrs
+            cfg["Precision"].update(weight=hls_type(a["weight_type"]), bias=hls_type(a["bias_type"]),
+                                    accum=hls_type(a["accum_type"]))
+            cfg.update(ReuseFactor=int(l.node.impl.get("reuse_factor", 1)), Strategy="Latency")
+            # the '<dense>_linear' activation hls4ml adds: same type, so it is eliminated
+            layers[f"{l.name}_linear"] = {"Precision": {"result": hls_type(l.result)}}
+        layers[l.name] = cfg
+    return {"Model": {"Precision": {"default": _MODEL_DEFAULT}, "ReuseFactor": 1,
+                      "Strategy": "Latency", "BramFactor": 1_000_000_000, "TraceOutput": False},
+            "LayerName": layers}
+
+
+def _weights_float(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    a = node.attrs
+    return (a["weight_type"].to_float(a["weight"]), a["bias_type"].to_float(a["bias"]))
+
+
+def shadow_keras(graph: Graph, plan: list[HlsLayer]) -> Any:
+    """A plain Keras model computing the IR graph (weights exact as float values)."""
+    import tensorflow as tf
+
+    tin = graph.tensor(graph.inputs[0])
+    layers: list[Any] = [tf.keras.layers.InputLayer(input_shape=(tin.size,), name=tin.name)]
+    for l in plan:
+        if l.kind == "dense":
+            layers.append(tf.keras.layers.Dense(graph.tensor(l.tensor).size, name=l.name))
+        else:
+            layers.append(tf.keras.layers.Activation(l.kind, name=l.name))
+    model = tf.keras.Sequential(layers, name=graph.name)
+    for l in plan:
+        if l.kind == "dense":
+            model.get_layer(l.name).set_weights([w.astype(np.float32) for w in _weights_float(l.node)])
+    return model
+
+
+# --- conversion ----------------------------------------------------------------------
+
+def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray | None = None) -> Any:
+    """Convert ``graph`` to an hls4ml ModelGraph and write the project (not compiled).
+
+    The project folder is a complete handoff: ``tb_data/`` holds golden test vectors
+    (``vectors``, default :data:`N_TB_VECTORS` from :func:`hwai.sim.vectors.make_vectors`)
+    for hls4ml's testbench and ``build_prj.tcl``.
+    """
+    import hls4ml
+
+    graph.validate()
+    plan = plan_layers(graph)
+    _neutralize_global_overrides()
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        shadow_keras(graph, plan), output_dir=str(out_dir), project_name=target.project_name,
+        backend="Vitis" if target.flavour == "vitis" else "Vivado", part=target.part,
+        clock_period=target.clock_period_ns, io_type=target.io_type,
+        hls_config=hls_config(graph, plan))
+    _set_exact_weights(hls_model, plan)
+    check_types(graph, plan, hls_model)
+    hls_model.write()
+    write_tb_data(graph, Path(out_dir), vectors)
+    return hls_model
+
+
+def compile_hls4ml(hls_model: Any) -> float:
+    """Build hls4ml's C simulation library with g++; returns the build time in seconds."""
+    from hwai.errors import require_tool
+
+    require_tool("g++", "apt-get install g++")
+    t0 = time.perf_counter()
+    hls_model.compile()
+    return time.perf_counter() - t0
+
+
+def _neutralize_global_overrides() -> None:
+    """hls4ml's ``output_rounding_saturation_mode`` pass is configured process-wide
+    (``get_optimizer(...).configure(layers=...)``); reset it so no earlier caller can
+    rewrite the rounding/saturation of the types hwai sets."""
+    from hls4ml.model.optimizer import get_optimizer
+
+    get_optimizer("output_rounding_saturation_mode").configure(
+        layers=[], rounding_mode=None, saturation_mode=None, saturation_bits=None)
+
+
+def _set_exact_weights(hls_model: Any, plan: list[HlsLayer]) -> None:
+    """Keras stores float32; a weight wider than 24 bits would lose bits on the way.
+    Put the exact float64 values into hls4ml's weight variables (printed with as many
+    decimals as fractional bits, which is exact for dyadic values)."""
+    for l in plan:
+        if l.kind != "dense":
+            continue
+        layer = hls_model.graph[l.name]
+        w, b = _weights_float(l.node)
+        layer.weights["weight"].data = w.reshape(layer.weights["weight"].data.shape)
+        layer.weights["bias"].data = b.reshape(layer.weights["bias"].data.shape)
+
+
+# --- type check ----------------------------------------------------------------------
+
+def _same(precision: Any, t: FixedType) -> bool:
+    p = precision
+    return (type(p).__name__ == "FixedPrecisionType" and p.width == t.width
+            and p.integer == t.integer and bool(p.signed) == t.signed
+            and p.rounding_mode.name == t.rounding and p.saturation_mode.name == t.overflow
+            and not p.saturation_bits)
+
+
+def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
+    """The precisions hls4ml will print, keyed like ``'fc1.accum'``."""
+    out = {"input.result": hls_model.get_input_variables()[0].type.precision}
+    for l in plan:
+        layer = hls_model.graph.get(l.name)
+        if layer is None:
+            raise HwaiError(f"hls4ml removed layer {l.name!r}; its cast would be lost")
+        out[f"{l.name}.result"] = layer.get_output_variable().type.precision
+        if l.kind == "dense":
+            out[f"{l.name}.weight"] = layer.weights["weight"].type.precision
+            out[f"{l.name}.bias"] = layer.weights["bias"].type.precision
+            out[f"{l.name}.accum"] = layer.get_attr("accum_t").precision
+    return out
+
+
+def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
+    """Raise if any hls4ml optimizer pass changed a type hwai set, or left a layer in."""
+    want = {"input.result": graph.tensor(graph.inputs[0]).type}
+    for l in plan:
+        want[f"{l.name}.result"] = l.result
+        if l.kind == "dense":
+            a = l.node.attrs
+            want.update({f"{l.name}.weight": a["weight_type"], f"{l.name}.bias": a["bias_type"],
+                         f"{l.name}.accum": a["accum_type"]})
+    got = hls4ml_types(hls_model, plan)
+    bad = [f"{k}: IR {hls_type(t)} vs hls4ml {got[k]}" for k, t in want.items() if not _same(got[k], t)]
+    extra = sorted(set(hls_model.graph) - {l.name for l in plan} - set(graph.inputs))
+    if bad or extra:
+        raise HwaiError("hls4ml changed the design hwai configured: "
+                        + "; ".join(bad + [f"unexpected layer {e}" for e in extra]))
+
+
+# --- testbench data ----------------------------------------------------------------------
+
+def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray | None = None) -> tuple[Path, Path]:
+    """Golden input/output vectors in hls4ml's testbench format (one vector per line)."""
+    from hwai.sim.vectors import make_vectors
+
+    if codes is None:
+        codes = make_vectors(graph, N_TB_VECTORS, seed=0)
+    tin = graph.tensor(graph.inputs[0]).type
+    tout = graph.tensor(graph.outputs[0]).type
+    y = run(graph, codes)[graph.outputs[0]]
+    folder = Path(out_dir) / "tb_data"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "tb_input_features.dat", folder / "tb_output_predictions.dat"
+    for path, values in zip(paths, (tin.to_float(codes), tout.to_float(y))):
+        path.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in values))
+    return paths

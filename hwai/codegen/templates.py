@@ -1,0 +1,62 @@
+"""Where hwai's Jinja2 templates live, and the one Environment that renders them.
+
+In a source checkout the templates sit in the repo-root ``templates/`` folder; in a
+wheel the lead packages the same tree as ``hwai/templates`` package data. Both are
+found through :mod:`importlib.resources` first, so an installed wheel never reaches
+outside its own package.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from pathlib import Path
+
+import jinja2
+
+from hwai.errors import HwaiError
+
+_MARKER = "native"  # a sub-folder every valid template root has
+
+
+def template_root() -> Path:
+    """The folder holding ``native/`` (and the other template sets)."""
+    packaged = importlib.resources.files("hwai") / "templates"
+    if packaged.is_dir() and (packaged / _MARKER).is_dir():
+        return Path(str(packaged))  # wheels install as plain files: a real path
+    checkout = Path(__file__).resolve().parents[2] / "templates"
+    if (checkout / _MARKER).is_dir():
+        return checkout
+    raise HwaiError(f"hwai templates not found (looked in {packaged} and {checkout}); "
+                    "reinstall hwai or run from a source checkout")
+
+
+@functools.lru_cache(maxsize=None)
+def environment() -> jinja2.Environment:
+    """Strict, deterministic Jinja2 environment over :func:`template_root`.
+
+    StrictUndefined turns a context key missing in Python into an error instead of
+    silently empty C++; trim/lstrip keep ``{% %}`` lines out of the generated code.
+    """
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_root())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, **context: object) -> str:
+    """Render template ``name`` (relative to the template root) with ``context``."""
+    try:
+        template = environment().get_template(name)
+    except jinja2.TemplateNotFound:
+        raise HwaiError(f"template {name!r} not found under {template_root()}") from None
+    return template.render(**context)
+
+
+def static_file(name: str) -> bytes:
+    """Bytes of a hand-written (non-template) file under the template root."""
+    return (template_root() / name).read_bytes()

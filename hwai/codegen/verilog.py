@@ -1,0 +1,53 @@
+"""Verilog emission: render ``templates/verilog`` with the context of :mod:`verilog_context`.
+
+``generate_verilog`` returns an in-memory :class:`~hwai.codegen.fileset.FileSet`
+(``<module>.v`` + the static ``hwai_cast.v``); ``testbench_files`` adds the file-driven
+testbench used by :mod:`hwai.sim.rtl`. Nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwai.codegen.fileset import FileSet
+from hwai.codegen.templates import render, static_file
+from hwai.codegen.verilog_context import verilog_context
+from hwai.estimate.cost import Coefficients
+from hwai.ir.graph import Graph
+from hwai.target import Target
+
+CAST_LIB = "hwai_cast.v"
+
+
+def generate_verilog(graph: Graph, target: Target | None = None,
+                     stages: int | dict[str, int] = 1, style: str = "csd",
+                     coeffs: Coefficients | None = None, module: str | None = None) -> FileSet:
+    """Fully unrolled Verilog for ``graph``.
+
+    ``stages``: register stages per dense layer (an int for all, or {node name: n});
+    the output register of each dense layer is the last stage, extra stages cut its
+    adder tree at evenly spaced levels. ``style``: 'csd' (shift-add constant multiplies,
+    DSP ``*`` only where :func:`hwai.estimate.rules.mult_kind` says so) or 'mul' (plain
+    ``*`` by a constant everywhere, left to the synthesis tool). ``target`` is accepted
+    for symmetry with the HLS emitters; the RTL itself is clock-independent.
+    """
+    ctx = verilog_context(graph, stages=stages, style=style, coeffs=coeffs,
+                          module=module or (target.project_name if target else None))
+    return FileSet({f"{ctx['module']}.v": render("verilog/module.v.j2", **ctx),
+                    CAST_LIB: static_file(f"verilog/{CAST_LIB}")})
+
+
+def top_module(files: FileSet) -> str:
+    """Name of the generated top module (the one .v file that is not the cast library)."""
+    tops = [p[:-2] for p in files if p.endswith(".v") and p != CAST_LIB and not p.startswith("tb")]
+    if len(tops) != 1:
+        raise ValueError(f"expected one generated module in {sorted(files)}")
+    return tops[0]
+
+
+def testbench_files(ctx: dict[str, Any], n_vectors: int) -> dict[str, str]:
+    """The file-driven testbench (core + Icarus clock top + Verilator C++ driver)."""
+    tb = {**ctx, "n_vectors": n_vectors, "max_cycles": 2 * n_vectors + 1000}
+    return {"tb_core.v": render("verilog/tb_core.v.j2", **tb),
+            "tb_top.v": render("verilog/tb_top.v.j2", **tb),
+            "sim_main.cpp": render("verilog/sim_main.cpp.j2", **tb)}

@@ -1,0 +1,294 @@
+"""Numeric preparation for the Verilog emitter: the graph becomes plain signal lists.
+
+Every value inside the module is a *signed* wire (an unsigned ``W``-bit tensor element
+is held as ``W+1`` signed bits) whose width follows from its exact integer interval
+(:func:`hwai.passes.precision.intervals`), so adder trees never overflow and casts are
+the only place where bits are dropped. Casts are instances of ``hwai_cast``, the Verilog
+twin of :func:`hwai.ir.types.requantize` (all rounding and overflow modes).
+
+A dense layer with a wrapping accumulator whose fractional bits cover the product's is
+a sum that is exact modulo 2^W (see ``interp._accum_is_modular``), so it is built as a
+balanced adder tree of constant-multiply terms, optionally pipelined at tree levels.
+Otherwise the layer follows hls4ml's order with a cast after every addition (a chain).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwai.estimate.cost import Coefficients
+from hwai.estimate.rules import csd, mult_kind
+from hwai.ir.graph import Graph, Node
+from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from hwai.passes.precision import intervals
+
+MULT_STYLES = ("csd", "mul")
+
+
+@dataclass
+class Sig:
+    """A signed wire/reg of ``width`` bits, value interval ``lo..hi`` at ``frac`` bits."""
+
+    name: str
+    width: int
+    lo: int
+    hi: int
+    frac: int
+
+
+@dataclass
+class Layer:
+    """Everything one node emits, in declaration order, as plain data for the template."""
+
+    name: str
+    op: str
+    # wires and casts in dependency order: {"kind": "wire", name, width, expr} or
+    # {"kind": "cast", name, params, src, raw, rawwidth, dst, width, ext}
+    body: list[dict] = field(default_factory=list)
+    regs: list[dict] = field(default_factory=list)    # name, width, src (declared first)
+    stages: int = 0
+
+
+def sbits(lo: int, hi: int) -> int:
+    """Signed bits holding lo..hi (at least 1)."""
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
+
+
+def ident(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def literal(v: int, width: int) -> str:
+    """A sized signed Verilog literal (negative values via unary minus, which stays signed)."""
+    return f"-{width}'sd{-v}" if v < 0 else f"{width}'sd{v}"
+
+
+def cast_params(src: Sig, to: FixedType) -> dict[str, int]:
+    return {"WI": src.width, "FI": src.frac, "WO": to.width, "FO": to.frac,
+            "SO": int(to.signed), "RM": ROUNDING_MODES.index(to.rounding),
+            "OM": OVERFLOW_MODES.index(to.overflow)}
+
+
+def add_cast(layer: Layer, src: Sig, to: FixedType, name: str, lo: int, hi: int) -> Sig:
+    """Instance of hwai_cast; the result widened back into the signed representation."""
+    width = to.width + (0 if to.signed else 1)
+    layer.body.append({"kind": "cast", "name": name, "params": cast_params(src, to), "src": src.name,
+                        "raw": f"{name}_raw", "rawwidth": to.width, "dst": name,
+                        "width": width, "ext": "" if to.signed else "1'b0, "})
+    return Sig(name, width, lo, hi, to.frac)
+
+
+def cast_interval(sig: Sig, to: FixedType) -> tuple[int, int]:
+    from hwai.passes.precision import _cast_interval  # the same interval rules as inference
+    lo, hi, _ = _cast_interval((np.array([sig.lo], dtype=object), np.array([sig.hi], dtype=object),
+                                sig.frac), to)
+    return int(lo[0]), int(hi[0])
+
+
+def element_sigs(tensor: str, lo, hi, t: FixedType) -> list[Sig]:
+    w = t.width + (0 if t.signed else 1)
+    return [Sig(f"{ident(tensor)}_{i}", w, int(a), int(b), t.frac) for i, (a, b) in enumerate(zip(lo, hi))]
+
+
+# --- dense ---------------------------------------------------------------------
+
+
+def dense_terms(node: Node, xs: list[Sig], j: int, fs: int, style: str,
+                coeffs: Coefficients, x_bits: int) -> list[tuple[Sig, bool, str]]:
+    """Leaves of neuron ``j``'s tree: (signal spec, negated?, expression), at ``fs`` frac bits."""
+    w = np.asarray(node.attrs["weight"], dtype=np.int64)[:, j]
+    fp = xs[0].frac + node.attrs["weight_type"].frac if xs else fs
+    leaves = []
+    for i, wi in enumerate(int(v) for v in w):
+        kind = mult_kind(wi, x_bits, coeffs)
+        if kind == "zero":
+            continue
+        x, sh = xs[i], fs - fp
+        if kind == "dsp" or style == "mul":
+            c = [wi * x.lo, wi * x.hi]
+            lo, hi = min(c) << sh, max(c) << sh
+            expr = f"({x.name} * {literal(wi, wi.bit_length() + 2)})"
+            expr = f"{expr} <<< {sh}" if sh else expr
+            leaves.append((Sig("", sbits(lo, hi), lo, hi, fs), False, expr))
+            continue
+        for k, s in csd(wi):
+            lo, hi = x.lo << (k + sh), x.hi << (k + sh)
+            expr = f"{x.name} <<< {k + sh}" if k + sh else x.name
+            leaves.append((Sig("", sbits(lo, hi), lo, hi, fs), s < 0, expr))
+    return leaves
+
+
+def combine(a: tuple[Sig, bool], b: tuple[Sig, bool]) -> tuple[int, int, bool, str]:
+    """Add two (value, negated) nodes without ever negating: -a + b == b - a."""
+    (sa, na), (sb, nb) = a, b
+    if na == nb:
+        return sa.lo + sb.lo, sa.hi + sb.hi, na, f"{sa.name} + {sb.name}"
+    if na:
+        return sb.lo - sa.hi, sb.hi - sa.lo, False, f"{sb.name} - {sa.name}"
+    return sa.lo - sb.hi, sa.hi - sb.lo, False, f"{sa.name} - {sb.name}"
+
+
+def cut_levels(depth: int, stages: int) -> set[int]:
+    """Tree levels after which a register goes: stages-1 cuts spread evenly (the last
+    stage is the layer's output register)."""
+    return {round(s * depth / stages) for s in range(1, stages)}
+
+
+def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: int) -> Sig:
+    """Balanced adder tree over the leaves (+ bias constant) with pipeline cuts."""
+    nodes: list[tuple[Sig, bool]] = []
+    for k, (s, neg, expr) in enumerate(leaves):
+        s.name = f"{prefix}_l{k}"
+        layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": expr})
+        nodes.append((s, neg))
+    if bias:
+        s = Sig(f"{prefix}_b", sbits(bias, bias), bias, bias, fs)
+        layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": literal(bias, s.width)})
+        nodes.append((s, False))
+    if not nodes:
+        s = Sig(f"{prefix}_z", 1, 0, 0, fs)
+        layer.body.append({"kind": "wire", "name": s.name, "width": 1, "expr": "1'sd0"})
+        nodes.append((s, False))
+    depth = int(np.ceil(np.log2(len(nodes)))) if len(nodes) > 1 else 0
+    cuts, level = cut_levels(depth, stages), 0
+    while True:
+        if level in cuts or (depth == 0 and stages > 1 and level == 0):
+            nodes = [(_register(layer, s, f"{s.name}_q"), n) for s, n in nodes]
+        if len(nodes) == 1:
+            break
+        nxt = []
+        for k in range(0, len(nodes) - 1, 2):
+            lo, hi, neg, expr = combine(nodes[k], nodes[k + 1])
+            s = Sig(f"{prefix}_t{level}_{k // 2}", sbits(lo, hi), lo, hi, fs)
+            layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": expr})
+            nxt.append((s, neg))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes, level = nxt, level + 1
+    root, neg = nodes[0]
+    if neg:
+        s = Sig(f"{prefix}_sum", sbits(-root.hi, -root.lo), -root.hi, -root.lo, fs)
+        layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": f"-{root.name}"})
+        return s
+    return root
+
+
+def _register(layer: Layer, s: Sig, name: str) -> Sig:
+    layer.regs.append({"name": name, "width": s.width, "src": s.name})
+    return Sig(name, s.width, s.lo, s.hi, s.frac)
+
+
+def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
+                coeffs: Coefficients) -> tuple[Layer, list[Sig]]:
+    ta: FixedType = node.attrs["accum_type"]
+    tb: FixedType = node.attrs["bias_type"]
+    tout = g.tensor(node.outputs[0]).type
+    tx = g.tensor(node.inputs[0]).type
+    fp = tx.frac + node.attrs["weight_type"].frac
+    bias = np.asarray(node.attrs["bias"], dtype=np.int64)
+    layer, outs = Layer(ident(node.name), "dense", stages=stages), []
+    modular = ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= tb.frac
+    fs = max(fp, tb.frac)
+    for j in range(len(bias)):
+        pre = f"{layer.name}_{j}"
+        if modular:
+            leaves = dense_terms(node, xs, j, fs, style, coeffs, tx.width)
+            acc = build_tree(layer, pre, leaves, int(bias[j]) << (fs - tb.frac), fs, stages)
+            acc = add_cast(layer, acc, ta, f"{pre}_acc", *cast_interval(acc, ta))
+        else:
+            acc = _sequential(layer, node, xs, j, ta, tb, fp, pre)
+            for s in range(stages - 1):  # chain: extra stages only delay (retiming material)
+                acc = _register(layer, acc, f"{pre}_d{s}")
+        out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
+        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{j}"))
+    return layer, outs
+
+
+def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
+                tb: FixedType, fp: int, pre: str) -> Sig:
+    """hls4ml order: acc = cast(b); acc = cast(acc + cast(x_i * w_ij)) for non-zero w."""
+    b = int(node.attrs["bias"][j])
+    bs = Sig(f"{pre}_b", sbits(b, b), b, b, tb.frac)
+    layer.body.append({"kind": "wire", "name": bs.name, "width": bs.width, "expr": literal(b, bs.width)})
+    acc = add_cast(layer, bs, ta, f"{pre}_a0", *cast_interval(bs, ta))
+    for i, wi in enumerate(int(v) for v in np.asarray(node.attrs["weight"])[:, j]):
+        if wi == 0:
+            continue               # cast(acc + cast(0)) == acc: acc already has type ta
+        x = xs[i]
+        c = [wi * x.lo, wi * x.hi]
+        p = Sig(f"{pre}_p{i}", sbits(min(c), max(c)), min(c), max(c), fp)
+        layer.body.append({"kind": "wire", "name": p.name, "width": p.width,
+                            "expr": f"{x.name} * {literal(wi, wi.bit_length() + 2)}"})
+        pc = add_cast(layer, p, ta, f"{pre}_pc{i}", *cast_interval(p, ta))
+        s = Sig(f"{pre}_s{i}", sbits(acc.lo + pc.lo, acc.hi + pc.hi), acc.lo + pc.lo,
+                acc.hi + pc.hi, ta.frac)
+        layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": f"{acc.name} + {pc.name}"})
+        acc = add_cast(layer, s, ta, f"{pre}_a{i + 1}", *cast_interval(s, ta))
+    return acc
+
+
+# --- elementwise -------------------------------------------------------------------
+
+
+def elementwise_layer(g: Graph, node: Node, xs: list[Sig]) -> tuple[Layer, list[Sig]]:
+    tout = g.tensor(node.outputs[0]).type
+    layer, outs = Layer(ident(node.name), node.op), []
+    for i, x in enumerate(xs):
+        src = x
+        if node.op == "relu":
+            src = Sig(f"{layer.name}_m{i}", x.width, max(x.lo, 0), max(x.hi, 0), x.frac)
+            layer.body.append({"kind": "wire", "name": src.name, "width": x.width,
+                                "expr": f"{x.name}[{x.width - 1}] ? {x.width}'sd0 : {x.name}"})
+        name = f"{ident(node.outputs[0])}_{i}"
+        outs.append(add_cast(layer, src, tout, name, *cast_interval(src, tout)))
+    return layer, outs
+
+
+# --- whole graph ----------------------------------------------------------------------
+
+
+def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str = "csd",
+                    coeffs: Coefficients | None = None, module: str | None = None) -> dict:
+    """The template context: ports, layers (wires/casts/regs), total pipeline depth."""
+    if style not in MULT_STYLES:
+        raise ValueError(f"style {style!r} not one of {MULT_STYLES}")
+    graph.validate()
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ValueError("Verilog emitter supports single-input single-output graphs")
+    coeffs = coeffs or Coefficients.fitted()
+    iv = intervals(graph)
+    tin = graph.tensor(graph.inputs[0])
+    env = {tin.name: element_sigs(tin.name, iv[tin.name][0], iv[tin.name][1], tin.type)}
+    layers = []
+    for node in graph.nodes:
+        xs = env[node.inputs[0]]
+        if node.op == "dense":
+            n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
+            layer, outs = dense_layer(graph, node, xs, max(1, n_st), style, coeffs)
+        elif node.op in ("relu", "quant"):
+            layer, outs = elementwise_layer(graph, node, xs)
+        else:
+            raise ValueError(f"Verilog emitter has no rule for op {node.op!r} (node {node.name!r})")
+        layers.append(layer)
+        env[node.outputs[0]] = outs
+    tout = graph.tensor(graph.outputs[0])
+    return {
+        "module": ident(module or graph.name),
+        "in_elems": [_port(s, tin.type, i) for i, s in enumerate(env[tin.name])],
+        "out_elems": [_port(s, tout.type, i) for i, s in enumerate(env[tout.name])],
+        "in_width": tin.size * tin.type.width, "out_width": tout.size * tout.type.width,
+        "in_type": tin.type, "out_type": tout.type,
+        "in_elem_width": tin.type.width, "out_elem_width": tout.type.width,
+        "n_in": tin.size, "n_out": tout.size,
+        "latency": sum(layer.stages for layer in layers),
+        "layers": [vars(layer) for layer in layers], "style": style,
+    }
+
+
+def _port(s: Sig, t: FixedType, i: int) -> dict:
+    w = t.width
+    return {"sig": s.name, "width": s.width, "lo": i * w, "hi": i * w + w - 1,
+            "ext": "" if t.signed else "1'b0, ", "tw": w}

@@ -1,0 +1,114 @@
+"""Float (possibly pruned) Keras model -> QKeras quantization-aware model.
+
+Each Dense becomes a QDense with ``quantized_bits(bits, integer, alpha=1)`` kernel and
+bias quantizers; each hidden ReLU a ``QActivation(quantized_relu(bits, integer))``; the
+final softmax stays a plain ``Activation`` (lowering drops it). ``alpha=1`` fixes the
+quantizer scale to a power-of-two grid, which is what makes the QKeras forward pass
+representable exactly as ``ap_fixed`` (QKeras' default auto-scale is not).
+
+Pruned zeros are kept with tfmot's ``ConstantSparsity`` wrapper at each layer's achieved
+sparsity rather than a custom kernel-mask constraint: the masked weights are re-zeroed by
+the library after every step, ``strip_pruning`` leaves ordinary QDense layers (no custom
+object to serialize or for the frontend to understand), and it is the mechanism the
+hls4ml tutorial uses for pruned QAT.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hwai.data.dataset import Dataset
+from hwai.engines.keras.models import (activation_name, canonicalize, chain_layers, copy_weights, is_softmax,
+                                      rebuild_chain)
+from hwai.engines.keras.prune import constant_masks, kernel_sparsity, private_copy, wrap_layers
+from hwai.engines.keras.train import fit
+from hwai.errors import HwaiError, UnsupportedLayerError
+
+DEFAULT_BITS, DEFAULT_INTEGER = 6, 0  # hls4ml tutorial part 4: quantized_bits(6, 0, alpha=1)
+
+
+def layer_specs(model: Any, cfg: dict) -> dict[str, dict]:
+    """Resolve per-layer quantizer settings: weight layers -> {bits, integer}, ReLUs -> {bits, integer}.
+
+    A dense layer's ``activation`` override applies to the ReLU that follows it; an entry
+    keyed by the ReLU's own name wins over that.
+    """
+    layers = chain_layers(model)
+    overrides = dict(cfg.get("layers") or {})
+    unknown = sorted(set(overrides) - {l.name for l in layers})
+    if unknown:
+        raise HwaiError(f"quantize.layers {unknown} not in the model; layers: {', '.join(l.name for l in layers)}")
+    w_default = {"bits": int(cfg.get("bits", DEFAULT_BITS)), "integer": int(cfg.get("integer", DEFAULT_INTEGER))}
+    a_default = {**w_default, **(cfg.get("activation") or {})}
+    specs: dict[str, dict] = {}
+    owner_act: dict = {}
+    for layer in layers:
+        own = overrides.get(layer.name, {})
+        if getattr(layer, "kernel", None) is not None:
+            specs[layer.name] = {**w_default, **{k: v for k, v in own.items() if k != "activation"}}
+            owner_act = {**a_default, **(own.get("activation") or {})}
+        elif _is_relu(layer):
+            specs[layer.name] = {**(owner_act or a_default), **own}
+    return specs
+
+
+def _is_relu(layer: Any) -> bool:
+    return not layer.weights and "relu" in activation_name(layer)
+
+
+def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
+    """The QKeras replacement(s) for one float layer."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    if getattr(layer, "kernel", None) is not None and type(layer).__name__ in ("Dense", "QDense"):
+        q = lambda: quantized_bits(int(spec["bits"]), int(spec["integer"]), alpha=1)  # noqa: E731
+        return [QDense(layer.units, use_bias=layer.use_bias, kernel_quantizer=q(), bias_quantizer=q(), name=layer.name)]
+    if spec is not None:  # a ReLU
+        return [QActivation(quantized_relu(int(spec["bits"]), int(spec["integer"])), name=layer.name)]
+    if is_softmax(layer):
+        return [tf.keras.layers.Activation("softmax", name=layer.name)]
+    if type(layer).__name__ == "Dropout":
+        return []  # identity at inference; QAT fine-tuning does not need it
+    raise UnsupportedLayerError(f"quantize: layer '{layer.name}' ({type(layer).__name__}) is not supported; "
+                                "hwai QAT converts Dense/ReLU/softmax chains (fold batch-norm first)")
+
+
+def build_qmodel(model: Any, cfg: dict) -> Any:
+    """QKeras twin of ``model`` with the float weights copied in (no training)."""
+    model = canonicalize(model)
+    specs = layer_specs(model, cfg)
+    qmodel = rebuild_chain(model, lambda l: quantized_layers(l, specs.get(l.name)), name=f"{model.name}_q")
+    copy_weights(model, qmodel)
+    return qmodel
+
+
+def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+    """Build the QKeras model, freeze pruned zeros, and fine-tune it for ``cfg['epochs']``."""
+    import tensorflow_model_optimization as tfmot
+
+    qmodel = build_qmodel(model, cfg)
+    masks = constant_masks(qmodel)
+    epochs = int(cfg.get("epochs") or 0)
+    if epochs <= 0:
+        return qmodel
+    if not masks:
+        fit(qmodel, data, cfg, seed, tag="quantize")
+        return qmodel
+    before = kernel_sparsity(qmodel, quantized=False)
+    wrapped = wrap_layers(qmodel, masks)
+    fit(wrapped, data, cfg, seed, tag="quantize", callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    out = private_copy(tfmot.sparsity.keras.strip_pruning(wrapped))
+    _check_zeros_kept(before, out)
+    return out
+
+
+def _check_zeros_kept(before: dict[str, float], after: Any) -> None:
+    """Sanity check (cheap): QAT must not have revived pruned weights."""
+    achieved = kernel_sparsity(after, quantized=False)
+    lost = {n: (round(frac, 4), round(achieved[n], 4)) for n, frac in before.items() if achieved[n] + 1e-9 < frac}
+    if lost:
+        raise HwaiError(f"quantize: pruned zeros were not preserved (layer: before, after) {lost}")
+    print(f"[quantize] kept sparsity: {', '.join(f'{k} {v:.3f}' for k, v in achieved.items())}",
+          file=sys.stderr, flush=True)

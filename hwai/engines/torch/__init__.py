@@ -1,0 +1,109 @@
+"""The torch/Brevitas engine: same steps and config keys as the Keras engine.
+
+torch and brevitas are imported inside the methods, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.data.dataset import Dataset
+from hwai.ir.graph import Graph
+from hwai.ir.types import FixedType
+
+__all__ = ["TorchEngine"]
+
+
+def _fixed_or_none(d: dict | None) -> FixedType | None:
+    """A lower-step FIXED dict ({width, integer, signed, rounding, overflow}) or None."""
+    if not d or d.get("width") is None:
+        return None
+    return FixedType(int(d["width"]), int(d["integer"]), bool(d.get("signed", True)),
+                     d.get("rounding") or "RND_CONV", d.get("overflow") or "SAT")
+
+
+class TorchEngine:
+    """:class:`hwai.engines.base.Engine` for torch ``nn.Module`` and Brevitas QAT models."""
+
+    framework = "torch"
+
+    def build(self, model_cfg: dict, data: Dataset, seed: int) -> Any:
+        from hwai.engines.torch.models import build_model
+        from hwai.frontends.brevitas import check_supported
+
+        model = build_model(model_cfg, data.n_features, data.n_classes, seed)
+        check_supported(model)  # fail before any training time is spent
+        return model
+
+    def train(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.torch.train import fit
+
+        return fit(model, data, cfg, seed, tag="train")
+
+    def prune(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.torch.prune import prune_model
+
+        return prune_model(model, data, cfg, seed)
+
+    def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.torch.quantize import quantize_model
+
+        return quantize_model(model, data, cfg, seed)
+
+    def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        raise NotImplementedError("distill is not implemented for framework: torch yet; "
+                                  "use framework: keras for distillation or drop the distill step")
+
+    def logits(self, model: Any, x: np.ndarray) -> np.ndarray:
+        from hwai.engines.torch.train import predict_logits
+
+        return predict_logits(model, x)
+
+    def sparsity(self, model: Any) -> dict[str, float]:
+        from hwai.engines.torch.models import linear_layers
+
+        return {n: float((m.weight.detach() == 0).float().mean()) for n, m in linear_layers(model)}
+
+    def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
+        """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'."""
+        from hwai.frontends.brevitas import module_chain
+
+        out: dict[str, dict[str, int]] = {}
+        last = None
+        for name, mod in module_chain(model):
+            kind = type(mod).__name__
+            if kind == "QuantLinear":
+                last = name
+                out[name] = {"weight": int(mod.quant_weight().bit_width)}
+                if mod.bias is not None and mod.bias_quant.is_quant_enabled \
+                        and not mod.bias_quant.requires_input_scale:
+                    out[name]["bias"] = int(mod.quant_bias().bit_width)
+            elif kind in ("QuantReLU", "QuantIdentity") and mod.act_quant.is_quant_enabled:
+                key = last if (kind == "QuantReLU" and last) else name
+                out.setdefault(key, {})["activation"] = int(mod.act_quant.bit_width())
+        return out
+
+    def save(self, model: Any, folder: Path) -> None:
+        from hwai.engines.torch.io import save
+
+        save(model, folder)
+
+    def restore(self, folder: Path) -> Any:
+        from hwai.engines.torch.io import restore
+
+        return restore(folder)
+
+    def lower(self, model: Any, input_type: FixedType, cfg: dict) -> Graph:
+        """Lower with the Brevitas frontend; a model's own input quantizer wins unless
+        ``cfg['input']`` sets the firmware input type explicitly."""
+        from hwai.frontends.brevitas import leading_input_type, check_supported, lower_brevitas
+
+        explicit = _fixed_or_none(cfg.get("input"))
+        has_lead = leading_input_type(check_supported(model)) is not None
+        tin = explicit or (None if has_lead else input_type)
+        return lower_brevitas(model, name=cfg.get("name", "model"), input_type=tin,
+                              weight_type=_fixed_or_none(cfg.get("weight")) or cfg.get("weight_type"),
+                              activation_type=_fixed_or_none(cfg.get("activation")) or cfg.get("act_type"))

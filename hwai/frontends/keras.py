@@ -1,0 +1,333 @@
+"""Keras / QKeras frontend: a trained model becomes a typed hwai IR graph.
+
+Every tensor that QKeras quantizes gets the exact ``ap_fixed`` equivalent of its
+quantizer; every other tensor (Dense accumulators and outputs) is left untyped and
+filled by :func:`hwai.passes.infer_precision` with the exact type of its interval, so
+the IR computes what QKeras computes, only in integers. Float layers are quantized with
+``weight_type`` / ``act_type`` (hls4ml's ap_fixed<16,6> convention, but with
+RND_CONV/SAT so nothing wraps silently).
+
+TensorFlow, QKeras and tfmot are imported lazily: ``import hwai`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwai.frontends import keras_layers as kl
+from hwai.ir.graph import Graph, Node, Tensor, chain
+from hwai.ir.interp import run
+from hwai.ir.types import FixedType
+from hwai.passes.precision import infer_precision
+
+DEFAULT_WEIGHT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")
+DEFAULT_ACT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")
+
+
+@dataclass
+class _Step:
+    """One planned Dense (with an optional folded BatchNormalization) or activation."""
+
+    role: str                       # "dense" | "activation"
+    layer: Any
+    kind: str = "linear"            # activation kind (see keras_layers.activation_kind)
+    qtype: FixedType | None = None  # exact type of a QKeras activation quantizer
+    bn: Any = None                  # BatchNormalization folded into this Dense
+    act: tuple[str, FixedType | None] = ("linear", None)   # a Dense's own activation
+
+
+@dataclass
+class _Emitter:
+    """Accumulates (node, tensor) pairs while walking the plan."""
+
+    weight_type: FixedType
+    act_type: FixedType
+    current: str
+    size: int
+    pending_float: bool = False     # a float Dense whose output still needs act_type
+    steps: list[tuple[Node, Tensor]] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)
+    outputs_of: dict[str, str] = field(default_factory=dict)
+
+    def emit(self, name: str, op: str, keras_name: str, ftype: FixedType | None = None,
+             size: int | None = None, **attrs: Any) -> None:
+        name = self._unique(name)
+        self.size = self.size if size is None else size
+        self.steps.append((Node(name, op, (self.current,), (name,), attrs),
+                           Tensor(name, (self.size,), ftype)))
+        self.current = name
+        self.layers[name] = keras_name
+        self.outputs_of[keras_name] = name
+
+    def _unique(self, name: str) -> str:
+        taken = {n.name for n, _ in self.steps}
+        base, i = _c_name(name), 1
+        name = base
+        while name in taken:
+            name, i = f"{base}_{i}", i + 1
+        return name
+
+    def flush_float(self) -> None:
+        """A float Dense that no quantizer followed: cast its output to act_type."""
+        if self.pending_float:
+            self.emit(f"{self.current}_quant", "quant", self.layers[self.current], self.act_type)
+            self.pending_float = False
+
+
+def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | None = None,
+                act_type: FixedType | None = None, name: str = "model") -> Graph:
+    """Lower a Sequential (or linear functional) Keras/QKeras model to a typed IR graph.
+
+    Outputs are pre-softmax logits; ``meta['output_activation']`` records a dropped softmax.
+    Raises :class:`hwai.errors.UnsupportedLayerError` before any work for layers or
+    quantizers without an exact fixed-point equivalent.
+    """
+    model = _strip_pruning(model)
+    layers = _chain_layers(model)
+    plan, out_act = _plan(layers)
+    in_name = _c_name(_input_name(model))
+    em = _Emitter(weight_type or DEFAULT_WEIGHT_TYPE, act_type or DEFAULT_ACT_TYPE,
+                  in_name, kl.flat_size(model.input_shape))
+    for step in plan:
+        _emit_step(em, step)
+    em.flush_float()
+    meta = {"framework": "keras", "output_activation": out_act, "layers": dict(em.layers),
+            "keras_outputs": dict(em.outputs_of), "keras_model": model.name}
+    graph = chain(name, Tensor(in_name, (kl.flat_size(model.input_shape),), input_type),
+                  em.steps, meta)
+    return infer_precision(graph)
+
+
+# --- walking the model ----------------------------------------------------------
+
+def _strip_pruning(model: Any) -> Any:
+    """tfmot wrappers hold the masked kernel inside; strip them to plain layers first."""
+    if not any(type(l).__name__ == "PruneLowMagnitude" for l in model.layers):
+        return model
+    import tensorflow_model_optimization as tfmot
+    return tfmot.sparsity.keras.strip_pruning(model)
+
+
+def _chain_layers(model: Any) -> list[Any]:
+    """The model's layers in order; a functional model must be a single chain."""
+    layers = list(model.layers)
+    if type(model).__name__ == "Sequential":
+        return layers
+    prev = None
+    for layer in layers:
+        inbound = _inbound_layers(layer)
+        if prev is not None and inbound != [prev]:
+            raise kl.unsupported(layer, "hwai lowers linear chains only (one input per layer, "
+                                        "fed by the previous layer)")
+        prev = layer
+    return layers
+
+
+def _inbound_layers(layer: Any) -> list[Any]:
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if not nodes:
+        return []
+    inbound = nodes[0].inbound_layers
+    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+
+
+def _input_name(model: Any) -> str:
+    names = getattr(model, "input_names", None)
+    return names[0] if names else "input"
+
+
+def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
+    """Classify every layer (raising on the first unsupported one) and attach BN to Dense."""
+    for layer in layers:  # fail on class before looking at any configuration
+        if type(layer).__name__ not in kl.SUPPORTED:
+            raise kl.unsupported(layer)
+    plan: list[_Step] = []
+    for layer in layers:
+        role = kl.SUPPORTED[type(layer).__name__]
+        if role == "dense":
+            plan.append(_plan_dense(layer))
+        elif role == "activation":
+            kind, qtype = _layer_activation(layer)
+            plan.append(_Step("activation", layer, kind, qtype))
+        elif role == "batchnorm":
+            _attach_batchnorm(plan, layer)
+    return _final_softmax(plan)
+
+
+def _plan_dense(layer: Any) -> _Step:
+    if len(layer.input_shape) != 2:
+        raise kl.unsupported(layer, f"Dense on a {len(layer.input_shape) - 1}-d input "
+                                    "(add a Flatten before it)")
+    for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
+        q = getattr(layer, attr, None)
+        if q is not None:
+            kl.check_alpha(layer, q, allow_auto_po2=True)
+    return _Step("dense", layer, act=kl.activation_kind(layer, layer.activation))
+
+
+def _layer_activation(layer: Any) -> tuple[str, FixedType | None]:
+    cls = type(layer).__name__
+    if cls == "ReLU":
+        kl.relu_layer_ok(layer)
+        return "relu", None
+    if cls == "Softmax":
+        return "softmax", None
+    if cls == "QActivation":
+        return kl.activation_kind(layer, layer.quantizer)
+    return kl.activation_kind(layer, layer.get_config()["activation"])
+
+
+def _attach_batchnorm(plan: list[_Step], bn: Any) -> None:
+    prev = plan[-1] if plan else None
+    if prev is None or prev.role != "dense" or prev.bn is not None or prev.act[0] != "linear" \
+            or getattr(prev.layer, "kernel_quantizer_internal", None) is not None:
+        raise kl.unsupported(bn, "BatchNormalization is folded only directly after a float "
+                                 "Dense with linear activation")
+    prev.bn = bn
+
+
+def _final_softmax(plan: list[_Step]) -> tuple[list[_Step], str]:
+    """Drop a final softmax (IR outputs are logits); reject softmax anywhere else."""
+    out_act = "linear"
+    if plan and plan[-1].role == "activation" and plan[-1].kind == "softmax":
+        plan, out_act = plan[:-1], "softmax"
+    elif plan and plan[-1].role == "dense" and plan[-1].act[0] == "softmax":
+        plan[-1].act, out_act = ("linear", None), "softmax"
+    for step in plan:
+        if step.kind == "softmax" or step.act[0] == "softmax":
+            raise kl.unsupported(step.layer, "softmax is supported only as the last layer")
+    return plan, out_act
+
+
+# --- emitting IR nodes ----------------------------------------------------------
+
+def _emit_step(em: _Emitter, step: _Step) -> None:
+    if step.role == "dense":
+        em.flush_float()
+        _emit_dense(em, step)
+        kind, qtype = step.act
+        _emit_activation(em, step.layer.name, f"{step.layer.name}_{kind}", kind, qtype)
+    else:
+        _emit_activation(em, step.layer.name, step.layer.name, step.kind, step.qtype)
+
+
+def _emit_dense(em: _Emitter, step: _Step) -> None:
+    layer = step.layer
+    kq = getattr(layer, "kernel_quantizer_internal", None)
+    fw, fb = kl.float_weights(layer)
+    if step.bn is not None:
+        fw, fb = kl.fold_batchnorm(fw, fb, step.bn)
+    if kq is not None:
+        w, wt = kl.quantized_constant(layer, np.asarray(kq(layer.kernel)), "kernel")
+    else:
+        w, wt = kl.quantize_with(fw, em.weight_type), em.weight_type
+    b, bt = _dense_bias(em, layer, fb)
+    em.emit(layer.name, "dense", layer.name, None, size=int(w.shape[1]), weight=w,
+            weight_type=wt, bias=b, bias_type=bt, accum_type=None)
+    em.pending_float = kq is None
+    if step.bn is not None:
+        em.outputs_of[step.bn.name] = em.current
+
+
+def _dense_bias(em: _Emitter, layer: Any, fb: np.ndarray) -> tuple[np.ndarray, FixedType]:
+    bq = getattr(layer, "bias_quantizer_internal", None)
+    if layer.use_bias and bq is not None:
+        return kl.quantized_constant(layer, np.asarray(bq(layer.bias)), "bias")
+    if not np.any(fb):  # no bias: one unsigned zero bit costs nothing
+        return np.zeros(fb.shape, dtype=np.int64), FixedType(1, 1, False)
+    return kl.quantize_with(fb, em.weight_type), em.weight_type
+
+
+def _emit_activation(em: _Emitter, keras_name: str, node_name: str, kind: str,
+                     qtype: FixedType | None) -> None:
+    if kind == "linear":
+        return
+    if kind == "relu":
+        # a float relu after a float Dense is where hls4ml would cast to its default
+        # result type; after quantized layers the relu output stays exact (QKeras' value)
+        ftype = kl.unsigned_variant(em.act_type) if em.pending_float else None
+        em.emit(node_name, "relu", keras_name, ftype)
+    elif kind == "quant_relu":
+        em.emit(node_name, "relu", keras_name, qtype)
+    elif kind == "quant":
+        em.emit(node_name, "quant", keras_name, qtype)
+    em.pending_float = False
+
+
+def _c_name(name: str) -> str:
+    """Tensor/node names become C++ identifiers in generated code."""
+    name = re.sub(r"\W", "_", name)
+    return name if not name[:1].isdigit() else f"t_{name}"
+
+
+# --- agreement with the framework -------------------------------------------------
+
+@dataclass(frozen=True)
+class Agreement:
+    """QKeras forward pass vs the golden interpreter on the same (on-grid) inputs."""
+
+    n_vectors: int
+    float_equal: float      # fraction of output elements whose float32 value equals golden
+    code_equal: float       # fraction equal after snapping QKeras' float to the output grid
+    vector_equal: float     # fraction of vectors whose every output code equals golden
+    argmax_equal: float
+    max_abs_diff_lsb: float
+
+    def summary(self) -> str:
+        return (f"QKeras vs golden on {self.n_vectors} vectors: codes equal {self.code_equal:.4%} "
+                f"(vectors {self.vector_equal:.4%}), argmax {self.argmax_equal:.4%}, "
+                f"max |diff| {self.max_abs_diff_lsb:.3g} LSB")
+
+
+def keras_logits(model: Any, x: np.ndarray) -> np.ndarray:
+    """The model's pre-softmax output (float64) for real inputs ``x``."""
+    import tensorflow as tf
+
+    layers = _chain_layers(_strip_pruning(model))
+    h = tf.convert_to_tensor(np.asarray(x, dtype=np.float32).reshape((len(x),) + tuple(model.input_shape[1:])))
+    for layer in layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        if layer is layers[-1] and _is_softmax_layer(layer):
+            break
+        h = _call_without_softmax(layer, h) if layer is layers[-1] else layer(h, training=False)
+    return np.asarray(h, dtype=np.float64).reshape(len(x), -1)
+
+
+def _is_softmax_layer(layer: Any) -> bool:
+    cls = type(layer).__name__
+    return cls == "Softmax" or (cls == "Activation" and layer.get_config()["activation"] == "softmax")
+
+
+def _call_without_softmax(layer: Any, h: Any) -> Any:
+    act = getattr(layer, "activation", None)
+    if getattr(act, "__name__", "") != "softmax":
+        return layer(h, training=False)
+    import tensorflow as tf
+    layer.activation = tf.keras.activations.linear
+    try:
+        return layer(h, training=False)
+    finally:
+        layer.activation = act
+
+
+def agreement(model: Any, graph: Graph, x_codes: np.ndarray) -> Agreement:
+    """Measure how exactly the lowered graph reproduces the Keras model's logits."""
+    tin = graph.tensor(graph.inputs[0]).type
+    tout = graph.tensor(graph.outputs[0]).type
+    got = keras_logits(model, tin.to_float(x_codes))
+    want = run(graph, np.asarray(x_codes, dtype=np.int64))[graph.outputs[0]]
+    snapped = FixedType(64, 64 - tout.frac, True, "RND_CONV", "SAT").from_float(got)
+    diff = np.abs(snapped - want)
+    return Agreement(
+        n_vectors=len(x_codes),
+        float_equal=float(np.mean(got == tout.to_float(want))),
+        code_equal=float(np.mean(diff == 0)),
+        vector_equal=float(np.mean(np.all(diff == 0, axis=1))),
+        argmax_equal=float(np.mean(np.argmax(got, axis=1) == np.argmax(want, axis=1))),
+        max_abs_diff_lsb=float(np.max(np.abs(np.ldexp(got, tout.frac) - want), initial=0.0)),
+    )
