@@ -192,7 +192,8 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
         "weight_t": fn + "_weight_t", "bias_t": fn + "_bias_t", "accum_t": fn + "_accum_t",
         "typedefs": [{"name": f"{fn}_{k}_t", "hls": hls_type(t), "comment": f"{node.name} {k}"}
                      for k, t in (("weight", tw), ("bias", tb), ("accum", ta))],
-        "rows": rows, "max_terms": max_terms, "nnz": nnz, "n_weights": int(w.size),
+        "rows": rows, "row_nnz": [str(r["nnz"]) for r in rows], "max_terms": max_terms,
+        "nnz": nnz, "n_weights": int(w.size),
         "zero_pct": f"{100.0 * (1 - nnz / max(w.size, 1)):.1f}",
         "bias": _literals(np.asarray(node.attrs["bias"], dtype=np.int64), tb),
         "reuse_factor": rf, "pragmas": _reuse_pragmas(rf, nnz, target),

@@ -11,7 +11,6 @@ double literals: exact, because they have at most 53 significant bits.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,22 +83,10 @@ def _table(fn: str, i: int, codes: np.ndarray, t: FixedType) -> dict:
 
 
 def render_expr(graph: Graph, node: Node, target: Any = None) -> str:
-    """Render the node's C++ function (header text) with StrictUndefined."""
-    import jinja2
+    """Render the node's C++ function (header body) through hwai's strict Jinja environment."""
+    from hwai.codegen.templates import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template(TEMPLATE).render(**expr_context(graph, node, target))
-
-
-def template_root() -> Path:
-    """Repo-root ``templates/`` (installed wheels carry it next to the package)."""
-    here = Path(__file__).resolve().parents[1]
-    for cand in (here / "templates", here.parent / "templates"):
-        if (cand / TEMPLATE).is_file():
-            return cand
-    raise FileNotFoundError(f"template {TEMPLATE} not found near {here}")
+    return render(TEMPLATE, **expr_context(graph, node, target))
 
 
 def testbench_source(graph: Graph, node: Node, header: str = "expr.h") -> str:

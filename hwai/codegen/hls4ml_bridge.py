@@ -207,11 +207,25 @@ def _set_exact_weights(hls_model: Any, plan: list[HlsLayer]) -> None:
         layer.weights["bias"].data = b.reshape(layer.weights["bias"].data.shape)
 
 
+def read_target(project: Path) -> Target:
+    """The Target a project written by :func:`to_hls4ml` was made for (hls4ml_config.yml)."""
+    import yaml
+
+    text = (Path(project) / "hls4ml_config.yml").read_text()
+    yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
+    cfg = yaml.safe_load(text)
+    return Target(part=cfg["Part"], clock_period_ns=float(cfg["ClockPeriod"]), io_type=cfg["IOType"],
+                  flavour="vitis" if cfg["Backend"] == "Vitis" else "vivado",
+                  project_name=cfg["ProjectName"])
+
+
 # --- type check ----------------------------------------------------------------------
 
 def _same(precision: Any, t: FixedType) -> bool:
-    p = precision
-    return (type(p).__name__ == "FixedPrecisionType" and p.width == t.width
+    from hls4ml.model.types import FixedPrecisionType
+
+    p = precision  # after vivado:transform_types a subclass that also prints the C++ type
+    return (isinstance(p, FixedPrecisionType) and p.width == t.width
             and p.integer == t.integer and bool(p.signed) == t.signed
             and p.rounding_mode.name == t.rounding and p.saturation_mode.name == t.overflow
             and not p.saturation_bits)

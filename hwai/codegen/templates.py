@@ -48,12 +48,12 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render(name: str, **context: object) -> str:
-    """Render template ``name`` (relative to the template root) with ``context``."""
+def render(template_name: str, /, **context: object) -> str:
+    """Render ``template_name`` (relative to the template root) with ``context``."""
     try:
-        template = environment().get_template(name)
+        template = environment().get_template(template_name)
     except jinja2.TemplateNotFound:
-        raise HwaiError(f"template {name!r} not found under {template_root()}") from None
+        raise HwaiError(f"template {template_name!r} not found under {template_root()}") from None
     return template.render(**context)
 
 

@@ -11,7 +11,9 @@ def _fmt(v: Any, pct: bool = False) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        return f"{100 * v:.2f}%" if pct else f"{v:,.4g}"
+        if pct:
+            return f"{100 * v:.2f}%"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
@@ -51,8 +53,9 @@ def _headline_rows(h: dict) -> list[list[Any]]:
             ["firmware accuracy (bit-exact golden model)", _fmt(h.get("firmware_accuracy"), pct=True)],
             ["sparsity", _fmt(h.get("sparsity"), pct=True)]]
     fw = h.get("firmware_metrics") or {}
-    for cls, rej in sorted((fw.get("background_rejection") or {}).items()):
-        rows.append([f"background rejection, {cls} tagger @ {fw.get('signal_efficiency', 0.5):.0%} eff.", _fmt(rej)])
+    for cls in sorted(fw.get("rejection") or {}):
+        rows.append([f"{cls} tagger: AUC / background rejection @ {fw.get('signal_efficiency', 0.5):.0%} signal eff.",
+                     f"{_fmt(fw['auc'].get(cls))} / {_fmt(fw['rejection'][cls])}"])
     for key in ("lut", "ff", "dsp", "bram", "latency_cycles", "latency_ns", "ii"):
         if key in est:
             rows.append([f"estimated {key}", _fmt(est[key])])

@@ -17,7 +17,8 @@ def make_plots(ctx: Any, folder: Path) -> dict[str, str]:
     made: dict[str, str] = {}
     cands = [c for c in ctx.state.get("candidates", []) if c.get("lut") is not None]
     if cands:
-        made["Accuracy vs estimated LUTs (each step's model)"] = _pareto(cands, folder / "pareto.png")
+        made["Accuracy vs estimated LUTs (each step's model)"] = _pareto(
+            cands, folder / "pareto.png", ctx.recipe.budget.get("lut"))
     if ctx.graph is not None:
         rows = [r for r in layer_table(ctx.graph) if r["op"] == "dense"]
         if rows:
@@ -26,18 +27,32 @@ def make_plots(ctx: Any, folder: Path) -> dict[str, str]:
     return {k: f"plots/{Path(v).name}" for k, v in made.items()}
 
 
-def _pareto(cands: list[dict], path: Path) -> str:
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Non-dominated (cost, accuracy) points: no other point is cheaper and at least as accurate."""
+    front, best = [], float("-inf")
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((cost, acc))
+            best = acc
+    return front
+
+
+def _pareto(cands: list[dict], path: Path, lut_budget: int | None) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [c["lut"] for c in cands]
-    ys = [c["accuracy"] for c in cands]
-    ax.plot(xs, ys, "o-", color="tab:blue")
+    pts = [(c["lut"], c["accuracy"]) for c in cands]
+    ax.scatter(*zip(*pts), color="tab:blue", zorder=3)
+    front = pareto_front(pts)
+    ax.step(*zip(*front), where="post", color="tab:orange", ls="--", label="Pareto front")
     for c in cands:
         ax.annotate(c["step"], (c["lut"], c["accuracy"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if lut_budget:
+        ax.axvline(lut_budget, color="tab:red", lw=1, label=f"LUT budget {lut_budget:,}")
     ax.set_xscale("log")
     ax.set_xlabel("estimated LUTs")
     ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,0 +1,68 @@
+"""Python API for notebooks and scripts: the same engine as ``hwai compress``.
+
+>>> import hwai.api as hw
+>>> run = hw.compress("recipes/jet_tagging.yaml", data="../shared/data/jets_hlf.npz",
+...                   overrides={"data": {"max_rows": 20000}})
+>>> run.report["firmware_accuracy"], run.report["csim"]["mismatches"]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwai.ir.graph import Graph
+from hwai.recipe.schema import Recipe, load_recipe, recipe_from_dict
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run folder and its headline report."""
+
+    run_dir: Path
+    report: dict
+    graph: Graph | None
+
+    def markdown(self) -> str:
+        return (self.run_dir / "report.md").read_text()
+
+    def plots(self) -> list[Path]:
+        return sorted((self.run_dir / "plots").glob("*.png"))
+
+
+def load(recipe: str | Path, overrides: dict | None = None) -> Recipe:
+    """Load a recipe, deep-merging ``overrides`` (e.g. fewer epochs in a notebook) before validation."""
+    base = load_recipe(recipe)
+    if not overrides:
+        return base
+    doc = _merge(dict(base.raw), overrides)
+    merged = recipe_from_dict(doc, base.path)
+    return merged
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Path | None = None,
+             force: bool = True, overrides: dict | None = None, **kw: Any) -> Run:
+    """Run a recipe; returns the run folder, its report and the final IR graph."""
+    from hwai.recipe.runner import default_run_dir, run_recipe
+
+    rec = recipe if isinstance(recipe, Recipe) else load(recipe, overrides)
+    run_dir = Path(out) if out else default_run_dir(rec)
+    ctx = run_recipe(rec, run_dir, data_path=data, force=force, **kw)
+    return Run(run_dir, json.loads((run_dir / "report.json").read_text()), ctx.graph)
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """Open an existing run folder."""
+    run_dir = Path(run_dir)
+    ckpts = sorted(p.parent for p in (run_dir / "steps").glob("*/checkpoint/graph.json"))
+    graph = Graph.load(ckpts[-1]) if ckpts else None
+    return Run(run_dir, json.loads((run_dir / "report.json").read_text()), graph)

@@ -1,0 +1,90 @@
+"""hls4ml's C simulation (its g++-built bridge library) as integer codes.
+
+Inputs go in as float64, which represents every code of a type up to 53 bits exactly,
+so the bridge's ``input_t(double)`` conversion is exact. Outputs come back as doubles
+(``ap_fixed::to_double`` is exact too) and are turned back into integer codes; a value
+that is not on the output type's grid means hls4ml used a different type than the IR.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.errors import HwaiError
+from hwai.ir.graph import Graph
+from hwai.ir.types import FixedType
+
+
+def to_codes(values: np.ndarray, ftype: FixedType, what: str) -> np.ndarray:
+    """Exact float -> code conversion; raise if a value is off the grid or out of range."""
+    scaled = np.ldexp(np.asarray(values, dtype=np.float64), ftype.frac)
+    codes = np.rint(scaled)
+    if np.any(codes != scaled) or np.any(codes < ftype.qmin) or np.any(codes > ftype.qmax):
+        raise HwaiError(f"hls4ml output of {what} is not on the grid of {ftype}; the hls4ml "
+                        "project does not use the IR's types (regenerate it with hwai)")
+    return codes.astype(np.int64)
+
+
+def _float_inputs(graph: Graph, x_codes: np.ndarray) -> np.ndarray:
+    tin = graph.tensor(graph.inputs[0]).type
+    x = np.asarray(x_codes, dtype=np.int64).reshape(len(x_codes), -1)
+    return np.ascontiguousarray(tin.to_float(x))
+
+
+def _predict(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> np.ndarray:
+    x = _float_inputs(graph, x_codes)
+    y = np.asarray(hls_model.predict(x), dtype=np.float64).reshape(len(x), -1)
+    out = graph.outputs[0]
+    return to_codes(y, graph.tensor(out).type, out)
+
+
+def csim_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> np.ndarray:
+    """Output codes (n, n_out) of a compiled hls4ml model on input codes ``x_codes``."""
+    return _predict(graph, hls_model, x_codes)
+
+
+def csim_hls4ml_project(graph: Graph, project: Path, x_codes: np.ndarray) -> np.ndarray:
+    """Compile a project written by :func:`hwai.codegen.hls4ml_bridge.to_hls4ml` and run it."""
+    import hls4ml
+
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml
+
+    linked = hls4ml.converters.link_existing_project(str(project))
+    compile_hls4ml(linked)
+    return _predict(graph, linked, x_codes)
+
+
+def trace_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-layer output codes keyed by IR tensor name (hls4ml recompiles with tracing)."""
+    from hwai.codegen.hls4ml_bridge import hls4ml_layer_tensors
+
+    _, traced = hls_model.trace(_float_inputs(graph, x_codes))
+    tensors = hls4ml_layer_tensors(graph)
+    out = {}
+    for layer, values in sorted(traced.items()):
+        name = tensors.get(layer)
+        if name is not None:
+            v = np.asarray(values, dtype=np.float64).reshape(len(x_codes), -1)
+            out[name] = _trace_codes(v, graph.tensor(name).type)
+    return out
+
+
+def _trace_codes(values: np.ndarray, ftype: FixedType) -> np.ndarray:
+    """Like :func:`to_codes`, but an off-grid value becomes qmax + 1 (never golden)."""
+    scaled = np.ldexp(values, ftype.frac)
+    codes = np.rint(scaled)
+    ok = (codes == scaled) & (codes >= ftype.qmin) & (codes <= ftype.qmax)
+    return np.where(ok, codes, ftype.qmax + 1).astype(np.int64)
+
+
+def trace_hls4ml_project(graph: Graph, project: Path, x_codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Trace needs hls4ml's full ModelGraph: convert ``graph`` again in a scratch folder."""
+    from hwai.codegen.hls4ml_bridge import read_target, to_hls4ml
+
+    with tempfile.TemporaryDirectory(prefix="hwai_trace_") as tmp:
+        hls_model = to_hls4ml(graph, Path(tmp) / "hls", read_target(project), vectors=x_codes)
+        return trace_hls4ml(graph, hls_model, x_codes)
