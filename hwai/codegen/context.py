@@ -176,7 +176,10 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     """
     tin, tout = _io(graph, node)
     w = np.asarray(node.attrs["weight"], dtype=np.int64)
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    tw, tb, ta = (node.attrs.get(k) for k in ("weight_type", "bias_type", "accum_type"))
+    if tw is None or tb is None or ta is None:
+        raise HwaiError(f"dense node {node.name!r} lacks weight/bias/accum types; "
+                        "run hwai.passes.infer_precision first")
     _check_literal(node, "weight", tw)
     _check_literal(node, "bias", tb)
     fn = _fn(node)

@@ -25,6 +25,7 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 
 DEFAULT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")  # hls4ml's ap_fixed<16,6>, rounded
+INPUT_NAME = "input_1"  # Keras' default; hls4ml reserves the layer name "input"
 _SKIP = ("Dropout", "Identity", "Flatten")
 _OUTPUT_ACTIVATIONS = ("Softmax", "LogSoftmax", "Sigmoid")
 _ROUNDING = {"ROUND": "RND_CONV", "FLOOR": "TRN", "ROUND_TO_ZERO": "TRN_ZERO"}
@@ -215,13 +216,13 @@ def lower_brevitas(model: Any, *, name: str = "model", input_type: FixedType | N
     n_in = _input_width(layers)
     lead = leading_input_type(layers)
     tin = input_type or lead or DEFAULT_TYPE
-    st = _State(Tensor("input", (n_in,), tin), weight_default=weight_type or DEFAULT_TYPE,
+    st = _State(Tensor(INPUT_NAME, (n_in,), tin), weight_default=weight_type or DEFAULT_TYPE,
                 act_default=activation_type or DEFAULT_TYPE)
     with torch.no_grad():
         for lname, mod in layers:
             _HANDLERS[type(mod).__name__](st, lname.replace(".", "_"), mod)
     meta = {"framework": "torch", "frontend": "brevitas", "inexact": st.inexact}
-    return infer_precision(chain(name, Tensor("input", (n_in,), tin), st.layers, meta))
+    return infer_precision(chain(name, Tensor(INPUT_NAME, (n_in,), tin), st.layers, meta))
 
 
 def _input_width(layers: list[tuple[str, Any]]) -> int:

@@ -150,24 +150,6 @@ def quantized_constant(layer: Any, values: np.ndarray, what: str) -> tuple[np.nd
     return codes, ftype
 
 
-def qkeras_weights(layer: Any) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType] | None:
-    """Evaluate a QDense's kernel/bias quantizers numerically (None if it has none)."""
-    kq = getattr(layer, "kernel_quantizer_internal", None)
-    if kq is None:
-        return None
-    check_alpha(layer, kq, allow_auto_po2=True)
-    w, wt = quantized_constant(layer, np.asarray(kq(layer.kernel)), "kernel")
-    bias = layer.bias if layer.use_bias else None
-    bq = getattr(layer, "bias_quantizer_internal", None)
-    if bias is None:
-        return w, wt, np.zeros(w.shape[1], dtype=np.int64), FixedType(1, 1, False)
-    if bq is None:
-        return None
-    check_alpha(layer, bq, allow_auto_po2=True)
-    b, bt = quantized_constant(layer, np.asarray(bq(bias)), "bias")
-    return w, wt, b, bt
-
-
 def float_weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Float kernel (n_in, n_out) and bias of a Dense (zeros without bias)."""
     w = np.asarray(layer.kernel, dtype=np.float64)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hwai.errors import MissingToolError, UnsupportedLayerError
-from hwai.frontends.brevitas import DEFAULT_TYPE, pow2_frac
+from hwai.frontends.brevitas import DEFAULT_TYPE, INPUT_NAME, pow2_frac
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
@@ -162,8 +162,8 @@ def _on_quant(imp: _Importer, node: Any, i: int) -> None:
 
 def _start(imp: _Importer) -> None:
     if imp.cur is None:
-        imp.cur = Tensor("input", (imp.n_in,), imp.input_type or DEFAULT_TYPE)
-        imp.alias[imp.input_name] = "input"
+        imp.cur = Tensor(INPUT_NAME, (imp.n_in,), imp.input_type or DEFAULT_TYPE)
+        imp.alias[imp.input_name] = INPUT_NAME
 
 
 def _param(imp: _Importer, name: str, layer: str) -> tuple[np.ndarray, FixedType, bool]:
@@ -283,5 +283,5 @@ def lower_qonnx(path: str | Path, *, name: str | None = None,
     if not imp.layers:
         raise UnsupportedLayerError(f"{path.name}: no Gemm/MatMul layer found, nothing to import")
     meta = {"framework": "onnx", "frontend": "qonnx", "source": path.name, "inexact": imp.inexact}
-    start = Tensor("input", (imp.n_in,), imp.input_type or DEFAULT_TYPE)
+    start = Tensor(INPUT_NAME, (imp.n_in,), imp.input_type or DEFAULT_TYPE)
     return infer_precision(chain(name or path.stem, start, imp.layers, meta))

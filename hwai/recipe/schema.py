@@ -285,9 +285,12 @@ def _check_backends(cfg: dict, ctx: str, path: str) -> None:
 
 
 def _insert_lower(steps: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
-    """IR-level steps need the IR: insert ``lower`` after the last training step if absent."""
+    """IR-level steps need the IR: insert ``lower`` after the last training step if absent.
+
+    A ``symbolic`` step produces the IR itself (the expressions), so it takes lower's place.
+    """
     names = [n for n, _ in steps]
-    if "lower" in names or not any(n in IR_STEPS for n in names):
+    if "lower" in names or "symbolic" in names or not any(n in IR_STEPS for n in names):
         return steps
     last = max([i for i, n in enumerate(names) if n in TRAINING_STEPS + ("evaluate",)], default=-1)
     defaults = _validate_mapping({}, STEPS["lower"], "", "")

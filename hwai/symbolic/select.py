@@ -149,12 +149,13 @@ def pareto(models: Sequence[SRModel], cost: str = "lut") -> list[SRModel]:
 def select(models: Sequence[SRModel], rule: dict | None) -> SRModel:
     """The recipe's ``select:`` rule: best ``metric`` among models meeting every budget.
 
-    ``{metric: accuracy, max_lut: 5000, max_latency_ns: 50, max_complexity: 20}``; ties go
+    ``{metric: accuracy, max_lut: 5000, max_latency_ns: 50, max_complexity: 20}``
+    (``max_complexity`` is per class expression, as PySR's ``maxsize``); ties go
     to the cheaper model. Raises BudgetError listing the cheapest model when none fits.
     """
     rule = dict(rule or {})
     metric = rule.get("metric", "accuracy")
-    limits = {"max_lut": "lut", "max_latency_ns": "latency_ns", "max_complexity": "complexity",
+    limits = {"max_lut": "lut", "max_latency_ns": "latency_ns", "max_complexity": "level",
               "max_dsp": "dsp"}
     ok = [m for m in models
           if all(getattr(m, attr) <= rule[k] for k, attr in limits.items() if rule.get(k) is not None)]

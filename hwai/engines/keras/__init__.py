@@ -72,7 +72,7 @@ class KerasEngine:
         return kernel_sparsity(model, quantized=True)
 
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
-        from hwai.engines.keras.inspect import bit_widths
+        from hwai.engines.keras.widths import bit_widths
 
         return bit_widths(model)
 
@@ -87,8 +87,25 @@ class KerasEngine:
         return restore_model(Path(folder))
 
     def lower(self, model: Any, input_type: Any, cfg: dict) -> Any:
-        """Delegate to :func:`hwai.frontends.keras.lower_keras` (optional weight/act types in cfg)."""
+        """Delegate to :func:`hwai.frontends.keras.lower_keras`.
+
+        ``cfg`` is the recipe's ``lower:`` section: ``weight`` / ``activation`` are the default
+        fixed types (``{width, integer, signed, rounding, overflow}``) for layers the model
+        leaves in float; FixedType objects are accepted too.
+        """
         from hwai.frontends.keras import lower_keras
 
-        return lower_keras(model, input_type, weight_type=cfg.get("weight_type"), act_type=cfg.get("act_type"),
-                           name=cfg.get("name") or model.name)
+        return lower_keras(model, input_type, weight_type=_fixed_type(cfg.get("weight")),
+                           act_type=_fixed_type(cfg.get("activation")), name=cfg.get("name") or model.name)
+
+
+def _fixed_type(spec: Any) -> Any:
+    """A recipe fixed-type dict -> FixedType (None when unset); FixedType passes through."""
+    if spec is None or not isinstance(spec, dict):
+        return spec
+    if spec.get("width") is None:
+        return None
+    from hwai.ir.types import FixedType
+
+    keys = ("width", "integer", "signed", "rounding", "overflow")
+    return FixedType(**{k: spec[k] for k in keys if spec.get(k) is not None})

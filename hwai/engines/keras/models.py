@@ -45,15 +45,19 @@ def chain_layers(model: Any) -> list[Any]:
     return layers
 
 
-def rebuild_chain(model: Any, make: Callable[[Any], list[Any]], name: str | None = None) -> Any:
+def rebuild_chain(model: Any, make: Callable[[Any], list[Any]], name: str | None = None,
+                  first: list[Any] | None = None) -> Any:
     """New functional model where each layer is replaced by ``make(layer)`` (0..n new layers).
 
-    ``make`` returns freshly built layers; weights are not copied here.
+    ``make`` returns freshly built layers (``first`` are applied right after the input);
+    weights are not copied here.
     """
     import tensorflow as tf
 
     x = inputs = tf.keras.Input(shape=model.input_shape[1:], name=model.layers[0].name
                                 if isinstance(model.layers[0], tf.keras.layers.InputLayer) else "input")
+    for new in first or []:
+        x = new(x)
     for layer in chain_layers(model):
         for new in make(layer):
             x = new(x)

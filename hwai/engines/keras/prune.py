@@ -88,6 +88,8 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     target = float(cfg["sparsity"])
     if not 0.0 <= target < 1.0:
         raise HwaiError(f"prune.sparsity must be in [0, 1), got {target}")
+    if cfg.get("structured"):
+        raise HwaiError("prune.structured is not supported by the Keras engine yet; set structured: false")
     base = private_copy(canonicalize(model))
     names = [l.name for l in base.layers if getattr(l, "kernel", None) is not None]
     skip = set(cfg.get("skip_layers") or [])

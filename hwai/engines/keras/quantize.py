@@ -69,17 +69,36 @@ def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
         return [QActivation(quantized_relu(int(spec["bits"]), int(spec["integer"])), name=layer.name)]
     if is_softmax(layer):
         return [tf.keras.layers.Activation("softmax", name=layer.name)]
+    if type(layer).__name__ == "QActivation" and activation_name(layer) == "quantized_bits":
+        return [type(layer).from_config(layer.get_config())]  # an existing input/requant quantizer: keep
     if type(layer).__name__ == "Dropout":
         return []  # identity at inference; QAT fine-tuning does not need it
     raise UnsupportedLayerError(f"quantize: layer '{layer.name}' ({type(layer).__name__}) is not supported; "
                                 "hwai QAT converts Dense/ReLU/softmax chains (fold batch-norm first)")
 
 
+def input_quantizer(spec: dict | None) -> list[Any]:
+    """``quantize.input`` -> a QActivation(quantized_bits) named ``input_quant`` after the input.
+
+    Training with the input already on the fixed-point grid the firmware receives means QAT
+    sees the same rounding the hardware does.
+    """
+    if not spec:
+        return []
+    from qkeras import QActivation, quantized_bits
+
+    bits, integer = int(spec.get("bits", DEFAULT_BITS)), int(spec.get("integer", DEFAULT_INTEGER))
+    return [QActivation(quantized_bits(bits, integer, alpha=1), name="input_quant")]
+
+
 def build_qmodel(model: Any, cfg: dict) -> Any:
     """QKeras twin of ``model`` with the float weights copied in (no training)."""
     model = canonicalize(model)
     specs = layer_specs(model, cfg)
-    qmodel = rebuild_chain(model, lambda l: quantized_layers(l, specs.get(l.name)), name=f"{model.name}_q")
+    first = input_quantizer(cfg.get("input"))
+    # A new input spec replaces an input quantizer left by an earlier quantize step.
+    make = lambda l: [] if first and l.name == "input_quant" else quantized_layers(l, specs.get(l.name))  # noqa: E731
+    qmodel = rebuild_chain(model, make, name=f"{model.name}_q", first=first)
     copy_weights(model, qmodel)
     return qmodel
 

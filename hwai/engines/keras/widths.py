@@ -28,6 +28,7 @@ def bit_widths(model: Any) -> dict[str, dict[str, int]]:
     The activation entry is the width of the activation layer that directly follows the
     weight layer (``fc1`` -> ``relu1``), i.e. the width of what ``fc1``'s output becomes in
     hardware; a weight layer not followed by one (the output layer) has no 'activation'.
+    A quantizer before the first weight layer (``input_quant``) appears under its own name.
     """
     out: dict[str, dict[str, int]] = {}
     current: str | None = None
@@ -39,7 +40,9 @@ def bit_widths(model: Any) -> dict[str, dict[str, int]]:
                 out[current]["bias"] = _bits(getattr(layer, "bias_quantizer_internal", None))
             continue
         act = _activation_bits(layer)
-        if act is not None and current is not None and "activation" not in out[current]:
+        if act is not None and current is None and act != FLOAT_BITS:  # e.g. input_quant
+            out[layer.name] = {"activation": act}
+        elif act is not None and current is not None and "activation" not in out[current]:
             if not is_softmax(layer):
                 out[current]["activation"] = act
     return out
