@@ -97,11 +97,28 @@ def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
                             f"dense {l.name!r}; rename the node")
 
 
+# hls4ml's ModelGraph refuses a layer named 'input' (a reserved name in 1.3).
+RESERVED_NAMES = frozenset({"input"})
+
+
+def _reserved_renames(graph: Graph) -> dict[str, str]:
+    return {t: f"{t}_0" for t in graph.tensors if t in RESERVED_NAMES}
+
+
+def hls4ml_safe(graph: Graph) -> Graph:
+    """The same graph with tensor names hls4ml accepts (names only; numerics untouched)."""
+    from hwai.passes.pipeline import rename_tensors
+
+    return rename_tensors(graph, _reserved_renames(graph))
+
+
 def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
-    """hls4ml layer name -> IR tensor its output equals (for trace comparison)."""
-    out = {graph.inputs[0]: graph.inputs[0]}
-    out.update({l.name: l.tensor for l in plan_layers(graph)})
-    return out
+    """hls4ml layer name -> IR tensor (of ``graph``) its output equals (for trace comparison)."""
+    back = {v: k for k, v in _reserved_renames(graph).items()}
+    safe = hls4ml_safe(graph)
+    out = {safe.inputs[0]: safe.inputs[0]}
+    out.update({l.name: l.tensor for l in plan_layers(safe)})
+    return {k: back.get(v, v) for k, v in out.items()}
 
 
 # --- config ------------------------------------------------------------------------
@@ -159,7 +176,7 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray |
     """
     import hls4ml
 
-    graph.validate()
+    graph = hls4ml_safe(graph.validate())
     plan = plan_layers(graph)
     _neutralize_global_overrides()
     hls_model = hls4ml.converters.convert_from_keras_model(

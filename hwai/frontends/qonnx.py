@@ -247,7 +247,12 @@ def _on_softmax(imp: _Importer, node: Any, i: int) -> None:
     _on_pass(imp, node, i)  # hwai lowers logits: the final softmax is dropped
 
 
-_HANDLERS = {"Quant": _on_quant, "Gemm": _on_gemm, "MatMul": _on_matmul, "Relu": _on_relu,
+def _on_add(imp: _Importer, node: Any, i: int) -> None:
+    raise UnsupportedLayerError(f"ONNX node {node.name!r} (Add) is supported only as the bias of the "
+                                "MatMul right before it (a residual or variable add is not)")
+
+
+_HANDLERS = {"Quant": _on_quant, "Add": _on_add, "Gemm": _on_gemm, "MatMul": _on_matmul, "Relu": _on_relu,
              "Constant": _on_constant, "Softmax": _on_softmax, **{k: _on_pass for k in _PASS}}
 
 

@@ -16,3 +16,13 @@ def with_reuse_factor(graph: Graph, reuse_factor: int) -> Graph:
     nodes = tuple(n.with_impl(reuse_factor=n.impl.get("reuse_factor", reuse_factor))
                   if n.op == "dense" else n for n in graph.nodes)
     return replace(graph, nodes=nodes)
+
+
+def rename_tensors(graph: Graph, mapping: dict[str, str]) -> Graph:
+    """Rename tensors everywhere they are referenced (inputs, outputs, node edges)."""
+    if not mapping:
+        return graph
+    r = lambda names: tuple(mapping.get(n, n) for n in names)  # noqa: E731
+    tensors = {mapping.get(k, k): replace(t, name=mapping.get(k, k)) for k, t in graph.tensors.items()}
+    nodes = tuple(replace(n, inputs=r(n.inputs), outputs=r(n.outputs)) for n in graph.nodes)
+    return replace(graph, inputs=r(graph.inputs), outputs=r(graph.outputs), tensors=tensors, nodes=nodes)

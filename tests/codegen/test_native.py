@@ -17,7 +17,8 @@ from hwai.passes.precision import infer_precision
 from hwai.target import Target
 
 X_TYPE = F(10, 4)  # frac 6: every cast below drops fractional bits, so rounding matters
-N_IN = 12
+N_IN = 6           # input "x" feeds the dense layers
+N_E = 2            # input "e" feeds the 60 elementwise branches (few codes per sample)
 
 
 def _dense(name: str, src: str, n_out: int, rng: np.random.Generator, accum: F | None,
@@ -30,17 +31,17 @@ def _dense(name: str, src: str, n_out: int, rng: np.random.Generator, accum: F |
 
 
 def coverage_graph(seed: int = 0) -> Graph:
-    """One input, many branches: quant/relu for all 7 x 4 modes, narrow accumulators."""
+    """Two inputs, many branches: quant/relu for all 7 x 4 modes, narrow accumulators."""
     rng = np.random.default_rng(seed)
     pairs: list[tuple[Node, Tensor]] = []
     for r, o in itertools.product(ROUNDING_MODES, OVERFLOW_MODES):
-        pairs.append((Node(f"q_{r}_{o}", "quant", ("x",), (f"q_{r}_{o}_y",)),
-                      Tensor(f"q_{r}_{o}_y", (N_IN,), F(5, 2, True, r, o))))
-        pairs.append((Node(f"r_{r}_{o}", "relu", ("x",), (f"r_{r}_{o}_y",)),
-                      Tensor(f"r_{r}_{o}_y", (N_IN,), F(4, 1, False, r, o))))
+        pairs.append((Node(f"q_{r}_{o}", "quant", ("e",), (f"q_{r}_{o}_y",)),
+                      Tensor(f"q_{r}_{o}_y", (N_E,), F(5, 2, True, r, o))))
+        pairs.append((Node(f"r_{r}_{o}", "relu", ("e",), (f"r_{r}_{o}_y",)),
+                      Tensor(f"r_{r}_{o}_y", (N_E,), F(4, 1, False, r, o))))
     for o in OVERFLOW_MODES:  # signed -> unsigned: negative values overflow
-        pairs.append((Node(f"u_{o}", "quant", ("x",), (f"u_{o}_y",)),
-                      Tensor(f"u_{o}_y", (N_IN,), F(6, 3, False, "RND", o))))
+        pairs.append((Node(f"u_{o}", "quant", ("e",), (f"u_{o}_y",)),
+                      Tensor(f"u_{o}_y", (N_E,), F(6, 3, False, "RND", o))))
     # narrow accumulators (products rounded and saturated on every step) ...
     pairs.append(_dense("d_sat", "x", 8, rng, F(8, 3, True, "RND", "SAT"), F(6, 2, True, "RND_CONV", "SAT_SYM")))
     pairs.append(_dense("d_wrap", "x", 8, rng, F(9, 4, True, "TRN", "WRAP"), F(7, 3, True, "RND_INF", "WRAP")))
@@ -50,10 +51,11 @@ def coverage_graph(seed: int = 0) -> Graph:
     pairs.append((Node("a1", "relu", ("d1_y",), ("a1_y",)), Tensor("a1_y", (8,), F(6, 3, False, "RND_CONV", "SAT"))))
     pairs.append(_dense("d2", "a1_y", 6, rng, None, None, zero=0.3))
     pairs.append((Node("o2", "quant", ("d2_y",), ("o2_y",)), Tensor("o2_y", (6,), F(8, 4, True, "RND_MIN_INF", "SAT"))))
-    tensors = {"x": Tensor("x", (N_IN,), X_TYPE), **{t.name: t for _, t in pairs}}
+    tensors = {"x": Tensor("x", (N_IN,), X_TYPE), "e": Tensor("e", (N_E,), X_TYPE),
+               **{t.name: t for _, t in pairs}}
     internal = {"d1_y", "a1_y", "d2_y"}
     outputs = tuple(t.name for _, t in pairs if t.name not in internal)
-    return infer_precision(Graph("coverage", ("x",), outputs, tensors, tuple(n for n, _ in pairs)))
+    return infer_precision(Graph("coverage", ("x", "e"), outputs, tensors, tuple(n for n, _ in pairs)))
 
 
 def stimulus(graph: Graph, n_random: int = 100_000, seed: int = 1) -> np.ndarray:
@@ -61,16 +63,19 @@ def stimulus(graph: Graph, n_random: int = 100_000, seed: int = 1) -> np.ndarray
     largest and smallest accumulator value (saturation/wrap corners)."""
     rng = np.random.default_rng(seed)
     lo, hi = X_TYPE.qmin, X_TYPE.qmax
-    rand = rng.integers(lo, hi, (n_random, N_IN), endpoint=True)
+    n = N_IN + N_E  # flat rows: x codes then e codes (graph input order)
+    rand = rng.integers(lo, hi, (n_random, n), endpoint=True)
     edge_vals = np.array([lo, lo + 1, -1, 0, 1, hi - 1, hi])
-    edges = edge_vals[rng.integers(0, len(edge_vals), (5_000, N_IN))]
-    corners = [np.full(N_IN, v) for v in (lo, hi, 0)]
+    edges = edge_vals[rng.integers(0, len(edge_vals), (5_000, n))]
+    every_code = np.repeat(np.arange(lo, hi + 1), n).reshape(-1, n)  # exhaustive per element
+    corners = [np.full(n, v) for v in (lo, hi, 0)]
     for node in graph.nodes:
         if node.op == "dense" and node.inputs == ("x",):
             w = np.asarray(node.attrs["weight"])
             for j in range(w.shape[1]):
-                corners += [np.where(w[:, j] > 0, hi, lo), np.where(w[:, j] > 0, lo, hi)]
-    return np.concatenate([rand, edges, np.array(corners)]).astype(np.int64)
+                for up, down in ((hi, lo), (lo, hi)):
+                    corners.append(np.concatenate([np.where(w[:, j] > 0, up, down), [up] * N_E]))
+    return np.concatenate([rand, edges, every_code, np.array(corners)]).astype(np.int64)
 
 
 def small_graph() -> Graph:

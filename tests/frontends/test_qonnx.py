@@ -27,7 +27,10 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory):
-    from test_brevitas import jet_qat  # same folder: the pruned 6-bit QAT jet MLP
+    try:  # same folder: the pruned 6-bit QAT jet MLP (package or rootdir import mode)
+        from tests.frontends.test_brevitas import jet_qat
+    except ImportError:
+        from test_brevitas import jet_qat
 
     torch.set_num_threads(1)
     model = jet_qat()
