@@ -131,10 +131,11 @@ def combine(a: tuple[Sig, bool], b: tuple[Sig, bool]) -> tuple[int, int, bool, s
     return sa.lo - sb.hi, sa.hi - sb.lo, False, f"{sa.name} - {sb.name}"
 
 
-def cut_levels(depth: int, stages: int) -> set[int]:
-    """Tree levels after which a register goes: stages-1 cuts spread evenly (the last
-    stage is the layer's output register)."""
-    return {round(s * depth / stages) for s in range(1, stages)}
+def cut_levels(depth: int, stages: int) -> list[int]:
+    """Tree level of each of the stages-1 inner registers, spread evenly (the last stage
+    is the layer's output register). Shallow trees get several registers at one level,
+    so every neuron of a layer has exactly ``stages`` registers (aligned outputs)."""
+    return [round(s * depth / stages) for s in range(1, stages)]
 
 
 def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: int) -> Sig:
@@ -155,8 +156,8 @@ def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: in
     depth = int(np.ceil(np.log2(len(nodes)))) if len(nodes) > 1 else 0
     cuts, level = cut_levels(depth, stages), 0
     while True:
-        if level in cuts or (depth == 0 and stages > 1 and level == 0):
-            nodes = [(_register(layer, s, f"{s.name}_q"), n) for s, n in nodes]
+        for r in range(cuts.count(level)):
+            nodes = [(_register(layer, s, f"{s.name}_q{r}"), n) for s, n in nodes]
         if len(nodes) == 1:
             break
         nxt = []

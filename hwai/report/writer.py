@@ -40,7 +40,8 @@ def headline(ctx: Any, wall_s: float) -> dict:
         "budget": ({"verdict": "pass" if bud["ok"] else "fail", "rows": bud.get("rows")} if bud else None),
         "csim": ({"vectors": csim["vectors"], "mismatches": csim["mismatches"],
                   "per_backend": {b: r["mismatches"] for b, r in csim["backends"].items()}} if csim else None),
-        "wall_s": round(wall_s, 1),
+        "wall_s": round(wall_s, 1),          # this invocation (a --from resume runs fewer steps)
+        "steps_s": round(sum(r.get("seconds", 0.0) for r in reps), 1),
     }
     for extra in ("rtl", "synth", "symbolic", "distill"):
         rep = next((r for r in reps if r["step"] == extra), None)

@@ -130,7 +130,13 @@ def build_cached(files: FileSet, sources: Sequence[str], artifact: str, *, share
     pch = pch_header(root)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     sources_only(files).write(tmp)
-    compile(sources, artifact, tmp, shared=shared, pch=pch)  # on error tmp stays, for the log
+    try:
+        compile(sources, artifact, tmp, shared=shared, pch=pch)
+    except CompileError as err:  # keep the sources and log for the user, named by key
+        failed = root / f"failed-{final.name}"
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(tmp, failed)
+        raise CompileError(str(err).replace(str(tmp), str(failed))) from None
     _publish(tmp, final)
     return final / artifact
 

@@ -46,6 +46,8 @@ def coverage_graph(seed: int = 0) -> Graph:
     pairs.append(_dense("d_sat", "x", 8, rng, F(8, 3, True, "RND", "SAT"), F(6, 2, True, "RND_CONV", "SAT_SYM")))
     pairs.append(_dense("d_wrap", "x", 8, rng, F(9, 4, True, "TRN", "WRAP"), F(7, 3, True, "RND_INF", "WRAP")))
     pairs.append(_dense("d_zero", "x", 8, rng, F(9, 2, True, "RND_ZERO", "SAT_ZERO"), F(5, 1, True, "TRN_ZERO", "SAT")))
+    # WRAP accumulator that covers the product fraction (no per-product cast) but wraps
+    pairs.append(_dense("d_mod", "x", 8, rng, F(12, 2, True, "TRN", "WRAP"), F(8, 2, True, "RND", "SAT")))
     # ... and an exact (inferred) chain dense -> relu -> dense -> quant, with a reuse factor
     pairs.append(_dense("d1", "x", 8, rng, None, None, reuse_factor=2))
     pairs.append((Node("a1", "relu", ("d1_y",), ("a1_y",)), Tensor("a1_y", (8,), F(6, 3, False, "RND_CONV", "SAT"))))
@@ -166,6 +168,7 @@ def test_csim_equals_golden_on_100k_vectors(ap_types: None) -> None:
     # the corners really exercise overflow: some saturated accumulators/outputs occur
     sat = g.tensor("d_sat_y").type
     assert np.any(got["d_sat_y"] == sat.qmax) and np.any(got["d_sat_y"] == -sat.qmax)
+    assert "acc += x[" in generate(g, TARGET).text("firmware/layers/dense_d_mod.h")  # modular path
 
 
 @pytest.mark.csim
@@ -182,3 +185,14 @@ def test_testbench_binary_passes_and_catches_a_wrong_golden(ap_types: None, tmp_
     files.with_file("tb_data/golden.dat", "\n".join(rows) + "\n").write(tmp_path / "bad")
     bad = run_testbench(tmp_path / "bad")
     assert not bad.passed and bad.mismatches == 1 and "sample 0 output 0" in bad.output
+
+
+@pytest.mark.unit
+def test_expr_without_its_context_module_is_a_clear_error(monkeypatch) -> None:
+    import sys
+
+    from hwai.codegen.context import OP_CONTEXT
+
+    monkeypatch.setitem(sys.modules, "hwai.codegen.expr_context", None)  # import -> ImportError
+    with pytest.raises(HwaiError, match="hwai.codegen.expr_context"):
+        OP_CONTEXT["expr"](small_graph(), Node("e", "expr", ("x",), ("y",)), TARGET)

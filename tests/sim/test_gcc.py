@@ -43,7 +43,7 @@ def test_cache_key_follows_sources_not_vectors() -> None:
 
 
 @pytest.mark.csim
-def test_compile_error_names_generated_file_and_line(tmp_path) -> None:
+def test_compile_error_names_generated_file_and_line() -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
     files = generate(tiny_graph(), Target(project_name="p"))
     header = "firmware/layers/relu_r.h"
@@ -52,7 +52,7 @@ def test_compile_error_names_generated_file_and_line(tmp_path) -> None:
     lines[at] = "        y[i] = oops;"
     broken = files.with_file(header, "\n".join(lines) + "\n")
     with pytest.raises(gcc.CompileError, match=rf"{header}:{at + 1}:\d+: .*oops"):
-        gcc.build_cached(broken, ["tb/p_bridge.cpp"], "lib.so", shared=True, cache_dir=tmp_path)
+        gcc.build_cached(broken, ["tb/p_bridge.cpp"], "lib.so", shared=True)
 
 
 @pytest.mark.csim
@@ -62,13 +62,13 @@ def test_build_is_cached_and_runs(tmp_path) -> None:
 
     g = tiny_graph()
     files = generate(g, Target(project_name="p"))
-    first = gcc.build_cached(files, ["tb/p_bridge.cpp"], "libcsim.so", shared=True, cache_dir=tmp_path)
+    first = gcc.build_cached(files, ["tb/p_bridge.cpp"], "libcsim.so", shared=True)
     stamp = first.stat().st_mtime_ns
-    again = gcc.build_cached(files, ["tb/p_bridge.cpp"], "libcsim.so", shared=True, cache_dir=tmp_path)
+    again = gcc.build_cached(files, ["tb/p_bridge.cpp"], "libcsim.so", shared=True)
     assert again == first and again.stat().st_mtime_ns == stamp
     x = np.array([[-128, -1, 0], [1, 37, 127]])
     # ap_ufixed<4,1,AP_RND,AP_SAT> of max(x, 0) with 5 fractional bits in: round half up by 2 bits
-    assert csim_native(g, files, x, cache_dir=tmp_path).tolist() == [[0, 0, 0], [0, 9, 15]]
-    written = files.write(tmp_path / "proj")
-    assert csim_native(g, tmp_path / "proj", x, cache_dir=tmp_path).tolist() == [[0, 0, 0], [0, 9, 15]]
+    assert csim_native(g, files, x).tolist() == [[0, 0, 0], [0, 9, 15]]
+    written = files.write(tmp_path / "proj")  # a project folder works too (same digest: cached)
+    assert csim_native(g, tmp_path / "proj", x).tolist() == [[0, 0, 0], [0, 9, 15]]
     assert len(written) == len(FileSet.from_dir(tmp_path / "proj"))

@@ -55,8 +55,10 @@ class KerasEngine:
         return quantize_model(model, data, cfg, seed)
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-        raise NotImplementedError("distill is not implemented for the Keras engine yet; "
-                                  "remove the distill step from the recipe or use the torch engine")
+        """Knowledge distillation (Hinton et al. 2015) from ``teacher``'s cached logits."""
+        from hwai.engines.keras_distill import distill_keras
+
+        return distill_keras(student, teacher, data, cfg, seed)
 
     def logits(self, model: Any, x: np.ndarray) -> np.ndarray:
         """Pre-softmax outputs in float64 (batched predict, no training-mode ops)."""

@@ -54,8 +54,10 @@ class TorchEngine:
         return quantize_model(model, data, cfg, seed)
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-        raise NotImplementedError("distill is not implemented for framework: torch yet; "
-                                  "use framework: keras for distillation or drop the distill step")
+        """Knowledge distillation (Hinton et al. 2015) from ``teacher``'s cached logits."""
+        from hwai.engines.torch_distill import distill_torch
+
+        return distill_torch(student, teacher, data, cfg, seed)
 
     def logits(self, model: Any, x: np.ndarray) -> np.ndarray:
         from hwai.engines.torch.train import predict_logits

@@ -31,4 +31,11 @@ inline long long hwai_get_code(const ap_ufixed<W, I, Q, O, N>& v) {
     return (long long)r.to_uint64();
 }
 
+// Fill n values from their codes (used by hwai's C-simulation build for weight tables).
+template <class T>
+inline bool hwai_load_codes(T* dst, const long long* codes, int n) {
+    for (int i = 0; i < n; i++) hwai_set_code(dst[i], codes[i]);
+    return true;
+}
+
 #endif

@@ -1,0 +1,59 @@
+"""The recipe's ``symbolic`` step: teacher logits -> expressions -> Pareto front -> one IR graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwai.ir.graph import Graph
+from hwai.ir.types import FixedType
+
+
+def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
+    """Fit one expression per class, measure every complexity level in fixed point, select one."""
+    from hwai.recipe.steps import DEFAULT_INPUT, _fixed, framework_metrics
+    from hwai.symbolic.fit import fit_expressions, make_targets
+    from hwai.symbolic.select import joint_models, pareto, plot_front, select
+
+    cfg = drop_none(cfg)
+    data = ctx.data
+    teacher = ctx.model if cfg["target"] == "logits" else None
+    y_fit = make_targets(data.y_train, data.n_classes, _logits(ctx, teacher, data.x_train), cfg["target"])
+    y_val = make_targets(data.y_val, data.n_classes, _logits(ctx, teacher, data.x_val), cfg["target"])
+    ctx.log(f"[hwai]   fitting {data.n_classes} expressions with {cfg['engine']} "
+            f"({min(len(data.x_train), cfg['max_rows'])} rows)")
+    fronts = fit_expressions(data.x_train, y_fit, cfg, ctx.seed, data.x_val, y_val)
+    input_type: FixedType = _fixed(cfg.get("input"), DEFAULT_INPUT)
+    models = joint_models(fronts, input_type, data.n_features, cfg, data.x_val, data.y_val,
+                          ctx.target, calib_x=data.x_train[: cfg["max_rows"]])
+    chosen = select(models, cfg.get("select"))
+    plot_front(models, chosen, ctx.run_dir / "plots" / "symbolic_front.png")
+    ctx.log(f"[hwai]   selected complexity {chosen.complexity}: val accuracy {chosen.accuracy:.4f} "
+            f"(fixed point), est. {chosen.lut:.0f} LUT")
+    graph = _with_meta(chosen.graph, {"kind": "symbolic", "exprs": [str(e) for e in chosen.exprs]})
+    rep = {"selected": chosen.to_dict(), "pareto": [m.to_dict() for m in pareto(models)],
+           "models": [m.to_dict() for m in models],
+           "candidates": [{"step": f"sr-{m.level}", "accuracy": m.accuracy, "lut": m.lut} for m in models]}
+    if teacher is not None:
+        rep["teacher_metrics"] = framework_metrics(ctx)
+    ctx.state.setdefault("candidates", []).extend(rep["candidates"])
+    return graph, rep
+
+
+def drop_none(value: Any) -> Any:
+    """Validated recipe sections spell 'not given' as None; the SR code tests key presence."""
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _logits(ctx: Any, model: Any, x: np.ndarray) -> np.ndarray | None:
+    return None if model is None else ctx.engine.logits(model, x)
+
+
+def _with_meta(graph: Graph, meta: dict) -> Graph:
+    from dataclasses import replace
+
+    return replace(graph, meta={**graph.meta, **meta})
