@@ -162,6 +162,10 @@ def main() -> None:
     args = ap.parse_args()
     report = {"machine": machine(), "targets": {"native_build_over_hls4ml": "<= 0.25",
                                                 "native_sim_over_hls4ml_predict": ">= 10"},
+              "notes": ("hls4ml side = the project written by hwai.codegen.hls4ml_bridge (exact "
+                        "per-layer types, bit-exact), built and run by hls4ml's own compile/predict. "
+                        "build_s = generate+compile with the ap_types PCH present; build_cold_s "
+                        "includes building the one-time PCH. Each model is measured in one process."),
               "models": {"jet_mlp_synthetic": run_model("jet_mlp_synthetic", jet_mlp(), args.quick)}}
     ref = None if args.no_reference else reference_qkeras()
     if ref is not None:
@@ -169,6 +173,9 @@ def main() -> None:
     else:
         report["models"]["qkeras_3layer"] = {"skipped": "reference model, QKeras or frontend unavailable"}
     report["machine"]["loadavg_end"] = os.getloadavg()
+    for name, res in report["models"].items():
+        for key, value in res.get("ratios", {}).items():
+            print(f"{name:20s} {key:34s} {value:7.3f}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1, sort_keys=True, default=float) + "\n")
     print(f"wrote {OUT}")

@@ -40,7 +40,7 @@ def build_context(graph: Graph, target: Target) -> Ctx:
     layers = [_layer(graph, node, target, names) for node in graph.nodes]
     inputs = _ports(graph, graph.inputs, names)
     outputs = _ports(graph, graph.outputs, names)
-    io = {t for t in graph.inputs} | {t for t in graph.outputs}
+    io = set(graph.inputs) | set(graph.outputs)
     return {
         "project": target.project_name,
         "guard": c_name(target.project_name).upper() + "_H_",

@@ -38,8 +38,24 @@ def _native(graph: Graph, target: Target, out: Path, vectors: np.ndarray) -> dic
 def _hls4ml(graph: Graph, target: Target, out: Path, vectors: np.ndarray) -> dict:
     from hwai.codegen.hls4ml_bridge import to_hls4ml
 
+    if graph.nodes_of("expr"):
+        return _hls4ml_symbolic(graph, target, out)
     to_hls4ml(graph, out, target, vectors=vectors)
     return {"files": sum(1 for p in out.rglob("*") if p.is_file())}
+
+
+def _hls4ml_symbolic(graph: Graph, target: Target, out: Path) -> dict:
+    """hls4ml's own symbolic-expression backend (convert_from_symbolic_expression)."""
+    import sympy
+
+    from hwai.symbolic.hls4ml_sr import to_hls4ml_symbolic
+
+    exprs = [sympy.sympify(e) for e in graph.meta.get("exprs", [])]
+    if not exprs:
+        raise HwaiError("emit hls4ml: this expr graph carries no source expressions (graph.meta['exprs'])")
+    tin = graph.tensor(graph.inputs[0])
+    to_hls4ml_symbolic(exprs, tin.type, out, target, n_inputs=tin.size)
+    return {"files": sum(1 for p in out.rglob("*") if p.is_file()), "symbolic": True}
 
 
 def _verilog(graph: Graph, target: Target, out: Path, vectors: np.ndarray) -> dict:

@@ -105,14 +105,16 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, data_path: str | None = None, f
     from hwai.report.writer import write_reports
 
     done, todo = select_steps(recipe, from_step, to_step)
-    prepare_run_dir(run_dir, force, resume=bool(from_step))
     ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=log)
+    t_run = time.perf_counter()
+    # Data, engine and model first: a bad path, key or unsupported layer fails here,
+    # before anything is written (or an old run folder is replaced).
+    step_impls.setup(ctx, data_path)
+    prepare_run_dir(run_dir, force, resume=bool(from_step))
     write_status(run_dir, "running", steps=[s.folder for s in todo])
     if recipe.path.is_file():  # keep the exact recipe with the run (emit/csim/synth re-read it)
         shutil.copyfile(recipe.path, run_dir / "recipe.yaml")
-    t_run = time.perf_counter()
     try:
-        step_impls.setup(ctx, data_path)
         step_impls.restore(ctx, done)
         for k, step in enumerate(todo, 1):
             _run_step(ctx, step, k, len(todo), step_impls.STEP_FUNCS[step.name])

@@ -119,8 +119,8 @@ def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
         cfg = dict(step.cfg)
         if action == "distill":
             ctx.model = _distill(ctx, cfg)
-        else:
-            ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
+            return _distill_comparison(ctx, step, _after_model_step(ctx, step))
+        ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
         return _after_model_step(ctx, step)
     fn.__name__ = f"step_{action}"
     return fn
@@ -131,6 +131,32 @@ def _distill(ctx: RunContext, cfg: dict) -> Any:
     student = ctx.engine.build({**dict(ctx.recipe.model), **_student_cfg(cfg)}, ctx.data, ctx.seed)
     ctx.state["teacher"] = teacher
     return ctx.engine.distill(student, teacher, ctx.data, cfg, ctx.seed)
+
+
+def _distill_comparison(ctx: RunContext, step: Step, rep: dict) -> dict:
+    """What distillation bought: teacher vs student physics metrics and estimated cost."""
+    from hwai.distill import distill_report
+
+    teacher, student_model = ctx.state["teacher"], ctx.model
+    ctx.model = teacher
+    t_metrics, t_graph = framework_metrics(ctx), _try_lower(ctx)
+    ctx.model = student_model
+    t_cost = _candidate(ctx, step, t_metrics, t_graph)
+    s_cost = rep["candidates"][0]
+    keys = ("lut", "ff", "dsp", "latency_cycles")
+    comparison = distill_report(_flat(t_metrics), _flat(rep["metrics"]),
+                                {k: t_cost[k] for k in keys if k in t_cost},
+                                {k: s_cost[k] for k in keys if k in s_cost})
+    ctx.log(f"[hwai]   teacher accuracy {t_metrics['accuracy']:.4f} ({t_cost.get('lut', 0):.0f} LUT) -> "
+            f"student {rep['metrics']['accuracy']:.4f} ({s_cost.get('lut', 0):.0f} LUT)")
+    return {**rep, "teacher_metrics": t_metrics, "student_metrics": rep["metrics"], "comparison": comparison}
+
+
+def _flat(metrics: dict) -> dict:
+    """accuracy, macro AUC and per-class rejection as one flat dict of numbers."""
+    out = {k: metrics[k] for k in ("accuracy", "macro_auc") if k in metrics}
+    out.update({f"rejection_{c}": v for c, v in (metrics.get("rejection") or {}).items() if v is not None})
+    return out
 
 
 def _student_cfg(cfg: dict) -> dict:

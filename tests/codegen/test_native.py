@@ -92,11 +92,16 @@ TARGET = Target(project_name="cov")
 # --- generation (unit) ---------------------------------------------------------
 
 @pytest.mark.unit
-def test_generation_is_byte_identical() -> None:
+def test_generation_is_byte_identical_and_context_is_json() -> None:
+    import json
+
+    from hwai.codegen.context import build_context
+
     g = coverage_graph()
     a, b = generate(g, TARGET), generate(g, TARGET)
     assert a.digest() == b.digest()
     assert dict(a) == dict(b)
+    assert json.loads(json.dumps(build_context(g, TARGET)))["project"] == "cov"
 
 
 @pytest.mark.unit

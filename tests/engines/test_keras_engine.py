@@ -153,11 +153,6 @@ def test_save_restore_round_trip(engine: KerasEngine, data: Dataset, pruned, tmp
         engine.restore(tmp_path / "empty")
 
 
-def test_distill_not_implemented(engine: KerasEngine, data: Dataset) -> None:
-    with pytest.raises(NotImplementedError, match="distill"):
-        engine.distill(None, None, data, {}, 0)
-
-
 def test_fused_softmax_model_is_canonicalized(engine: KerasEngine, data: Dataset, tmp_path: Path) -> None:
     import tensorflow as tf
 

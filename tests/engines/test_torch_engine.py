@@ -203,11 +203,6 @@ def test_unsupported_layer_fails_at_build(data: Dataset, user_module: str) -> No
     assert "'1'" in str(err.value) and "Conv1d" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_distill_not_implemented(data: Dataset, trained) -> None:
-    with pytest.raises(NotImplementedError, match="torch"):
-        TorchEngine().distill(trained, trained, data, {}, 0)
-
-
 # --- the shared reference model (a legacy pickled nn.Sequential) ----------------------------
 
 @pytest.fixture
