@@ -58,6 +58,36 @@ def jet_mlp(seed: int = 0, zero_frac: float = 0.7) -> Graph:
     return infer_precision(chain("jet", Tensor("input_1", (SIZES[0],), F(16, 6)), pairs))
 
 
+def reference_keras_model() -> Any:
+    """The shared QKeras jet model as a Keras model, or None when unavailable."""
+    if not (REF / "qkeras_3layer.json").is_file():
+        return None
+    import tensorflow as tf
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objs: dict = {}
+    _add_supported_quantized_objects(objs)
+    model = tf.keras.models.model_from_json((REF / "qkeras_3layer.json").read_text(), custom_objects=objs)
+    model.load_weights(str(REF / "qkeras_3layer_weights.h5"))
+    return model
+
+
+def bench_hls4ml_default(x_float: np.ndarray, workdir: Path) -> dict[str, Any]:
+    """hls4ml used the usual way on the QKeras model (no hwai): per-layer config from
+    ``config_from_keras_model(granularity='name')``, convert, compile, predict."""
+    import hls4ml
+
+    model = reference_keras_model()
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    hm, convert = timed(lambda: hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, output_dir=str(workdir / "hls4ml_default"), backend="Vitis",
+        io_type="io_parallel"))
+    _, compile_s = timed(hm.compile)
+    _, dt = timed(lambda: hm.predict(np.ascontiguousarray(x_float)))
+    return {"convert_s": convert, "compile_s": compile_s, "build_s": convert + compile_s,
+            "samples_per_s": len(x_float) / dt, "n": len(x_float)}
+
+
 def reference_qkeras() -> Graph | None:
     """The shared QKeras jet model lowered to the IR, or None when unavailable."""
     if not (REF / "qkeras_3layer.json").is_file():
@@ -98,9 +128,12 @@ def bench_native(graph: Graph, x: np.ndarray, cache: Path) -> dict[str, Any]:
     model, warm = timed(lambda: build("myproject"))
     gen = timed(lambda: generate(graph, Target()))[1]
     y, sim = timed(lambda: model.predict(x))
-    mism = int(np.count_nonzero(y != golden_outputs(graph, x)))
+    y1, sim1 = timed(lambda: model.predict(x, threads=1))
+    gold = golden_outputs(graph, x)
+    mism = int(np.count_nonzero(y != gold)) + int(np.count_nonzero(y1 != gold))
     return {"build_s": warm, "build_cold_s": cold, "generate_s": gen,
-            "samples_per_s": len(x) / sim, "n": len(x), "mismatches_vs_golden": mism}
+            "samples_per_s": len(x) / sim, "samples_per_s_1thread": len(x) / sim1,
+            "threads": os.cpu_count(), "n": len(x), "mismatches_vs_golden": mism}
 
 
 def bench_golden(graph: Graph, x: np.ndarray) -> dict[str, Any]:
@@ -139,18 +172,28 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def run_model(name: str, graph: Graph, quick: bool) -> dict[str, Any]:
+def run_model(name: str, graph: Graph, quick: bool, default_hls4ml: bool = False) -> dict[str, Any]:
     n_native, n_hls = (20_000, 2_000) if quick else (200_000, 20_000)
     with tempfile.TemporaryDirectory(prefix="hwai-bench-") as tmp:
         res = {"native": bench_native(graph, vectors(graph, n_native), Path(tmp) / "cache"),
                "golden": bench_golden(graph, vectors(graph, n_native)),
                "hls4ml": bench_hls4ml(graph, vectors(graph, n_hls), Path(tmp))}
+        if default_hls4ml:
+            xf = graph.tensor(graph.inputs[0]).type.to_float(vectors(graph, n_hls))
+            res["hls4ml_default"] = bench_hls4ml_default(xf, Path(tmp))
     nat, hls = res["native"], res["hls4ml"]
     if "build_s" in hls:
         res["ratios"] = {"native_build_over_hls4ml": nat["build_s"] / hls["build_s"],
                          "native_cold_build_over_hls4ml": nat["build_cold_s"] / hls["build_s"],
                          "native_sim_over_hls4ml_predict": nat["samples_per_s"] / hls["samples_per_s"],
+                         "native_sim_1thread_over_hls4ml_predict": nat["samples_per_s_1thread"] / hls["samples_per_s"],
                          "native_sim_over_golden": nat["samples_per_s"] / res["golden"]["samples_per_s"]}
+    if "hls4ml_default" in res:
+        d = res["hls4ml_default"]
+        res["ratios"].update({"native_build_over_hls4ml_default": nat["build_s"] / d["build_s"],
+                              "native_sim_over_hls4ml_default_predict": nat["samples_per_s"] / d["samples_per_s"],
+                              "native_sim_1thread_over_hls4ml_default_predict":
+                                  nat["samples_per_s_1thread"] / d["samples_per_s"]})
     print(f"[{name}] " + json.dumps(res, indent=1, default=float))
     return res
 
@@ -169,7 +212,7 @@ def main() -> None:
               "models": {"jet_mlp_synthetic": run_model("jet_mlp_synthetic", jet_mlp(), args.quick)}}
     ref = None if args.no_reference else reference_qkeras()
     if ref is not None:
-        report["models"]["qkeras_3layer"] = run_model("qkeras_3layer", ref, args.quick)
+        report["models"]["qkeras_3layer"] = run_model("qkeras_3layer", ref, args.quick, default_hls4ml=True)
     else:
         report["models"]["qkeras_3layer"] = {"skipped": "reference model, QKeras or frontend unavailable"}
     report["machine"]["loadavg_end"] = os.getloadavg()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwai.estimate.calibration import error_report, features, load_results
+from hwai.estimate.calibration import MIN_LUT, error_report, features, load_results
 from hwai.estimate.cost import Coefficients
 
 OUT = Path(__file__).resolve().parents[1] / "hwai" / "estimate" / "coefficients.json"
@@ -36,7 +36,7 @@ def nnls_rel(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    rows = [r for r in load_results() if r["dsp_mode"] == "nodsp"]
+    rows = [r for r in load_results() if r["dsp_mode"] == "nodsp" and r["lut"] >= MIN_LUT]
     f = np.array([features(r) for r in rows])
     lut = np.array([r["lut"] for r in rows])
     ff = np.array([r["ff"] for r in rows])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwai.estimate.cost import Coefficients
-from hwai.estimate.rules import csd, mult_kind
+from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 from hwai.passes.precision import intervals

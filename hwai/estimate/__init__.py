@@ -6,6 +6,7 @@
 """
 
 from hwai.estimate.cost import Coefficients, Cost, Estimate, estimate
-from hwai.estimate.rules import csd, ebops, mult_kind
+from hwai.estimate.rules import ebops
+from hwai.estimate.rules_mult import csd, mult_kind
 
 __all__ = ["Coefficients", "Cost", "Estimate", "estimate", "ebops", "csd", "mult_kind"]

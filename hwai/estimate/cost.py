@@ -110,19 +110,21 @@ class Estimate:
 def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -> Estimate:
     """Estimate LUT/FF/DSP/BRAM, latency and II of ``graph`` built for ``target``."""
     from hwai.estimate.rules import node_cost  # rules import cost types; avoid a cycle
+    from hwai.passes.precision import intervals
 
     coeffs = coeffs or Coefficients.fitted()
     graph.validate()
+    iv = intervals(graph)  # exact operand ranges size every adder and register
     per_node: dict[str, Cost] = {}
     notes: list[str] = []
     total = Cost()
     for node in graph.nodes:
-        cost, note = node_cost(graph, node, target, coeffs)
+        cost, note = node_cost(graph, node, target, coeffs, iv)
         per_node[node.name] = cost
         total = total + cost
         if note:
             notes.append(f"{node.name}: {note}")
-    return Estimate(per_node, total, f"analytic-v1 ({coeffs.source})", tuple(notes))
+    return Estimate(per_node, total, f"analytic-v2 ({coeffs.source})", tuple(notes))
 
 
 def with_coeffs(coeffs: Coefficients, **kw: Any) -> Coefficients:

@@ -28,7 +28,7 @@ from hwai.errors import HwaiError, MissingToolError, require_tool
 # ~19 s to compile and simulated *slower* (i-cache), which is why the dense template
 # loops over constant tables and leaves the unrolling to the HLS pragmas.
 CSIM_FLAGS: tuple[str, ...] = ("-O2", "-std=c++14", "-fPIC", "-fvisibility=hidden",
-                               "-fno-semantic-interposition")
+                               "-fno-semantic-interposition", "-pthread")
 # Directories with these prefixes are the project's sources; tb_data etc. are not.
 SOURCE_DIRS = ("firmware/", "tb/")
 

@@ -45,18 +45,22 @@ class NativeModel:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lib = ctypes.CDLL(str(path))
-        self._lib.hwai_batch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong]
+        self._lib.hwai_batch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int]
         self._lib.hwai_batch.restype = None
         self.n_in = int(self._lib.hwai_n_in_codes())
         self.n_out = int(self._lib.hwai_n_out_codes())
 
-    def predict(self, flat: np.ndarray) -> np.ndarray:
-        """Run every row of ``flat`` (n, n_in) int64 codes; return (n, n_out) codes."""
+    def predict(self, flat: np.ndarray, threads: int = 0) -> np.ndarray:
+        """Run every row of ``flat`` (n, n_in) int64 codes; return (n, n_out) codes.
+
+        ``threads=0`` uses every core for large batches (rows are independent);
+        ``threads=1`` is the single-threaded figure to compare with hls4ml's predict.
+        """
         x = np.ascontiguousarray(flat, dtype=np.int64)
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise HwaiError(f"C simulation takes (n, {self.n_in}) input codes, got {x.shape}")
         y = np.empty((x.shape[0], self.n_out), dtype=np.int64)
-        self._lib.hwai_batch(x.ctypes.data, y.ctypes.data, x.shape[0])
+        self._lib.hwai_batch(x.ctypes.data, y.ctypes.data, x.shape[0], int(threads))
         return y
 
 

@@ -1,0 +1,89 @@
+"""Adder-tree cost of one neuron from exact operand intervals.
+
+A fully unrolled neuron is a balanced tree of 2-input adders over shifted copies of
+its inputs (one per CSD digit of each constant weight), DSP products and the bias —
+the structure hwai's Verilog emitter builds and close to what Vivado builds from
+hls4ml's unrolled loop. An adder's LUT cost is its carry-chain length: result bits
+above the larger operand's trailing-zero count (bits below it pass through as wiring;
+UltraScale+ LUT6 + CARRY8 spend one LUT per remaining bit, UG574). Widths come from
+exact intervals, the da4ml habit, not from declared types.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwai.estimate.cost import Coefficients
+from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits
+
+
+@dataclass(frozen=True)
+class Leaf:
+    lo: int
+    hi: int
+    tz: int        # known trailing zero bits
+
+
+@dataclass(frozen=True)
+class TreeCost:
+    adder_bits: int    # Σ carry-chain bits over all adders
+    adders: int
+    depth: int         # adder levels
+    dsp: int
+    lo: int            # interval of the (exact) sum
+    hi: int
+
+
+def sbits(lo: int, hi: int) -> int:
+    """Signed bits holding lo..hi."""
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
+
+
+def _tz(v: int) -> int:
+    v = abs(int(v))
+    return (v & -v).bit_length() - 1 if v else 0
+
+
+def neuron_leaves(x_lo, x_hi, wcol, bias: int, sh_x: int, x_bits: int,
+                  c: Coefficients) -> tuple[list[Leaf], int]:
+    """Leaves of one neuron (all at the sum's fractional bits) and its DSP count."""
+    leaves, dsp = [], 0
+    for lo, hi, w in zip(x_lo, x_hi, wcol):
+        w, lo, hi = int(w), int(lo), int(hi)
+        kind = mult_kind(w, x_bits, c)
+        if kind == "zero":
+            continue
+        if kind == "dsp":
+            dsp += dsp_count(x_bits, odd_bits(w) + 1, c)
+            a, b = sorted((w * lo << sh_x, w * hi << sh_x))
+            leaves.append(Leaf(a, b, _tz(w) + sh_x))
+            continue
+        for k, s in csd(w):
+            a, b = sorted((s * lo << (k + sh_x), s * hi << (k + sh_x)))
+            leaves.append(Leaf(a, b, k + sh_x))
+    if bias:
+        leaves.append(Leaf(bias, bias, _tz(bias)))
+    return leaves, dsp
+
+
+def tree_cost(leaves: list[Leaf], dsp: int = 0) -> TreeCost:
+    """Balanced pairwise tree (adjacent pairs, odd one carried), as the emitter builds it."""
+    if not leaves:
+        return TreeCost(0, 0, 0, dsp, 0, 0)
+    bits, adders, level, nodes = 0, 0, 0, list(leaves)
+    while len(nodes) > 1:
+        nxt = []
+        for a, b in zip(nodes[0::2], nodes[1::2]):
+            lo, hi = a.lo + b.lo, a.hi + b.hi
+            bits += max(sbits(lo, hi) - max(a.tz, b.tz), 1)
+            adders += 1
+            nxt.append(Leaf(lo, hi, min(a.tz, b.tz)))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes, level = nxt, level + 1
+    return TreeCost(bits, adders, level, dsp, nodes[0].lo, nodes[0].hi)
+
+
+def depth_of(n_leaves: int) -> int:
+    return math.ceil(math.log2(n_leaves)) if n_leaves > 1 else 0
