@@ -34,7 +34,7 @@ def _blobs(n=900, k=3, d=4, seed=0) -> Dataset:
 
 
 def test_framework_losses_match_reference():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from hwai.engines.torch_distill import kd_loss_torch
 
     rng = np.random.default_rng(3)
@@ -62,7 +62,7 @@ def test_teacher_logits_cached_by_weights_and_inputs(tmp_path):
 
 
 def test_distill_torch_beats_untrained(tmp_path):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from hwai.engines.torch.models import build_model
     from hwai.engines.torch.train import fit, predict_logits
     from hwai.engines.torch_distill import distill_torch

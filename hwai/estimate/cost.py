@@ -10,7 +10,7 @@ and the resulting error figures live in ``calibration/`` and ``docs/estimator.md
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from typing import Any, Mapping
 
@@ -50,12 +50,13 @@ class Coefficients:
       many bits. Vivado HLS's rule of thumb (hls4ml docs, "Optimizing for DSPs"; UG1399
       ``BIND_OP``) is ~10 bits; below that a LUT multiplier is cheaper than a DSP48E2.
     - ``dsp_a_bits``, ``dsp_b_bits``: DSP48E2 multiplier port widths, 27 x 18 (UG579).
-    - ``lut_per_add_bit``: LUTs per bit of a 2-input adder. UltraScale+ LUT6 + CARRY8
-      gives 1 LUT per bit (UG574); the fit absorbs width reduction by synthesis.
-    - ``add_width_frac``: fraction of the full accumulator width an average tree adder
-      has (early tree levels are narrower; Yosys ``wreduce`` trims them).
-    - ``lut_per_cast_bit``: LUTs per output bit for a rounding increment / saturation mux.
-    - ``ff_per_reg_bit``: flip-flops per pipeline-register bit (1 by construction).
+    - ``lut_per_add_bit``: LUTs per carry-chain bit of a 2-input adder. UltraScale+
+      LUT6 + CARRY8 gives 1 LUT per bit (UG574); fitted to Yosys: 0.91.
+    - ``add_width_frac``: extra scale on adder bits (1.0; kept for experiments).
+    - ``lut_per_cast_bit``: LUTs per output bit for a rounding increment / saturation mux
+      (first principles 1; fitted 0.15 — ABC merges most of it into neighbouring LUTs).
+    - ``ff_per_reg_bit``: flip-flops per modelled register bit (1 by construction; fitted
+      0.76 — Yosys merges duplicate sign-extension flops).
     - ``ns_per_level``, ``ns_per_carry_bit``: delay of one LUT level incl. routing and of
       one carry-chain bit; UltraScale+ -2 speed grade (DS923: LUT ~0.1 ns, net ~0.3-0.4 ns,
       CARRY8 ~0.02 ns/bit). Only used to turn logic levels into cycles.
@@ -126,6 +127,3 @@ def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -
             notes.append(f"{node.name}: {note}")
     return Estimate(per_node, total, f"analytic-v2 ({coeffs.source})", tuple(notes))
 
-
-def with_coeffs(coeffs: Coefficients, **kw: Any) -> Coefficients:
-    return replace(coeffs, **kw)

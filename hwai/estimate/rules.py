@@ -1,4 +1,4 @@
-"""One cost rule per IR op (dense, relu, quant) and EBOPs.
+"""One cost rule per IR op (dense, relu, quant; expr in rules_expr) and EBOPs.
 
 Dense: LUT = a * Σ adder carry-chain bits (:mod:`hwai.estimate.tree`, exact intervals)
 + b * cast bits; DSP from :func:`hwai.estimate.rules_mult.mult_kind`; FF = c * register
@@ -117,7 +117,12 @@ def _elementwise(graph: Graph, node: Node, target: Target, c: Coefficients,
     return Cost(c.lut_per_cast_bit * bits * out.size, 0.0, 0, 0.0, 0, 1), ""
 
 
-_RULES = {"dense": _dense, "relu": _elementwise, "quant": _elementwise}
+def _expr(graph: Graph, node: Node, target: Target, c: Coefficients, iv: dict) -> tuple[Cost, str]:
+    from hwai.estimate.rules_expr import expr_cost  # sympy-free, but only needed for SR graphs
+    return expr_cost(graph, node, target, c, iv)
+
+
+_RULES = {"dense": _dense, "relu": _elementwise, "quant": _elementwise, "expr": _expr}
 
 
 # --- EBOPs --------------------------------------------------------------------

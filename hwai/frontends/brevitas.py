@@ -13,7 +13,6 @@ Handlers are registered by module type (``_HANDLERS``); anything else raises
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 

@@ -18,7 +18,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwai.errors import BudgetError
-from hwai.ir.expr import program_types
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run
 from hwai.ir.types import FixedType
@@ -91,51 +90,12 @@ def measure(level: int, exprs: Sequence[Any], input_type: FixedType, n_inputs: i
 
 
 def graph_cost(g: Graph, target: Target) -> tuple[float, int, int, str]:
-    """(LUT, DSP, latency cycles, method) from hwai.estimate, else the op-count fallback."""
-    try:
-        from hwai.estimate import estimate
+    """(LUT, DSP, latency cycles, method) from hwai's estimator (its ``expr`` rule)."""
+    from hwai.estimate import estimate
 
-        est = estimate(g, target)
-        if not any("no cost rule" in n for n in est.notes):
-            t = est.total
-            return float(t.lut), int(t.dsp), int(t.latency_cycles), est.method
-    except ImportError:
-        pass
-    return (*fallback_cost(g), "op-count fallback (uncalibrated; hwai.estimate has no expr rule)")
-
-
-def fallback_cost(g: Graph) -> tuple[float, int, int]:
-    """Rough cost of every expr node: adders 1 LUT/bit (UltraScale+ LUT6+CARRY8, UG574);
-    products with both operands > 10 bits on DSP48E2s (27x18, UG579), smaller ones as LUT
-    arrays (~wa*wb/2 LUTs); a table of N entries x W bits as LUT6 ROMs (N/64 * W LUTs).
-    Latency: one cycle per adder/table level, two per DSP product, along the longest path."""
-    lut, dsp, depth = 0.0, 0, 0
-    for node in g.nodes_of("expr"):
-        types = program_types(g, node)
-        level = [0] * len(types)
-        for k, ins in enumerate(node.attrs["program"]):
-            args = ins.get("args", [])
-            c, d, cyc = _instr_cost(ins, types, args, node.attrs["tables"])
-            lut, dsp = lut + c, dsp + d
-            level[k] = max([level[a] for a in args], default=0) + cyc
-        depth += max([level[k] for k in node.attrs["outputs"]], default=0)
-    return lut, dsp, depth
-
-
-def _instr_cost(ins: dict, types: list[FixedType], args: list[int],
-                tables: Sequence[np.ndarray]) -> tuple[float, int, int]:
-    op = ins["op"]
-    if op in ("input", "const"):
-        return 0.0, 0, 0
-    if op in ("add", "sub", "neg"):
-        return float(max(types[a].width for a in args)) + 1, 0, 1
-    if op == "lut":
-        size = len(tables[ins["table"]])
-        return max(1.0, size / 64) * ins["type"].width, 0, 1
-    wa, wb = sorted(types[a].width for a in args)
-    if wa > 10:
-        return 0.0, math.ceil(wb / 27) * math.ceil(wa / 18), 2
-    return wa * wb / 2, 0, 1
+    est = estimate(g, target)
+    t = est.total
+    return float(t.lut), int(t.dsp), int(t.latency_cycles), est.method
 
 
 def pareto(models: Sequence[SRModel], cost: str = "lut") -> list[SRModel]:

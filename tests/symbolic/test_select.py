@@ -8,7 +8,8 @@ import pytest
 from hwai.errors import BudgetError
 from hwai.ir.types import FixedType
 from hwai.symbolic.fit import Candidate
-from hwai.symbolic.select import fallback_cost, joint_models, pareto, plot_front, select
+from hwai.symbolic.select import graph_cost, joint_models, pareto, plot_front, select
+from hwai.target import Target
 
 sympy = pytest.importorskip("sympy")
 
@@ -44,12 +45,13 @@ def test_joint_models_select_and_plot(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_fallback_cost_counts_tables_and_products():
+def test_expr_cost_counts_tables_and_products():
     from hwai.symbolic.to_ir import expressions_to_graph
 
     x0, x1 = sympy.symbols("x0 x1")
     small = expressions_to_graph([x0 + x1], FixedType(12, 4), 2)
     big = expressions_to_graph([sympy.exp(x0) * x1 + x0 * x1], FixedType(12, 4), 2, {"lut": {"size": 1024}})
-    lut_s, dsp_s, cyc_s = fallback_cost(small)
-    lut_b, dsp_b, cyc_b = fallback_cost(big)
+    lut_s, dsp_s, cyc_s, method = graph_cost(small, Target())
+    lut_b, dsp_b, cyc_b, _ = graph_cost(big, Target())
+    assert lut_s > 0 and "analytic" in method
     assert lut_b + 100 * dsp_b > lut_s and cyc_b > cyc_s and dsp_b >= 1
