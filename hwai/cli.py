@@ -1,6 +1,6 @@
 """The ``hwai`` command line.
 
-hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP]
+hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP] [--synth]
 hwai emit RUN_DIR --backend hls4ml|native|verilog
 hwai csim RUN_DIR [--backend ...]
 hwai synth RUN_DIR [--family xcup|xc7] [--no-dsp]
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     c.add_argument("--from", dest="from_step", metavar="STEP", help="resume at STEP (name or number)")
     c.add_argument("--to", dest="to_step", metavar="STEP", help="stop after STEP")
+    c.add_argument("--synth", action="store_true",
+                   help="confirm the budget's LUT/FF/DSP with Yosys synthesis (slower)")
     c.set_defaults(func=cmd_compress)
 
     e = sub.add_parser("emit", help="(re-)emit a run's IR as an HLS or Verilog project")
@@ -78,7 +80,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)  # validated before anything is written
     run_dir = args.out or default_run_dir(recipe)
     run_recipe(recipe, run_dir, data_path=args.data, force=args.force,
-               from_step=args.from_step, to_step=args.to_step)
+               from_step=args.from_step, to_step=args.to_step, synth=args.synth)
     print((run_dir / "report.md").read_text().split("## Budget")[0].split("## Layers")[0])
     return 0
 

@@ -98,7 +98,7 @@ def _index(names: list[str], step: str, flag: str, recipe: Recipe) -> int:
 
 
 def run_recipe(recipe: Recipe, run_dir: Path, *, data_path: str | None = None, force: bool = False,
-               from_step: str | None = None, to_step: str | None = None,
+               from_step: str | None = None, to_step: str | None = None, synth: bool = False,
                log: Callable[[str], None] = print) -> RunContext:
     """Run (or resume) ``recipe`` into ``run_dir``; mark the folder failed on any error."""
     from hwai.recipe import steps as step_impls
@@ -106,6 +106,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, data_path: str | None = None, f
 
     done, todo = select_steps(recipe, from_step, to_step)
     ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=log)
+    ctx.state["confirm_with_synth"] = synth
     t_run = time.perf_counter()
     # Data, engine and model first: a bad path, key or unsupported layer fails here,
     # before anything is written (or an old run folder is replaced).

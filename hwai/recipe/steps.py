@@ -253,12 +253,33 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
     for line in report.table().splitlines():
         ctx.log("[hwai]   " + line)
     rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
-    if not report.ok and on_fail == "error":
+    if step.cfg.get("synth") or ctx.state.get("confirm_with_synth"):
+        report, rep = _confirm_with_synth(ctx, est, budget, rep)
+    if not rep["ok"] and on_fail == "error":
         _write_step_report(ctx, step, rep)
         failed = ", ".join(r["resource"] for r in report.to_dict()["rows"] if not r["ok"])
         raise BudgetError(f"budget exceeded ({failed}); see {ctx.step_dir(step)}/report.json — "
                           "compress harder (sparsity, bits) or set budget.on_fail: warn")
     return rep
+
+
+def _confirm_with_synth(ctx: RunContext, est: Any, budget: dict, rep: dict) -> tuple[Any, dict]:
+    """``--synth``: re-check LUT/FF/DSP against Yosys (latency/II stay estimated)."""
+    from dataclasses import replace
+
+    from hwai.budget import check_budget
+    from hwai.synth.flow import synth_graph
+
+    syn = synth_graph(ctx.graph, ctx.run_dir / "synth", ctx.target, {"family": "xcup"}, estimate=est, log=ctx.log)
+    total = syn["total"]
+    confirmed = replace(est, total=replace(est.total, lut=float(total["lut"]), ff=float(total["ff"]),
+                                           dsp=int(total["dsp"])), method="yosys synth_xilinx (LUT/FF/DSP)")
+    report = check_budget(confirmed, budget, ctx.target)
+    for line in report.table().splitlines():
+        ctx.log("[hwai]   synth: " + line)
+    ctx.state["synth_report"] = syn
+    return report, {**rep, "ok": report.ok, "estimate_rows": rep.get("rows"), **report.to_dict(),
+                    "confirmed_with_synth": True, "estimate_vs_synth": syn["estimate_vs_synth"]}
 
 
 def _write_step_report(ctx: RunContext, step: Step, rep: dict) -> None:
@@ -334,6 +355,8 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 def step_synth(ctx: RunContext, step: Step) -> dict:
     from hwai.synth.flow import synth_graph
 
+    if ctx.state.get("synth_report") and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
+        return ctx.state["synth_report"]  # already synthesized by budget --synth
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
                        estimate=ctx.state.get("estimate"), log=ctx.log)
 

@@ -33,6 +33,13 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
         lines += _table(["resource", "used", "budget", "margin", "ok"],
                         [[r["resource"], _fmt(r["used"]), _fmt(r["budget"]), f"{r.get('margin_pct', 0):.1f}%",
                           "yes" if r["ok"] else "**NO**"] for r in head["budget"]["rows"]]) + [""]
+    synth = head.get("synth") or {}
+    if synth.get("estimate_vs_synth"):
+        lines += ["## Estimate vs Yosys synthesis", "",
+                  "Yosys `synth_xilinx` of hwai's Verilog, one job per layer, summed (not Vivado).", ""]
+        lines += _table(["resource", "estimate", "yosys", "estimate error"],
+                        [[r["resource"], _fmt(r["estimate"]), _fmt(r["synth"]), f"{r['rel_error_pct']:+.1f}%"]
+                         for r in synth["estimate_vs_synth"]]) + [""]
     if ctx.graph is not None:
         lines += ["## Layers (from the IR)", ""]
         lines += _table(["node", "op", "weights", "accumulator", "output", "sparsity"],
@@ -61,6 +68,11 @@ def _headline_rows(h: dict) -> list[list[Any]]:
             rows.append([f"estimated {key}", _fmt(est[key])])
     if h.get("budget"):
         rows.append(["budget verdict", h["budget"]["verdict"]])
+    if (h.get("synth") or {}).get("total"):
+        t = h["synth"]["total"]
+        rows.append(["Yosys LUT / FF / DSP (per-layer synthesis)", f"{t['lut']:,} / {t['ff']:,} / {t['dsp']}"])
+    if h.get("rtl"):
+        rows.append([f"RTL ({h['rtl'].get('simulator')}) mismatches", f"{h['rtl']['mismatches']} of {h['rtl']['vectors']:,}"])
     if h.get("csim"):
         rows.append([f"C-sim mismatches ({h['csim']['vectors']:,} vectors)",
                      ", ".join(f"{b}: {m}" for b, m in h["csim"]["per_backend"].items())])
