@@ -41,7 +41,7 @@ bench: setup
 	$(BIN)/python bench/run_all.py
 
 lint: setup
-	$(BIN)/python -m compileall -q hwai tests bench
+	$(BIN)/ruff check --select F,E9 hwai tests bench calibration
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

@@ -62,14 +62,9 @@ def reference_keras_model() -> Any:
     """The shared QKeras jet model as a Keras model, or None when unavailable."""
     if not (REF / "qkeras_3layer.json").is_file():
         return None
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
+    from hwai.engines.keras.io import load_model_file
 
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
-    model = tf.keras.models.model_from_json((REF / "qkeras_3layer.json").read_text(), custom_objects=objs)
-    model.load_weights(str(REF / "qkeras_3layer_weights.h5"))
-    return model
+    return load_model_file(REF / "qkeras_3layer.json", REF / "qkeras_3layer_weights.h5")
 
 
 def bench_hls4ml_default(x_float: np.ndarray, workdir: Path) -> dict[str, Any]:
@@ -90,19 +85,14 @@ def bench_hls4ml_default(x_float: np.ndarray, workdir: Path) -> dict[str, Any]:
 
 def reference_qkeras() -> Graph | None:
     """The shared QKeras jet model lowered to the IR, or None when unavailable."""
-    if not (REF / "qkeras_3layer.json").is_file():
-        return None
     try:
-        import tensorflow as tf
-        from qkeras.utils import _add_supported_quantized_objects
-
-        from hwai.frontends.keras import lower_keras
+        model = reference_keras_model()
     except ImportError:
         return None
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
-    model = tf.keras.models.model_from_json((REF / "qkeras_3layer.json").read_text(), custom_objects=objs)
-    model.load_weights(str(REF / "qkeras_3layer_weights.h5"))
+    if model is None:
+        return None
+    from hwai.frontends.keras import lower_keras
+
     return lower_keras(model, F(16, 6, True, "RND_CONV", "SAT"), name="jet_qkeras")
 
 

@@ -35,3 +35,27 @@ def jets_npz(shared_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def qkeras_reference(shared_dir: Path):
+    """The shared reference QKeras 6-bit jet model (hls4ml tutorial), loaded by hwai's own loader."""
+    pytest.importorskip("qkeras")
+    from hwai.engines.keras.io import load_model_file
+
+    ref = shared_dir / "reference-models" / "keras" / "qkeras_3layer.json"
+    if not ref.is_file():
+        pytest.skip(f"{ref} not present")
+    return load_model_file(ref, ref.with_name("qkeras_3layer_weights.h5"))
+
+
+@pytest.fixture(scope="session")
+def openml_rows(shared_dir: Path):
+    """1,000 real (standardized) OpenML jet rows and labels (alphabetical g,q,t,w,z)."""
+    import numpy as np
+
+    path = shared_dir / "data" / "openml_jets_sample1000_standardized.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    with np.load(path) as z:
+        return z["x_raw"], z["y"]

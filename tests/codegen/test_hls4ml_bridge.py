@@ -129,19 +129,10 @@ def test_csim_wrapping_accumulators(tmp_path: Path) -> None:
 
 @pytest.mark.csim
 @pytest.mark.slow
-def test_csim_reference_qkeras_jet_model(tmp_path: Path) -> None:
-    ref = SHARED / "reference-models" / "keras"
-    if not (ref / "qkeras_3layer.json").is_file():
-        pytest.skip(f"{ref} not present")
-    tf = pytest.importorskip("tensorflow")
-    from qkeras.utils import _add_supported_quantized_objects
-
+def test_csim_reference_qkeras_jet_model(tmp_path: Path, qkeras_reference, openml_rows) -> None:
     from hwai.frontends.keras import lower_keras
 
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
-    model = tf.keras.models.model_from_json((ref / "qkeras_3layer.json").read_text(), custom_objects=objs)
-    model.load_weights(str(ref / "qkeras_3layer_weights.h5"))
     tin = FixedType(16, 6, True, "RND_CONV", "SAT")
-    real = tin.from_float(np.load(SHARED / "data" / "openml_jets_sample1000_standardized.npz")["x_raw"])
+    real = tin.from_float(openml_rows[0])
+    model = qkeras_reference
     _check_csim(lower_keras(model, tin, name="jet"), tmp_path, 20000, real=real)

@@ -151,21 +151,11 @@ def test_auto_po2_weights_are_exact() -> None:
 
 
 @pytest.mark.slow
-def test_reference_qkeras_jet_model_agreement() -> None:
-    ref = SHARED / "reference-models" / "keras"
-    if not (ref / "qkeras_3layer.json").is_file():
-        pytest.skip(f"{ref} not present")
-    from qkeras.utils import _add_supported_quantized_objects
-
+def test_reference_qkeras_jet_model_agreement(qkeras_reference, openml_rows) -> None:
     from hwai.frontends.keras import agreement, lower_keras
     from hwai.sim.vectors import make_vectors
 
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
-    model = tf.keras.models.model_from_json((ref / "qkeras_3layer.json").read_text(), custom_objects=objs)
-    model.load_weights(str(ref / "qkeras_3layer_weights.h5"))
     tin = FixedType(16, 6, True, "RND_CONV", "SAT")
-    g = lower_keras(model, tin, name="jet")
-    real = tin.from_float(np.load(SHARED / "data" / "openml_jets_sample1000_standardized.npz")["x_raw"])
-    a = agreement(model, g, make_vectors(g, 20000, seed=0, real_codes=real))
+    g = lower_keras(qkeras_reference, tin, name="jet")
+    a = agreement(qkeras_reference, g, make_vectors(g, 20000, seed=0, real_codes=tin.from_float(openml_rows[0])))
     assert a.argmax_equal >= 0.999 and a.code_equal >= 0.999, a.summary()

@@ -16,7 +16,6 @@ from hwai.sim.vectors import make_vectors
 from hwai.target import Target
 from tests.ir.helpers import mlp_graph
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def _tampered(graph, node_name: str):
@@ -51,26 +50,16 @@ def test_csim_check_catches_a_wrong_native_design(tmp_path: Path) -> None:
 
 @pytest.mark.csim
 @pytest.mark.slow
-def test_reference_qkeras_native_100k_and_backends_agree(tmp_path: Path) -> None:
+def test_reference_qkeras_native_100k_and_backends_agree(tmp_path: Path, qkeras_reference, openml_rows) -> None:
     """Reference QKeras jet model: native C-sim == golden on >= 100k vectors (real rows,
     random, extremes, saturating corners), and native == hls4ml bit for bit."""
-    ref = SHARED / "reference-models" / "keras"
-    if not (ref / "qkeras_3layer.json").is_file():
-        pytest.skip(f"{ref} not present")
-    tf = pytest.importorskip("tensorflow")
-    from qkeras.utils import _add_supported_quantized_objects
-
     from hwai.frontends.keras import lower_keras
     from hwai.sim.hls4ml_csim import csim_hls4ml_project
     from hwai.sim.native_csim import csim_native
 
-    objs: dict = {}
-    _add_supported_quantized_objects(objs)
-    model = tf.keras.models.model_from_json((ref / "qkeras_3layer.json").read_text(), custom_objects=objs)
-    model.load_weights(str(ref / "qkeras_3layer_weights.h5"))
     tin = FixedType(16, 6, True, "RND_CONV", "SAT")
-    graph = lower_keras(model, tin, name="jet")
-    real = tin.from_float(np.load(SHARED / "data" / "openml_jets_sample1000_standardized.npz")["x_raw"])
+    graph = lower_keras(qkeras_reference, tin, name="jet")
+    real = tin.from_float(openml_rows[0])
     x = make_vectors(graph, 100_000, seed=3, real_codes=real)
     for backend in ("native", "hls4ml"):
         emitters.emit(backend, graph, Target(), tmp_path, x[:10_000])
