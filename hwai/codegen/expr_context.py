@@ -79,7 +79,8 @@ def _table_type(node: Node, i: int) -> FixedType:
 def _table(fn: str, i: int, codes: np.ndarray, t: FixedType) -> dict:
     vals = [literal(int(c), t) for c in codes]
     rows = [", ".join(vals[j:j + 8]) for j in range(0, len(vals), 8)]
-    return {"name": f"{fn}_t{i}", "t": hls_type(t), "size": len(vals), "rows": rows}
+    code_rows = [", ".join(f"{int(c)}LL" for c in codes[j:j + 16]) for j in range(0, len(codes), 16)]
+    return {"name": f"{fn}_t{i}", "t": hls_type(t), "size": len(vals), "rows": rows, "code_rows": code_rows}
 
 
 def render_expr(graph: Graph, node: Node, target: Any = None) -> str:

@@ -19,6 +19,8 @@ def make_plots(ctx: Any, folder: Path) -> dict[str, str]:
     if cands:
         made["Accuracy vs estimated LUTs (each step's model)"] = _pareto(
             cands, folder / "pareto.png", ctx.recipe.budget.get("lut"))
+    if (folder / "symbolic_front.png").is_file():  # written by the symbolic step
+        made["Symbolic regression: accuracy vs complexity and estimated LUTs"] = str(folder / "symbolic_front.png")
     if ctx.graph is not None:
         rows = [r for r in layer_table(ctx.graph) if r["op"] == "dense"]
         if rows:

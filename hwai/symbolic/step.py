@@ -28,7 +28,7 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     input_type: FixedType = _fixed(cfg.get("input"), DEFAULT_INPUT)
     models = joint_models(fronts, input_type, data.n_features, cfg, data.x_val, data.y_val,
                           ctx.target, calib_x=data.x_train[: cfg["max_rows"]])
-    chosen = select(models, cfg.get("select"))
+    chosen = select(models, budget_rule(cfg.get("select"), ctx.recipe.budget))
     plot_front(models, chosen, ctx.run_dir / "plots" / "symbolic_front.png")
     ctx.log(f"[hwai]   selected complexity {chosen.complexity}: val accuracy {chosen.accuracy:.4f} "
             f"(fixed point), est. {chosen.lut:.0f} LUT")
@@ -40,6 +40,16 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
         rep["teacher_metrics"] = framework_metrics(ctx)
     ctx.state.setdefault("candidates", []).extend(rep["candidates"])
     return graph, rep
+
+
+def budget_rule(rule: dict | None, budget: dict) -> dict:
+    """The ``select:`` rule, with the recipe's hardware budget as default limits: an
+    expression that the budget step would reject is never selected."""
+    out = dict(rule or {})
+    for key, limit in (("max_lut", "lut"), ("max_dsp", "dsp"), ("max_latency_ns", "latency_ns")):
+        if out.get(key) is None and budget.get(limit) is not None:
+            out[key] = budget[limit]
+    return out
 
 
 def drop_none(value: Any) -> Any:
