@@ -88,35 +88,3 @@ def render_expr(graph: Graph, node: Node, target: Any = None) -> str:
     from hwai.codegen.templates import render
 
     return render(TEMPLATE, **expr_context(graph, node, target))
-
-
-def testbench_source(graph: Graph, node: Node, header: str = "expr.h") -> str:
-    """A stand-alone C++ main: reads input codes (text, one vector per line) from stdin,
-    writes output codes. Codes travel as raw integers so the comparison with the golden
-    model is exact (no float formatting in between)."""
-    tin, tout = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
-    fn = "expr_" + c_name(node.name)
-    wi, wo = tin.type.width, tout.type.width
-    si, so = ("" if tin.type.signed else "u"), ("" if tout.type.signed else "u")
-    return f"""#include <cstdio>
-#include "ap_fixed.h"
-#include "{header}"
-int main() {{
-    {hls_type(tin.type)} x[{tin.size}];
-    {hls_type(tout.type)} y[{tout.size}];
-    long long c;
-    while (true) {{
-        for (int i = 0; i < {tin.size}; i++) {{
-            if (scanf("%lld", &c) != 1) return 0;
-            ap_{si}int<{wi}> r = c;
-            x[i].range({wi - 1}, 0) = r.range({wi - 1}, 0);
-        }}
-        {fn}(x, y);
-        for (int j = 0; j < {tout.size}; j++) {{
-            ap_{so}int<{wo}> r;
-            r.range({wo - 1}, 0) = y[j].range({wo - 1}, 0);
-            printf("%lld%c", (long long)r.to_int64(), j + 1 < {tout.size} ? ' ' : '\\n');
-        }}
-    }}
-}}
-"""

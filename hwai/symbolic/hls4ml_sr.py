@@ -30,20 +30,6 @@ from hwai.target import Target
 # Functions hls4ml can evaluate as LUTs (math_func names, as printed after "hls::"/"nnet::").
 LUT_FUNCS = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt")
 
-_SHIM = """// C-simulation stand-in for Xilinx hls_math.h (written by hwai; not for synthesis).
-#ifndef HWAI_HLS_MATH_SHIM_H_
-#define HWAI_HLS_MATH_SHIM_H_
-#include <cmath>
-#include "ap_fixed.h"
-namespace hls {
-#define HWAI_SHIM(F) template <class T> T F(T x) { return T(std::F(x.to_double())); }
-HWAI_SHIM(exp) HWAI_SHIM(log) HWAI_SHIM(sin) HWAI_SHIM(cos) HWAI_SHIM(tan) HWAI_SHIM(tanh)
-HWAI_SHIM(sqrt) HWAI_SHIM(asin) HWAI_SHIM(acos) HWAI_SHIM(atan)
-template <class T> T atan2(T y, T x) { return T(std::atan2(y.to_double(), x.to_double())); }
-#undef HWAI_SHIM
-}  // namespace hls
-#endif
-"""
 
 
 def lut_expressions(exprs: Sequence[Any]) -> tuple[list[Any], set[str]]:
@@ -110,7 +96,9 @@ def _shim_dir(folder: Path) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(src, folder)
-    (folder / "hls_math.h").write_text(_SHIM)
+    from hwai.codegen.templates import static_file
+
+    (folder / "hls_math.h").write_bytes(static_file("hls4ml/hls_math.h"))  # C-sim stand-in header
     return folder
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -148,19 +147,14 @@ def _ap_types() -> Path:
 
 
 def csim_codes(g: Graph, q: np.ndarray, work: Path) -> np.ndarray:
-    """Render the expr node's C++, compile with g++ against ap_types, run on codes."""
-    from hwai.codegen.expr_context import render_expr, testbench_source
+    """The expr node through hwai's native core: generate, compile with g++, run on codes."""
+    from hwai.codegen.native import generate
+    from hwai.sim.native_csim import csim_native
+    from hwai.target import Target
 
     if shutil.which("g++") is None:
-        pytest.skip("g++ not installed")
-    node = g.nodes_of("expr")[0]
-    (work / "expr.h").write_text(render_expr(g, node))
-    (work / "tb.cpp").write_text(testbench_source(g, node))
-    subprocess.run(["g++", "-O1", "-std=c++14", "-I", str(_ap_types()), "-I", str(work),
-                    str(work / "tb.cpp"), "-o", str(work / "tb")], check=True, capture_output=True)
-    text = "\n".join(" ".join(map(str, r)) for r in q) + "\n"
-    res = subprocess.run([str(work / "tb")], input=text, capture_output=True, text=True, check=True)
-    return np.array([[int(v) for v in line.split()] for line in res.stdout.splitlines()])
+        pytest.fail("g++ is required for the csim tier")
+    return csim_native(g, generate(g, Target()), q, cache_dir=work / "cache")
 
 
 @pytest.mark.csim
