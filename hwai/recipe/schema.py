@@ -322,6 +322,16 @@ def _check_model(model: dict, ctx: str) -> None:
         raise RecipeError(f"{ctx}: model.factory: only for framework: torch")
 
 
+def without_none(value: Any) -> Any:
+    """A validated section with absent (None) keys removed, recursively: engines and steps
+    treat a missing key as 'use the default', which is what None means here."""
+    if isinstance(value, dict):
+        return {k: without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_none(v) for v in value]
+    return value
+
+
 def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 

@@ -17,7 +17,7 @@ from hwai.errors import BudgetError, HwaiError, MismatchError
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
 from hwai.recipe.runner import RunContext
-from hwai.recipe.schema import Step
+from hwai.recipe.schema import Step, without_none
 
 DEFAULT_INPUT = FixedType(16, 6, True, "RND_CONV", "SAT")   # hls4ml's default ap_fixed<16,6>, rounded
 
@@ -116,7 +116,7 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
 
 def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
     def fn(ctx: RunContext, step: Step) -> dict:
-        cfg = dict(step.cfg)
+        cfg = without_none(dict(step.cfg))
         if action == "distill":
             ctx.model = _distill(ctx, cfg)
             return _distill_comparison(ctx, step, _after_model_step(ctx, step))

@@ -9,6 +9,7 @@ import numpy as np
 
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
+from hwai.recipe.schema import without_none
 
 
 def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
@@ -17,7 +18,7 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     from hwai.symbolic.fit import fit_expressions, make_targets
     from hwai.symbolic.select import joint_models, pareto, plot_front, select
 
-    cfg = drop_none(cfg)
+    cfg = without_none(cfg)
     data = ctx.data
     teacher = ctx.model if cfg["target"] == "logits" else None
     y_fit = make_targets(data.y_train, data.n_classes, _logits(ctx, teacher, data.x_train), cfg["target"])
@@ -50,13 +51,6 @@ def budget_rule(rule: dict | None, budget: dict) -> dict:
         if out.get(key) is None and budget.get(limit) is not None:
             out[key] = budget[limit]
     return out
-
-
-def drop_none(value: Any) -> Any:
-    """Validated recipe sections spell 'not given' as None; the SR code tests key presence."""
-    if isinstance(value, dict):
-        return {k: drop_none(v) for k, v in value.items() if v is not None}
-    return value
 
 
 def _logits(ctx: Any, model: Any, x: np.ndarray) -> np.ndarray | None:
