@@ -10,6 +10,7 @@ hwai report RUN_DIR
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from hwai.errors import HwaiError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow prints oneDNN/CPU-feature notices at import; keep the terminal for hwai's progress.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

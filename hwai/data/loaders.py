@@ -227,8 +227,8 @@ def _split_indices(y: np.ndarray, split: dict, seed: int) -> dict[str, np.ndarra
         for part, chunk in zip(parts, np.split(idx, cuts)):
             part.append(chunk)
     out = {k: rng.permutation(np.concatenate(p)) for k, p in zip(("train", "val", "test"), parts)}
-    if len(out["train"]) == 0:
-        raise DataError(f"data.split {split} leaves the train split empty ({len(y)} rows)")
+    if len(out["test"]) == 0:
+        raise DataError(f"data.split {split} leaves the test split empty ({len(y)} rows)")
     return out
 
 
@@ -238,6 +238,9 @@ def _standardization(x_train: np.ndarray, mode: str) -> tuple[np.ndarray, np.nda
         return np.zeros(n, np.float32), np.ones(n, np.float32)
     if mode != "standard":
         raise DataError(f"data.standardize '{mode}' is not supported; use 'standard' or 'none'")
+    if len(x_train) == 0:  # an evaluate-only recipe (a trained model) may have no train split
+        raise DataError("data.standardize: standard needs a non-empty train split for its statistics; "
+                        "give data.split.train > 0 or standardize: none")
     mean = x_train.astype(np.float64).mean(axis=0)
     std = x_train.astype(np.float64).std(axis=0)
     std[std == 0] = 1.0  # a constant feature carries no information; avoid dividing by zero

@@ -117,6 +117,8 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
 def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
     def fn(ctx: RunContext, step: Step) -> dict:
         cfg = without_none(dict(step.cfg))
+        if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
+            raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
         if action == "distill":
             ctx.model = _distill(ctx, cfg)
             return _distill_comparison(ctx, step, _after_model_step(ctx, step))

@@ -58,6 +58,7 @@ def _headline_rows(h: dict) -> list[list[Any]]:
     rows = [["float accuracy", _fmt(h.get("float_accuracy"), pct=True)],
             ["compressed accuracy (framework)", _fmt(h.get("compressed_accuracy"), pct=True)],
             ["firmware accuracy (bit-exact golden model)", _fmt(h.get("firmware_accuracy"), pct=True)],
+            ["same top class as the framework model", _fmt(h.get("argmax_agreement_framework_vs_firmware"), pct=True)],
             ["sparsity", _fmt(h.get("sparsity"), pct=True)]]
     fw = h.get("firmware_metrics") or {}
     for cls in fw.get("rejection") or {}:  # class order of the dataset (g, q, W, Z, t)

@@ -20,7 +20,8 @@ def headline(ctx: Any, wall_s: float) -> dict:
     """The figures a trigger physicist and a firmware engineer look at first."""
     reps = list(ctx.reports.values())
     model_reps = [r for r in reps if r["step"] in ("train", "prune", "quantize", "distill")]
-    first, last = (model_reps[0], model_reps[-1]) if model_reps else ({}, {})
+    evaluated = [{"metrics": r["framework"]} for r in reps if r["step"] == "evaluate" and "framework" in r]
+    first, last = (model_reps[0], model_reps[-1]) if model_reps else ({}, evaluated[-1] if evaluated else {})
     lower = next((r for r in reversed(reps) if r["step"] in ("lower", "symbolic")), {})
     est = next((r for r in reps if r["step"] == "estimate"), {})
     bud = next((r for r in reps if r["step"] == "budget"), None)
