@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hwai.errors import BudgetError, HwaiError, MismatchError
+from hwai.errors import BudgetError, DataError, HwaiError, MismatchError
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
 from hwai.recipe.runner import RunContext
@@ -38,6 +38,8 @@ def setup(ctx: RunContext, data_path: str | None) -> None:
     ctx.engine = make_engine(ctx.recipe.model["framework"])
     ctx.log(f"[hwai] data: {data_path or ctx.recipe.data['source']}")
     ctx.data = load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
+    if len(ctx.data.x_test) == 0:
+        raise DataError("data.split.test is 0: every model a recipe produces is evaluated on the test split")
     ctx.log(f"[hwai] data: {len(ctx.data.x_train)} train / {len(ctx.data.x_val)} val / "
             f"{len(ctx.data.x_test)} test rows, classes {', '.join(ctx.data.class_names)}")
     ctx.model = ctx.engine.build(dict(ctx.recipe.model), ctx.data, ctx.seed)
