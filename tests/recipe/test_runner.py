@@ -121,3 +121,18 @@ def test_to_then_from_resumes(fake, tmp_path: Path) -> None:
     assert head["float_accuracy"] is not None  # restored from the train step's report
     with pytest.raises(Exception, match="not a step of this recipe"):
         runner.run_recipe(_recipe(), run, from_step="quantise", log=lambda s: None)
+
+
+def test_same_recipe_and_seed_give_identical_outputs(fake, tmp_path: Path) -> None:
+    recipe = _recipe(steps=[{"train": {"epochs": 1}}, "lower", "estimate", {"emit": {"backend": ["native", "verilog"]}}])
+    digests = []
+    for name in ("a", "b"):
+        runner.run_recipe(recipe, tmp_path / name, log=lambda s: None)
+        digests.append(json.loads((tmp_path / name / "manifest.json").read_text())["outputs"])
+    # emitted designs, test vectors and checkpoints; step report.json files carry timings
+    keep = lambda d: {k: v for k, v in d.items() if k.startswith(("native/", "verilog/", "vectors/"))  # noqa: E731
+                      or "/checkpoint/" in k}
+    emitted = keep(digests[0])
+    assert any(k.endswith(".cpp") for k in emitted) and any(k.endswith(".v") for k in emitted)
+    assert any("/checkpoint/" in k for k in emitted)
+    assert emitted == keep(digests[1])
