@@ -28,17 +28,24 @@ class Cost:
     bram: float = 0.0
     latency_cycles: int = 0
     ii: int = 1
+    stage_ns: float = 0.0   # combinational delay of the slowest pipeline stage
 
     def __add__(self, other: "Cost") -> "Cost":
-        """Series composition: resources and latencies add, the slowest II wins."""
+        """Series composition: resources and latencies add, the slowest II and stage win."""
         return Cost(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp,
                     self.bram + other.bram, self.latency_cycles + other.latency_cycles,
-                    max(self.ii, other.ii))
+                    max(self.ii, other.ii), max(self.stage_ns, other.stage_ns))
 
-    def to_dict(self) -> dict[str, float | int]:
+    @property
+    def fmax_mhz(self) -> float | None:
+        """Achievable clock: the slowest stage's delay is the shortest possible period."""
+        return 1000.0 / self.stage_ns if self.stage_ns > 0 else None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        fmax = self.fmax_mhz
         return {"lut": round(self.lut, 1), "ff": round(self.ff, 1), "dsp": int(self.dsp),
                 "bram": round(self.bram, 2), "latency_cycles": int(self.latency_cycles),
-                "ii": int(self.ii)}
+                "ii": int(self.ii), "fmax_mhz": round(fmax, 1) if fmax else None}
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,14 @@ def cast_bits(src: FixedType, dst: FixedType) -> int:
     return logic
 
 
+def levels_delay_ns(levels: float, width: int, c: Coefficients) -> float:
+    """Combinational delay of ``levels`` LUT/adder levels on ``width``-bit carry chains."""
+    return levels * (c.ns_per_level + c.ns_per_carry_bit * width)
+
+
 def _levels_to_cycles(levels: float, width: int, target: Target, c: Coefficients) -> int:
     """Cycles a combinational depth needs: delay / usable period, at least 1 register."""
-    delay = levels * (c.ns_per_level + c.ns_per_carry_bit * width)
+    delay = levels_delay_ns(levels, width, c)
     return max(1, math.ceil(delay / (target.clock_period_ns * c.clock_margin)))
 
 
@@ -84,7 +89,11 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
     lut = c.lut_per_add_bit * add_bits + c.lut_per_cast_bit * (out_cast + extra_cast)
     depth = max((t.depth for t in trees), default=0) + (2 if any(t.dsp for t in trees) else 0)
     width = max((sbits(t.lo, t.hi) for t in trees), default=1)
-    cycles = _levels_to_cycles(max(depth + int(out_cast > 0), 1), width, target, c)
+    levels = max(depth + int(out_cast > 0), 1)
+    cycles = _levels_to_cycles(levels, width, target, c)
+    # registers cut the tree into ``cycles`` stages of about equal depth (HLS balances them);
+    # a level cannot be split, so a stage holds at least one level
+    stage_ns = levels_delay_ns(max(levels / cycles, 1.0), width, c)
     dead = _dead_low_bits(graph, node, tout)
     reg_bits = sum(max(min(sbits(t.lo, t.hi), tout.width) - dead, 1) for t in trees)
     ff = c.ff_per_reg_bit * reg_bits * cycles      # inner stages hold partial sums ~ as wide
@@ -93,7 +102,7 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
     if reuse > 1:  # time-multiplexed: hls4ml divides multipliers by R; muxes not modelled
         dsp, lut = math.ceil(dsp / reuse), lut / reuse
         note = (note + "; " if note else "") + f"reuse_factor={reuse}: LUT/DSP divided by R"
-    return Cost(lut, ff, dsp, 0.0, cycles + reuse - 1, reuse), note
+    return Cost(lut, ff, dsp, 0.0, cycles + reuse - 1, reuse, stage_ns), note
 
 
 def _dead_low_bits(graph: Graph, node: Node, tout: FixedType) -> int:

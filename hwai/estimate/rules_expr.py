@@ -40,7 +40,9 @@ def expr_cost(graph: Graph, node: Node, target: Target, c: Coefficients, iv: dic
         level[k] = max([level[a] for a in args], default=0) + cyc
     depth = max([level[k] for k in node.attrs["outputs"]], default=0)
     ff = c.ff_per_reg_bit * sum(types[k].width for k in node.attrs["outputs"])  # output register
-    return Cost(lut, ff, dsp, 0.0, max(1, depth), 1), NOTE
+    # one register per level: a stage is one adder/table level on the widest value
+    stage = c.ns_per_level + c.ns_per_carry_bit * max(t.width for t in types)
+    return Cost(lut, ff, dsp, 0.0, max(1, depth), 1, stage), NOTE
 
 
 def _instruction(ins: dict, types: list[FixedType], args: list[int], tables, c: Coefficients) -> tuple[float, int, int]:

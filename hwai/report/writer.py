@@ -29,7 +29,9 @@ def headline(ctx: Any, wall_s: float) -> dict:
     out: dict[str, Any] = {
         "recipe": ctx.recipe.name, "framework": ctx.recipe.model["framework"], "seed": ctx.seed,
         "float_accuracy": first.get("metrics", {}).get("accuracy"),
-        "compressed_accuracy": last.get("metrics", {}).get("accuracy"),
+        # with a symbolic step the compressed model *is* the expressions (fixed point)
+        "compressed_accuracy": (lower.get("firmware_metrics", {}).get("accuracy") if lower.get("step") == "symbolic"
+                                else last.get("metrics", {}).get("accuracy")),
         "firmware_accuracy": lower.get("firmware_metrics", {}).get("accuracy"),
         "float_metrics": first.get("metrics"), "compressed_metrics": last.get("metrics"),
         "firmware_metrics": lower.get("firmware_metrics"),

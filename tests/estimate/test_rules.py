@@ -86,3 +86,18 @@ def test_reuse_factor_sets_ii():
 def test_fitted_coefficients_load():
     c = Coefficients.fitted()
     assert c.dsp_a_bits == 27 and c.lut_per_add_bit > 0
+
+
+def test_fmax_follows_pipelining_to_meet_the_target_clock() -> None:
+    from hwai.estimate import estimate
+    from hwai.estimate.cost import Cost
+    from hwai.target import Target
+    from tests.ir.helpers import mlp_graph
+
+    g = mlp_graph((16, 32, 16, 5), seed=2, sparsity=0.3)
+    assert Cost(stage_ns=2.5).fmax_mhz == 400.0 and Cost().fmax_mhz is None
+    for period in (5.0, 2.5):
+        est = estimate(g, Target(clock_period_ns=period))
+        assert est.total.fmax_mhz >= 1000.0 / period  # stages sized with a clock margin
+    slow, fast = estimate(g, Target(clock_period_ns=5.0)), estimate(g, Target(clock_period_ns=2.5))
+    assert fast.total.latency_cycles > slow.total.latency_cycles  # a faster clock needs more stages
