@@ -94,6 +94,9 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
     # registers cut the tree into ``cycles`` stages of about equal depth (HLS balances them);
     # a level cannot be split, so a stage holds at least one level
     stage_ns = levels_delay_ns(max(levels / cycles, 1.0), width, c)
+    if any(t.dsp for t in trees):
+        from hwai.estimate.rules_expr import DSP_MIN_PERIOD_NS
+        stage_ns = max(stage_ns, DSP_MIN_PERIOD_NS)
     dead = _dead_low_bits(graph, node, tout)
     reg_bits = sum(max(min(sbits(t.lo, t.hi), tout.width) - dead, 1) for t in trees)
     ff = c.ff_per_reg_bit * reg_bits * cycles      # inner stages hold partial sums ~ as wide

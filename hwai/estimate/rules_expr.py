@@ -24,6 +24,9 @@ from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
 from hwai.target import Target
 
+# DS923 (UltraScale+ -2): a fully pipelined DSP48E2 runs at up to 741 MHz; a stage that
+# holds a DSP multiply cannot be shorter than that period.
+DSP_MIN_PERIOD_NS = 1000.0 / 741.0
 NOTE = "expr cost from per-instruction rules (adders/DSP/ROM tables), not calibrated against Yosys"
 
 
@@ -42,6 +45,8 @@ def expr_cost(graph: Graph, node: Node, target: Target, c: Coefficients, iv: dic
     ff = c.ff_per_reg_bit * sum(types[k].width for k in node.attrs["outputs"])  # output register
     # one register per level: a stage is one adder/table level on the widest value
     stage = c.ns_per_level + c.ns_per_carry_bit * max(t.width for t in types)
+    if dsp:
+        stage = max(stage, DSP_MIN_PERIOD_NS)
     return Cost(lut, ff, dsp, 0.0, max(1, depth), 1, stage), NOTE
 
 
