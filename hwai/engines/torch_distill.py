@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,8 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     with the best-validation-loss weights restored."""
     import torch
 
+    from hwai.engines.torch.train import BestEpoch
+
     c = settings(cfg)
     if student is None:
         from hwai.engines.torch.models import build_model
@@ -49,7 +50,7 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     yv = torch.as_tensor(np.asarray(data.y_val, np.int64))
     tv = torch.as_tensor(teacher_logits(teacher, data.x_val, c), dtype=torch.float32)
     opt = torch.optim.Adam(student.parameters(), lr=float(c["learning_rate"]))
-    best, best_state, waited = float("inf"), None, 0
+    keeper = BestEpoch(int(c["patience"] or 0))
     for epoch in range(int(c["epochs"])):
         tr = _epoch(student, opt, (xt, yt, tt), int(c["batch_size"]), gen, c)
         with torch.no_grad():
@@ -59,14 +60,9 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
             acc = float((sv.argmax(1) == yv).float().mean())
         print(f"[hwai] distill epoch {epoch + 1}/{c['epochs']}  kd_loss {tr:.4f}  "
               f"val_kd_loss {va:.4f}  val_acc {acc:.4f}", flush=True)
-        if va < best - 1e-6:
-            best, best_state, waited = va, copy.deepcopy(student.state_dict()), 0
-        else:
-            waited += 1
-            if c["patience"] and waited >= int(c["patience"]):
-                break
-    if best_state is not None:
-        student.load_state_dict(best_state)
+        if keeper.update(student, va):
+            break
+    keeper.restore(student)
     return student.eval()
 
 

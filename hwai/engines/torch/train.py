@@ -31,7 +31,7 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
     xt, yt = _tensors(data.x_train, data.y_train)
     xv, yv = _tensors(data.x_val, data.y_val)
     opt = torch.optim.Adam(model.parameters(), lr=float(c["learning_rate"]))
-    best, best_state, waited = float("inf"), None, 0
+    keeper = BestEpoch(int(c["patience"]) if early_stop else 0)
     for epoch in range(int(c["epochs"])):
         if before_epoch is not None:
             before_epoch(epoch)
@@ -39,16 +39,31 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         va_loss, va_acc = evaluate(model, xv, yv)
         print(f"[hwai] {tag} epoch {epoch + 1}/{c['epochs']}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
-        if va_loss < best - 1e-6:
-            best, best_state, waited = va_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-            if early_stop and c["patience"] and waited >= int(c["patience"]):
-                print(f"[hwai] {tag}: early stop, restoring epoch with val_loss {best:.4f}", flush=True)
-                break
-    if early_stop and best_state is not None:
-        model.load_state_dict(best_state)
+        if keeper.update(model, va_loss):
+            print(f"[hwai] {tag}: early stop, restoring epoch with val_loss {keeper.best:.4f}", flush=True)
+            break
+    if early_stop:
+        keeper.restore(model)
     return model.eval()
+
+
+class BestEpoch:
+    """Early stopping on validation loss: remembers the best weights; ``update`` says stop
+    after ``patience`` epochs without improvement (0: never stop early)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.best, self.state, self.waited = patience, float("inf"), None, 0
+
+    def update(self, model: Any, val_loss: float) -> bool:
+        if val_loss < self.best - 1e-6:
+            self.best, self.state, self.waited = val_loss, copy.deepcopy(model.state_dict()), 0
+            return False
+        self.waited += 1
+        return bool(self.patience) and self.waited >= self.patience
+
+    def restore(self, model: Any) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
