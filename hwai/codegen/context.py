@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hwai.codegen.hlstypes import hls_type
+from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph, Node, Tensor
 from hwai.ir.types import FixedType
@@ -114,7 +114,7 @@ def _ports(graph: Graph, tensors: tuple[str, ...], names: dict[str, str]) -> lis
             raise HwaiError(f"port {name!r}: {p['width']}-bit codes exceed the {MAX_IO_BITS}-bit "
                             "limit of hwai's int64 test vectors")
         p["offset"], offset = offset, offset + p["size"]
-        p["code_t"] = f"ap_{'' if p['signed'] else 'u'}int<{p['width']}>"
+        p["code_t"] = ap_int_type(p["width"], p["signed"])
         ports.append(p)
     return ports
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hwai.codegen.hlstypes import hls_type
+from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.ir.expr import program_types, validate_node
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
@@ -65,7 +65,7 @@ def _step(k: int, ins: dict, types: list[FixedType], fn: str, sizes: list[int]) 
         ta = types[ins["args"][0]]
         s.update(a=ins["args"][0], table=f"{fn}_t{ins['table']}", lo=int(ins["lo"]),
                  shift=int(ins["shift"]), last=sizes[int(ins["table"])] - 1, func=ins.get("func", "f"), aw=ta.width,
-                 raw_t=f"ap_{'' if ta.signed else 'u'}int<{ta.width}>", dw=ta.width + 2)
+                 raw_t=ap_int_type(ta.width, ta.signed), dw=ta.width + 2)
     return s
 
 

@@ -8,7 +8,6 @@ tensors (quantizer outputs) keep their type; their interval is the requantized o
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -22,13 +21,7 @@ Interval = tuple[np.ndarray, np.ndarray, int]
 
 def intervals(graph: Graph) -> dict[str, Interval]:
     """Exact per-element integer intervals of every tensor (for typed inputs)."""
-    env: dict[str, Interval] = {}
-    for name in graph.inputs:
-        t = graph.tensor(name)
-        if t.type is None:
-            raise IRError(f"input {name!r} has no fixed-point type")
-        env[name] = (np.full(t.size, t.type.qmin, dtype=object),
-                     np.full(t.size, t.type.qmax, dtype=object), t.type.frac)
+    env = _input_intervals(graph)
     for node in graph.nodes:
         _INTERVAL[node.op](graph, node, env)
     return env
@@ -36,6 +29,16 @@ def intervals(graph: Graph) -> dict[str, Interval]:
 
 def infer_precision(graph: Graph) -> Graph:
     """Fill every missing accumulator/tensor type with the exact type from its interval."""
+    env = _input_intervals(graph)
+    g = graph
+    for node in graph.nodes:
+        g, node = _fill(g, node, env)
+        _INTERVAL[node.op](g, node, env)
+    return g.validate()
+
+
+def _input_intervals(graph: Graph) -> dict[str, Interval]:
+    """Every code of each input type is possible: the interval is the type's whole range."""
     env: dict[str, Interval] = {}
     for name in graph.inputs:
         t = graph.tensor(name)
@@ -43,11 +46,7 @@ def infer_precision(graph: Graph) -> Graph:
             raise IRError(f"input {name!r} has no fixed-point type")
         env[name] = (np.full(t.size, t.type.qmin, dtype=object),
                      np.full(t.size, t.type.qmax, dtype=object), t.type.frac)
-    g = graph
-    for node in graph.nodes:
-        g, node = _fill(g, node, env)
-        _INTERVAL[node.op](g, node, env)
-    return g.validate()
+    return env
 
 
 def _fill(g: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
@@ -135,7 +134,3 @@ def tensor_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
     for name, (lo, hi, frac) in intervals(graph).items():
         out[name] = (float(min(lo)) * 2.0 ** -frac, float(max(hi)) * 2.0 ** -frac)
     return out
-
-
-def replace_type(graph: Graph, tensor: str, ftype: FixedType) -> Graph:
-    return replace(graph, tensors={**graph.tensors, tensor: replace(graph.tensor(tensor), type=ftype)})

@@ -90,9 +90,9 @@ def to_hls4ml_symbolic(exprs: Sequence[Any], input_type: FixedType, out_dir: str
 
 def _shim_dir(folder: Path) -> Path:
     """ap_types headers + the hls_math.h stand-in, copied by hls4ml into firmware/ap_types."""
-    import hls4ml
+    from hwai.sim.gcc import ap_types_dir
 
-    src = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    src = ap_types_dir()
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(src, folder)

@@ -138,14 +138,6 @@ def test_evaluate_node_direct_call_shapes():
 
 # --- C++ (ap_fixed) bit-exactness ----------------------------------------------------
 
-def _ap_types() -> Path:
-    hls4ml = pytest.importorskip("hls4ml")
-    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_fixed.h").is_file():
-        pytest.skip("hls4ml's ap_types headers not found")
-    return path
-
-
 def csim_codes(g: Graph, q: np.ndarray, work: Path) -> np.ndarray:
     """The expr node through hwai's native core: generate, compile with g++, run on codes."""
     from hwai.codegen.native import generate

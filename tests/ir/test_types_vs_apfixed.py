@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hwai.ir.types import FixedType, requantize
+from hwai.sim.gcc import ap_types_dir
 
 pytestmark = pytest.mark.csim
 
@@ -19,12 +20,6 @@ OVERFLOWS = ["WRAP", "SAT", "SAT_ZERO", "SAT_SYM"]
 SRC = FixedType(20, 8)  # ap_fixed<20,8>: 12 fractional bits
 TARGETS = [FixedType(w, i, s, r, o) for (w, i, s), r, o in
            itertools.product([(6, 2, True), (5, 0, False), (8, 8, True), (4, -1, True)], MODES, OVERFLOWS)]
-
-
-def _ap_types() -> Path:
-    import hls4ml
-
-    return Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
 
 
 def _cpp(n: int) -> str:
@@ -46,7 +41,7 @@ def test_requantize_equals_ap_fixed_casts(tmp_path: Path) -> None:
     src = tmp_path / "cast.cpp"
     src.write_text(_cpp(len(TARGETS)))
     exe = tmp_path / "cast"
-    subprocess.run(["g++", "-O1", "-I", str(_ap_types()), str(src), "-o", str(exe)],
+    subprocess.run(["g++", "-O1", "-I", str(ap_types_dir()), str(src), "-o", str(exe)],
                    check=True, capture_output=True, cwd=tmp_path)
     rng = np.random.default_rng(1)
     q = np.concatenate([rng.integers(SRC.qmin, SRC.qmax + 1, 3000),
