@@ -340,8 +340,8 @@ def reference_codes(model: Any, graph: Graph, x: np.ndarray) -> np.ndarray:
         out = m(torch.as_tensor(np.asarray(x, dtype=np.float64)))
     y = getattr(out, "value", out).numpy()
     tout = graph.tensor(graph.outputs[0]).type
-    scaled = np.ldexp(y, tout.frac)
-    if not np.all(scaled == np.round(scaled)):
+    codes, ok = tout.grid_codes(y)
+    if not np.all(ok):
         raise UnsupportedLayerError("model outputs are not on the output type's grid; "
                                     "is a float (unquantized) layer in the model?")
-    return scaled.astype(np.int64)
+    return codes

@@ -97,6 +97,18 @@ class FixedType:
         scaled = np.ldexp(x, self.frac)
         return _finish(_round_float(scaled, self.rounding), self)
 
+    def grid_codes(self, x: np.ndarray) -> tuple[IntArray, np.ndarray]:
+        """Exact codes of real values that lie on this type's grid, and which of them do.
+
+        No rounding: this reads back values a simulator produced *in* this type (float64
+        holds them exactly up to ~50 bits). ``ok`` is False for a value off the grid or
+        outside the range; its code is then meaningless.
+        """
+        scaled = np.ldexp(np.asarray(x, dtype=np.float64), self.frac)
+        codes = np.rint(scaled)
+        ok = (codes == scaled) & (codes >= self.qmin) & (codes <= self.qmax)
+        return np.where(ok, codes, 0).astype(np.int64), ok
+
     def contains(self, q: IntArray) -> bool:
         q = np.asarray(q)
         return bool(q.size == 0 or (q.min() >= self.qmin and q.max() <= self.qmax))

@@ -21,12 +21,11 @@ from hwai.ir.types import FixedType
 
 def to_codes(values: np.ndarray, ftype: FixedType, what: str) -> np.ndarray:
     """Exact float -> code conversion; raise if a value is off the grid or out of range."""
-    scaled = np.ldexp(np.asarray(values, dtype=np.float64), ftype.frac)
-    codes = np.rint(scaled)
-    if np.any(codes != scaled) or np.any(codes < ftype.qmin) or np.any(codes > ftype.qmax):
+    codes, ok = ftype.grid_codes(values)
+    if not np.all(ok):
         raise HwaiError(f"hls4ml output of {what} is not on the grid of {ftype}; the hls4ml "
                         "project does not use the IR's types (regenerate it with hwai)")
-    return codes.astype(np.int64)
+    return codes
 
 
 def _float_inputs(graph: Graph, x_codes: np.ndarray) -> np.ndarray:
@@ -75,10 +74,8 @@ def trace_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> dict[str,
 
 def _trace_codes(values: np.ndarray, ftype: FixedType) -> np.ndarray:
     """Like :func:`to_codes`, but an off-grid value becomes qmax + 1 (never golden)."""
-    scaled = np.ldexp(values, ftype.frac)
-    codes = np.rint(scaled)
-    ok = (codes == scaled) & (codes >= ftype.qmin) & (codes <= ftype.qmax)
-    return np.where(ok, codes, ftype.qmax + 1).astype(np.int64)
+    codes, ok = ftype.grid_codes(values)
+    return np.where(ok, codes, ftype.qmax + 1)
 
 
 def trace_hls4ml_project(graph: Graph, project: Path, x_codes: np.ndarray) -> dict[str, np.ndarray]:

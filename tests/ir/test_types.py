@@ -101,3 +101,10 @@ def test_invalid_modes_rejected() -> None:
         FixedType(8, 3, rounding="NEAREST")
     with pytest.raises(ValueError, match="overflow"):
         FixedType(8, 3, overflow="CLIP")
+
+
+def test_grid_codes_reads_back_exact_values_only() -> None:
+    t = FixedType(6, 2)  # lsb 1/16, range -2 .. 31/16
+    codes, ok = t.grid_codes(np.array([0.0625, -2.0, 1.9375, 0.03, 2.0]))
+    assert ok.tolist() == [True, True, True, False, False]
+    assert codes[:3].tolist() == [1, -32, 31]
