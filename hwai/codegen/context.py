@@ -3,7 +3,7 @@
 Every number, type string, C identifier and table row is prepared here; templates
 only loop and branch. Per-op context functions are dispatched through ``OP_CONTEXT``.
 
-Op-template contract (what ``templates/native/ops/<op>.h.j2`` receives): the op
+Op-template contract (what ``hwai/templates/native/ops/<op>.h.j2`` receives): the op
 context's keys as top-level variables; it must define a function ``fn(const in_t
 x[n_in], out_t y[n_out])`` where ``fn``, ``n_in``, ``n_out`` are keys of that context.
 The ``expr`` op's context comes from :func:`hwai.codegen.expr_context.expr_context`

@@ -1,9 +1,7 @@
 """Where hwai's Jinja2 templates live, and the one Environment that renders them.
 
-In a source checkout the templates sit in the repo-root ``templates/`` folder; in a
-wheel the lead packages the same tree as ``hwai/templates`` package data. Both are
-found through :mod:`importlib.resources` first, so an installed wheel never reaches
-outside its own package.
+The templates are package data (``hwai/templates``), found through
+:mod:`importlib.resources`, so an installed wheel never reaches outside its own package.
 """
 
 from __future__ import annotations
@@ -20,15 +18,11 @@ _MARKER = "native"  # a sub-folder every valid template root has
 
 
 def template_root() -> Path:
-    """The folder holding ``native/`` (and the other template sets)."""
-    packaged = importlib.resources.files("hwai") / "templates"
-    if packaged.is_dir() and (packaged / _MARKER).is_dir():
-        return Path(str(packaged))  # wheels install as plain files: a real path
-    checkout = Path(__file__).resolve().parents[2] / "templates"
-    if (checkout / _MARKER).is_dir():
-        return checkout
-    raise HwaiError(f"hwai templates not found (looked in {packaged} and {checkout}); "
-                    "reinstall hwai or run from a source checkout")
+    """The folder holding ``native/`` (and the other template sets): ``hwai/templates``."""
+    root = Path(str(importlib.resources.files("hwai") / "templates"))
+    if not (root / _MARKER).is_dir():
+        raise HwaiError(f"hwai templates not found in {root}; reinstall hwai")
+    return root
 
 
 @functools.lru_cache(maxsize=None)

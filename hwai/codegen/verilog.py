@@ -1,4 +1,4 @@
-"""Verilog emission: render ``templates/verilog`` with the context of :mod:`verilog_context`.
+"""Verilog emission: render ``hwai/templates/verilog`` with the context of :mod:`verilog_context`.
 
 ``generate_verilog`` returns an in-memory :class:`~hwai.codegen.fileset.FileSet`
 (``<module>.v`` + the static ``hwai_cast.v``); ``testbench_files`` adds the file-driven
