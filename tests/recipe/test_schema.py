@@ -9,6 +9,7 @@ import yaml
 
 from hwai.errors import RecipeError
 from hwai.recipe.schema import load_recipe, recipe_from_dict
+from tests.recipe.test_runner import fake  # noqa: F401  (fixture: a fake engine and dataset)
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"name": "t", "model": {"arch": "jet_mlp"}, "steps": ["train"]}
@@ -144,3 +145,20 @@ def test_shipped_reference_recipe_runs_from_any_folder(monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     r = load_recipe(REPO / "recipes" / "qkeras_reference.yaml")
     assert r.data["source"] == str(REPO.parent / "shared" / "data" / "openml_jets_sample1000_standardized.npz")
+
+
+@pytest.mark.usefixtures("fake")
+def test_reuse_factor_within_the_layer_size(tmp_path: Path) -> None:
+    """The fake model is 8-6-4: the smallest dense layer has 6*4 = 24 multiplications."""
+    from hwai.recipe.runner import run_recipe
+
+    bad = recipe_from_dict({"name": "t", "model": {"arch": "jet_mlp"}, "seed": 0,
+                            "steps": [{"train": {"epochs": 1}}, {"lower": {"reuse_factor": 1000000}}]},
+                           Path("t.yaml"))
+    with pytest.raises(RecipeError) as info:
+        run_recipe(bad, tmp_path / "run", log=lambda m: None)
+    assert str(info.value).startswith("t.yaml: steps[1].lower.reuse_factor: 1000000 is larger than dense layer")
+    assert "'fc2' (24 multiplications); use at most 24" in str(info.value) and info.value.exit_code == 2
+    ok = recipe_from_dict({"name": "t", "model": {"arch": "jet_mlp"},
+                           "steps": [{"train": {"epochs": 1}}, {"lower": {"reuse_factor": 24}}]}, Path("t.yaml"))
+    run_recipe(ok, tmp_path / "run2", log=lambda m: None)
