@@ -45,6 +45,7 @@ def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Data
     mean, std = _standardization(x[parts["train"]], cfg.get("standardize", "standard"))
     scaled = ((x - mean) / std).astype(np.float32)
     meta = {"n_rows_file": n_total, "max_rows": cfg.get("max_rows"), "seed": seed,
+            "standardize": cfg.get("standardize", "standard"),
             "counts": {k: int(len(v)) for k, v in parts.items()}}
     return Dataset(
         x_train=scaled[parts["train"]], y_train=y[parts["train"]],

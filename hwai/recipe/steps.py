@@ -212,13 +212,14 @@ def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
 
 
 def step_lower(ctx: RunContext, step: Step) -> dict:
+    from hwai.data import preprocess
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
     input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
     check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
-    graph = with_reuse_factor(graph, cfg["reuse_factor"]).validate()
+    graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     return lowered_report(ctx, graph)
@@ -377,9 +378,11 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
+    from hwai.data import preprocess
     from hwai.symbolic.step import run_symbolic
 
     graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))
