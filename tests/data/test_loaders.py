@@ -264,3 +264,35 @@ def test_truncated_or_foreign_h5(tmp_path: Path, content: bytes | None) -> None:
     with pytest.raises(DataError) as info:
         load_dataset({"source": str(path)}, seed=0)
     assert "d.h5: not a readable HDF5 file" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["nan", "twelve", "one_class"])
+def test_cli_refuses_bad_data_before_training(tmp_path: Path, case: str, capsys) -> None:
+    """Through `hwai compress`: exit 2, one line, no run folder (nothing trained or written)."""
+    import yaml
+
+    from hwai.cli import main
+
+    x, y = _arrays()
+    if case == "nan":
+        x[5, 0] = np.nan
+    elif case == "twelve":
+        x, y = x[:12], np.arange(12) % 5
+    else:
+        y = np.zeros(N, np.int64)
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"name": "x", "model": {"arch": "jet_mlp"},
+                                                     "data": {"source": "d.npz"}, "steps": ["train"]}))
+    out = tmp_path / "run"
+    assert main(["compress", str(tmp_path / "r.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hwai: ") and "\n" not in err and "d.npz" in err
+    assert {"nan": "rows have NaN or Inf", "twelve": "(12 rows in all)", "one_class": "every label is class"}[case] in err
+    assert not out.exists()
+
+
+def test_label_gap_does_not_invent_empty_classes(tmp_path: Path) -> None:
+    """Integer labels 0, 1, 2, 7 without class_names used to become 8 classes, 5 of them empty."""
+    x, _ = _arrays()
+    msg = _load(tmp_path, x, np.array([0, 1, 2, 7])[np.arange(N) % 4])
+    assert "fewer than 2 rows of class 3: 0, 4: 0, 5: 0, 6: 0" in msg

@@ -162,3 +162,20 @@ def test_reuse_factor_within_the_layer_size(tmp_path: Path) -> None:
     ok = recipe_from_dict({"name": "t", "model": {"arch": "jet_mlp"},
                            "steps": [{"train": {"epochs": 1}}, {"lower": {"reuse_factor": 24}}]}, Path("t.yaml"))
     run_recipe(ok, tmp_path / "run2", log=lambda m: None)
+
+
+@pytest.mark.parametrize("doc, expect", [
+    ({**BASE, "name": "../x"}, "name: '../x' is not allowed"),
+    ({**BASE, "steps": ["train", "lower", "prune", "estimate", "emit"]}, "steps[2].prune: comes after steps[1].lower"),
+    ({**BASE, "target": {"project_name": "my project-1"}}, "target.project_name: 'my project-1' is not allowed"),
+])
+def test_cli_exit_2_and_nothing_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+                                        doc: dict, expect: str) -> None:
+    from hwai.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["compress", "r.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hwai: r.yaml: ") and expect in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name == "x") == [] and not (tmp_path / "runs").exists()
