@@ -79,7 +79,7 @@ def _raw_range(feature: dict, t: FixedType) -> tuple[float, float]:
 def markdown_table(spec: dict[str, Any]) -> str:
     """The table a README / report.md shows (feature order, constants, saturating range)."""
     ranged = "input_type" in spec
-    head = "| # | feature | mean | scale |" + (" saturates outside (physical units) |" if ranged else "")
+    head = "| # | feature | mean | scale |" + (" input type's range in physical units |" if ranged else "")
     rule = "|---|---|---|---|" + ("---|" if ranged else "")
     rows = [f"| {f['index']} | `{f['name']}` | {f['mean']:.9g} | {f['scale']:.9g} |"
             + (f" [{f['raw_min']:.6g}, {f['raw_max']:.6g}] |" if ranged else "") for f in spec["features"]]
