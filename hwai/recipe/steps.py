@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hwai.errors import BudgetError, DataError, HwaiError, MismatchError
+from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
 from hwai.recipe.runner import RunContext
@@ -212,15 +212,27 @@ def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
 
 
 def step_lower(ctx: RunContext, step: Step) -> dict:
+    from hwai.data import preprocess
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
     input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
-    graph = with_reuse_factor(graph, cfg["reuse_factor"]).validate()
+    check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
+    graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     return lowered_report(ctx, graph)
+
+
+def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
+    """A dense layer time-multiplexes its n_in*n_out multiplications over reuse_factor
+    cycles; a larger factor than that has nothing to share and hls4ml rejects it."""
+    sizes = {n.name: int(np.asarray(n.attrs["weight"]).size) for n in graph.nodes_of("dense")}
+    smallest = min(sizes, key=sizes.get, default=None)
+    if smallest is not None and reuse_factor > sizes[smallest]:
+        raise RecipeError(f"{where}.reuse_factor: {reuse_factor} is larger than dense layer {smallest!r} "
+                          f"({sizes[smallest]} multiplications); use at most {sizes[smallest]}")
 
 
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:
@@ -366,9 +378,11 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
+    from hwai.data import preprocess
     from hwai.symbolic.step import run_symbolic
 
     graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))

@@ -46,11 +46,25 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
                         [[r["node"], r["op"], r.get("weight_type", "—"), _fmt(r.get("accum_bits")),
                           r["output_type"], _fmt(r.get("sparsity"), pct=True) if "sparsity" in r else "—"]
                          for r in layer_table(ctx.graph)]) + [""]
+    lines += _preprocessing(head.get("preprocessing"))
     lines += ["## Steps", ""]
     lines += _table(["step", "seconds"], [[k, _fmt(v.get("seconds"))] for k, v in ctx.reports.items()]) + [""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def _preprocessing(spec: dict | None) -> list[str]:
+    """How to turn physical features into the model's input (also in preprocessing.json)."""
+    if not spec:
+        return []
+    from hwai.data.preprocess import markdown_table
+
+    t = spec.get("input_type")
+    codes = (f", then `{t['hls']}` ({t['rounding']} rounding, {t['overflow']} overflow)" if t else "")
+    return ["## Input preprocessing", "", f"Standardization: {spec['standardize']}. `{spec['formula']}`{codes}; "
+            "constants in `preprocessing.json` and, for firmware, `hwai_preprocess.h` in each project.", "",
+            markdown_table(spec)]
 
 
 def _headline_rows(h: dict) -> list[list[Any]]:

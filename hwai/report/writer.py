@@ -95,8 +95,20 @@ def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
 
     head = headline(ctx, wall_s)
     head["status"] = "complete" if complete else "partial"
+    head["preprocessing"] = write_preprocessing(ctx)
     plots = make_plots(ctx, ctx.run_dir / "plots")
     (ctx.run_dir / "report.json").write_text(json.dumps(head, indent=1, sort_keys=True, default=str) + "\n")
     (ctx.run_dir / "report.md").write_text(render_markdown(ctx, head, plots))
     (ctx.run_dir / "manifest.json").write_text(json.dumps(manifest(ctx), indent=1, sort_keys=True) + "\n")
     return head
+
+
+def write_preprocessing(ctx: Any) -> dict | None:
+    """``preprocessing.json``: how physical features become the model's (and firmware's) input."""
+    from hwai.data import preprocess
+
+    spec = (ctx.graph.meta.get("preprocessing") if ctx.graph is not None else None) or (
+        preprocess.preprocessing_spec(ctx.data) if ctx.data is not None else None)
+    if spec is not None:
+        (ctx.run_dir / preprocess.FILE).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    return spec
