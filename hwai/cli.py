@@ -1,10 +1,12 @@
 """The ``hwai`` command line.
 
-hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP] [--synth]
-hwai emit RUN_DIR --backend hls4ml|native|verilog
+hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP] [--synth] [--ignore-budget]
+hwai validate RECIPE [--data PATH] [--out DIR]
+hwai emit RUN_DIR --backend hls4ml|native|verilog [--ignore-budget]
 hwai csim RUN_DIR [--backend ...]
 hwai synth RUN_DIR [--family xcup|xc7] [--no-dsp]
 hwai report RUN_DIR
+hwai runs [DIR]
 """
 
 from __future__ import annotations

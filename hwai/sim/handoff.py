@@ -65,7 +65,7 @@ def _block_differences(where: str, literal: str, codes: str, typedefs: dict[str,
 
 
 def _tokens(body: str) -> list[str]:
-    return [t for t in re.split(r"[\s,{}]+", body) if t]
+    return [t.strip() for t in re.split(r"[,{}]", body) if t.strip()]
 
 
 def _element_differences(where: str, name: str, ctype: str, lits: list[str], codes: list[str]) -> list[str]:
