@@ -62,7 +62,9 @@ def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Pa
 
 def open_run(run_dir: str | Path) -> Run:
     """Open an existing run folder."""
+    from hwai.recipe.offline import ir_checkpoint
+
     run_dir = Path(run_dir)
-    ckpts = sorted(p.parent for p in (run_dir / "steps").glob("*/checkpoint/graph.json"))
-    graph = Graph.load(ckpts[-1]) if ckpts else None
+    ckpt = ir_checkpoint(run_dir)
+    graph = Graph.load(ckpt) if ckpt is not None else None
     return Run(run_dir, json.loads((run_dir / "report.json").read_text()), graph)

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from hwai.errors import HwaiError, MissingToolError
+from hwai.errors import HwaiError, MissingToolError, RunFolderError
 from hwai.ir.graph import Graph
 from hwai.recipe import record, rundir
 from hwai.recipe.schema import load_recipe
@@ -34,16 +34,23 @@ def locked_run(run_dir: Path) -> Iterator[None]:
         rundir.release_lock(run_dir)
 
 
+def ir_checkpoint(run_dir: Path) -> Path | None:
+    """The IR checkpoint of the run's last lower/symbolic step (model steps save frameworks' files)."""
+    ckpts = sorted(p.parent for pattern in ("*_lower", "*_symbolic")
+                   for p in (run_dir / "steps").glob(f"{pattern}/checkpoint/graph.json"))
+    return ckpts[-1] if ckpts else None
+
+
 def load_run(run_dir: Path) -> tuple[Graph, Target, np.ndarray, int]:
     """(IR graph, target, test vectors, seed) of a run folder."""
     record.ensure_run(run_dir)
     if not (run_dir / "recipe.yaml").is_file():
-        raise HwaiError(f"{run_dir}: not an hwai run folder (no recipe.yaml); run hwai compress first")
+        raise RunFolderError(f"{run_dir}: no recipe.yaml in this run; run hwai compress again")
     recipe = load_recipe(run_dir / "recipe.yaml")
-    ckpts = sorted(p.parent for p in (run_dir / "steps").glob("*/checkpoint/graph.json"))
-    if not ckpts:
-        raise HwaiError(f"{run_dir}: no IR checkpoint; the run must include a lower (or symbolic) step")
-    graph = Graph.load(ckpts[-1])
+    ckpt = ir_checkpoint(run_dir)
+    if ckpt is None:
+        raise RunFolderError(f"{run_dir}: no IR checkpoint; the run must include a lower (or symbolic) step")
+    graph = Graph.load(ckpt)
     vec = run_dir / "vectors" / "inputs.npy"
     if vec.is_file():
         vectors = np.load(vec)
@@ -94,7 +101,7 @@ def csim_run(run_dir: Path, backends: list[str] | None) -> dict:
     graph, _, vectors, _ = load_run(run_dir)
     backends = backends or [b for b in ("hls4ml", "native") if (run_dir / checks.PROJECT_DIRS[b]).is_dir()]
     if not backends:
-        raise HwaiError(f"{run_dir}: no emitted HLS project; run hwai emit {run_dir} --backend native first")
+        raise RunFolderError(f"{run_dir}: no emitted HLS project; run hwai emit {run_dir} --backend native first")
     results: dict = {}
 
     def run() -> dict:

@@ -136,32 +136,42 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, data_path: str | None = None, f
 
 
 def _run_locked(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dict) -> None:
-    from hwai.recipe import record
-    from hwai.recipe import steps as step_impls
-    from hwai.report.writer import write_reports
-
-    run_dir, t_run = ctx.run_dir, time.perf_counter()
-    write_status(run_dir, "running", steps=[s.folder for s in todo])
-    save_recipe(ctx.recipe, run_dir)
-    record.begin(run_dir, inputs, bool(done), len(done), [s.folder for s in ctx.recipe.steps])
+    """Steps and reports; on any error the run is marked failed and keeps no report."""
+    t_run = time.perf_counter()
     try:
-        if ctx.state.get("budget_ignored"):
-            ctx.log("[hwai] WARNING: the budget failed; continuing because of --ignore-budget (recorded)")
-        step_impls.restore(ctx, done)
-        for k, step in enumerate(todo, 1):
-            _run_step(ctx, step, k, len(todo), step_impls.STEP_FUNCS[step.name])
+        _execute(ctx, done, todo, inputs)
         complete = len(done) + len(todo) == len(ctx.recipe.steps)
-        wall = time.perf_counter() - t_run
-        write_reports(ctx, wall_s=wall, complete=complete)
-        extra = {"budget_ignored": True} if ctx.state.get("budget_ignored") else {}
-        write_status(run_dir, "complete" if complete else "partial", wall_s=round(wall, 1), **extra)
-        ctx.log(f"[hwai] {'done' if complete else 'stopped after ' + todo[-1].name} in {wall:.1f} s -> {run_dir}")
+        _finish(ctx, complete, time.perf_counter() - t_run)
+        ctx.log(f"[hwai] {'done' if complete else 'stopped after ' + todo[-1].name} in "
+                f"{time.perf_counter() - t_run:.1f} s -> {ctx.run_dir}")
     except BaseException as err:
         msg = str(err) if isinstance(err, HwaiError) else f"{type(err).__name__}: {err}"
-        write_status(run_dir, "failed", error=msg, wall_s=round(time.perf_counter() - t_run, 1))
+        write_status(ctx.run_dir, "failed", error=msg, wall_s=round(time.perf_counter() - t_run, 1))
         for stale in ("report.json", "report.md"):
-            (run_dir / stale).unlink(missing_ok=True)
+            (ctx.run_dir / stale).unlink(missing_ok=True)
         raise
+
+
+def _execute(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dict) -> None:
+    from hwai.recipe import record
+    from hwai.recipe import steps as step_impls
+
+    write_status(ctx.run_dir, "running", steps=[s.folder for s in todo])
+    save_recipe(ctx.recipe, ctx.run_dir)
+    record.begin(ctx.run_dir, inputs, bool(done), len(done), [s.folder for s in ctx.recipe.steps])
+    if ctx.state.get("budget_ignored"):
+        ctx.log("[hwai] WARNING: the budget failed; continuing because of --ignore-budget (recorded)")
+    step_impls.restore(ctx, done)
+    for k, step in enumerate(todo, 1):
+        _run_step(ctx, step, k, len(todo), step_impls.STEP_FUNCS[step.name])
+
+
+def _finish(ctx: RunContext, complete: bool, wall: float) -> None:
+    from hwai.report.writer import write_reports
+
+    write_reports(ctx, wall_s=wall, complete=complete)
+    extra = {"budget_ignored": True} if ctx.state.get("budget_ignored") else {}
+    write_status(ctx.run_dir, "complete" if complete else "partial", wall_s=round(wall, 1), **extra)
 
 
 def _run_step(ctx: RunContext, step: Step, k: int, n: int, fn: Callable[[RunContext, Step], dict]) -> None:

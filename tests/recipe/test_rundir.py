@@ -308,3 +308,10 @@ def test_stale_lock_is_detected(tmp_path: Path) -> None:
     assert rundir.lock_holder(tmp_path) is None
     (tmp_path / rundir.LOCK).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     assert rundir.lock_holder(tmp_path)["pid"] == os.getpid()
+
+
+def test_offline_commands_on_a_run_without_ir_exit_2(partial: Path, capsys) -> None:
+    assert main(["emit", str(partial)]) == 2
+    assert "no IR checkpoint; the run must include a lower" in _one_line_error(capsys)
+    assert main(["csim", str(partial)]) == 2
+    _one_line_error(capsys)
