@@ -149,13 +149,18 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hwai.recipe.preflight import validate
+    from hwai.recipe.preflight import Check, validate
     from hwai.recipe.runner import RunContext, default_run_dir
     from hwai.recipe.schema import load_recipe
     from hwai.target import Target
 
-    recipe = load_recipe(args.recipe)
-    ctx = RunContext(recipe, args.out or default_run_dir(recipe), Target(**recipe.target), log=lambda s: None)
+    try:
+        recipe = load_recipe(args.recipe)
+        run_dir = args.out or default_run_dir(recipe)
+    except HwaiError as err:
+        print(Check("recipe", "", err).line())
+        return err.exit_code
+    ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=lambda s: None)
     checks = validate(ctx, args.data, force=True)
     for c in checks:
         print(c.line())

@@ -315,3 +315,36 @@ def test_offline_commands_on_a_run_without_ir_exit_2(partial: Path, capsys) -> N
     assert "no IR checkpoint; the run must include a lower" in _one_line_error(capsys)
     assert main(["csim", str(partial)]) == 2
     _one_line_error(capsys)
+
+
+def test_validate_reports_a_bad_recipe_as_its_first_line(fake, tmp_path: Path, capsys) -> None:
+    assert main(["validate", str(_write_recipe(tmp_path, name="a/b"))]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("recipe   error: ") and "name 'a/b'" in out[0]
+
+
+def _marker(doc: dict) -> str:
+    return json.dumps(doc)
+
+
+FOLDERS = {  # folders that are not hwai runs, whatever their names suggest
+    "plain files": {"thesis.tex": "x", "src/a.c": "int x;"},
+    "manifest and status only": {"manifest.json": "{}", "status.json": '{"status": "complete"}'},
+    "marker of another tool": {rundir.MARKER: _marker({"tool": "other", "format": 1})},
+    "marker of a newer format": {rundir.MARKER: _marker({"tool": "hwai", "format": 99})},
+    "unreadable marker": {rundir.MARKER: "{not json"},
+    "marker as a folder": {f"{rundir.MARKER}/x": "1"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDERS))
+@pytest.mark.parametrize("flags", [[], ["--force"], ["--from", "lower"]])
+def test_no_flag_deletes_or_writes_into_a_non_run_folder(fake, tmp_path: Path, capsys, case, flags) -> None:
+    d = tmp_path / "d"
+    for rel, text in FOLDERS[case].items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    before = {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    assert main(["compress", str(_write_recipe(tmp_path)), "--out", str(d), *flags]) == 2
+    assert "not an hwai run folder" in _one_line_error(capsys)
+    assert {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
