@@ -201,9 +201,10 @@ def _run_row(run: Path, root: Path) -> dict[str, str]:
     acc = head.get("firmware_accuracy", head.get("compressed_accuracy"))
     lut = (head.get("estimate") or {}).get("lut")
     csim = head.get("csim") or {}
-    state = str(status.get("status", "?")) + (" (budget ignored)" if status.get("budget_ignored") else "")
-    if lock_holder(run) is not None:
-        state += " (locked)"
+    state = str(status.get("status", "?"))
+    if state == "running" and lock_holder(run) is None:
+        state = "interrupted"  # its writer is gone (killed, machine rebooted)
+    state += " (budget ignored)" if status.get("budget_ignored") else ""
     return {"run": run.relative_to(root).as_posix(), "status": state,
             "accuracy": f"{100 * acc:.2f}%" if isinstance(acc, (int, float)) else "-",
             "lut": f"{lut:,.0f}" if isinstance(lut, (int, float)) else "-",

@@ -299,6 +299,9 @@ def test_runs_lists_only_marked_run_folders(fake, tmp_path: Path, capsys) -> Non
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["run", "status", "accuracy", "LUT", "mismatches"]
     assert len(out) == 2 and out[1].split()[:2] == ["mine", "complete"] and "%" in out[1]
+    (tmp_path / "runs" / "mine" / "status.json").write_text('{"status": "running"}')  # writer killed
+    assert main(["runs", "runs"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["mine", "interrupted"]
 
 
 def test_stale_lock_is_detected(tmp_path: Path) -> None:
