@@ -1,10 +1,12 @@
 """The ``hwai`` command line.
 
-hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP] [--synth]
-hwai emit RUN_DIR --backend hls4ml|native|verilog
+hwai compress RECIPE [--data PATH] [--out DIR] [--force] [--from STEP] [--to STEP] [--synth] [--ignore-budget]
+hwai validate RECIPE [--data PATH] [--out DIR]
+hwai emit RUN_DIR --backend hls4ml|native|verilog [--ignore-budget]
 hwai csim RUN_DIR [--backend ...]
 hwai synth RUN_DIR [--family xcup|xc7] [--no-dsp]
 hwai report RUN_DIR
+hwai runs [DIR]
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--to", dest="to_step", metavar="STEP", help="stop after STEP")
     c.add_argument("--synth", action="store_true",
                    help="confirm the budget's LUT/FF/DSP with Yosys synthesis (slower)")
+    add_ignore_budget(c)
     c.set_defaults(func=cmd_compress)
 
     e = sub.add_parser("emit", help="(re-)emit a run's IR as an HLS or Verilog project")
     e.add_argument("run_dir", type=Path)
     e.add_argument("--backend", choices=("hls4ml", "native", "verilog"), default="native")
+    add_ignore_budget(e)
     e.set_defaults(func=cmd_emit)
 
     s = sub.add_parser("csim", help="rebuild and re-check a run's emitted projects in C simulation")
@@ -73,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="print a run's headline report")
     r.add_argument("run_dir", type=Path)
     r.set_defaults(func=cmd_report)
+    add_run_commands(sub)
     return p
 
 
@@ -83,7 +88,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)  # validated before anything is written
     run_dir = args.out or default_run_dir(recipe)
     run_recipe(recipe, run_dir, data_path=args.data, force=args.force,
-               from_step=args.from_step, to_step=args.to_step, synth=args.synth)
+               from_step=args.from_step, to_step=args.to_step, synth=args.synth,
+               ignore_budget=args.ignore_budget)
     print((run_dir / "report.md").read_text().split("## Budget")[0].split("## Layers")[0])
     return 0
 
@@ -91,7 +97,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_emit(args: argparse.Namespace) -> int:
     from hwai.recipe.offline import emit_run
 
-    for path in emit_run(args.run_dir, args.backend):
+    for path in emit_run(args.run_dir, args.backend, ignore_budget=args.ignore_budget):
         print(path)
     return 0
 
@@ -120,6 +126,60 @@ def cmd_report(args: argparse.Namespace) -> int:
         extra = f" (status: {status.read_text().strip()})" if status.is_file() else ""
         raise HwaiError(f"{args.run_dir}: no report.md; the run did not complete{extra}")
     print(md.read_text())
+    return 0
+
+
+# --- run-folder commands: --ignore-budget, hwai validate, hwai runs ---------------------
+
+def add_ignore_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ignore-budget", action="store_true",
+                   help="hand off firmware although the budget failed (recorded in status.json and the report)")
+
+
+def add_run_commands(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser("validate", help="run every check that needs no training (recipe, data, model, "
+                       "tools, output folder); one line per check")
+    v.add_argument("recipe", type=Path)
+    v.add_argument("--data", help="local dataset file overriding data.source")
+    v.add_argument("--out", type=Path, help="run folder to check (default runs/<recipe name>)")
+    v.set_defaults(func=cmd_validate)
+    r = sub.add_parser("runs", help="list hwai run folders with status and headline numbers")
+    r.add_argument("dir", type=Path, nargs="?", default=Path("runs"), help="folder holding runs (default runs/)")
+    r.set_defaults(func=cmd_runs)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hwai.recipe.preflight import Check, validate
+    from hwai.recipe.runner import RunContext, default_run_dir
+    from hwai.recipe.schema import load_recipe
+    from hwai.target import Target
+
+    try:
+        recipe = load_recipe(args.recipe)
+        run_dir = args.out or default_run_dir(recipe)
+    except HwaiError as err:
+        print(Check("recipe", "", err).line())
+        return err.exit_code
+    ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=lambda s: None)
+    checks = validate(ctx, args.data, force=True)
+    for c in checks:
+        print(c.line())
+    first = next((c.error for c in checks if c.error is not None), None)
+    return 0 if first is None else first.exit_code
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from hwai.recipe.rundir import list_runs
+
+    rows = list_runs(args.dir)
+    if not rows:
+        print(f"no hwai runs under {args.dir}")
+        return 0
+    header = ("run", "status", "accuracy", "LUT", "mismatches")
+    table = [header] + [tuple(r[k] for k in ("run", "status", "accuracy", "lut", "mismatches")) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
 
 

@@ -36,6 +36,12 @@ class ModelFileError(HwaiError):
     exit_code = 2
 
 
+class RunFolderError(HwaiError):
+    """The output folder cannot be used: a file, not writable, not an hwai run, locked (exit 2)."""
+
+    exit_code = 2
+
+
 class MissingToolError(HwaiError):
     """An external tool (g++, verilator, yosys, julia) is not installed (exit 3)."""
 

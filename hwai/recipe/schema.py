@@ -284,6 +284,21 @@ def _resolve_paths(doc: dict, spec: Mapping[str, Field], base: Path) -> dict:
     return out
 
 
+def with_absolute_paths(recipe: Recipe) -> dict:
+    """The recipe's document with every relative file path made absolute, so a copy of it
+    written elsewhere (a run's ``recipe.yaml``) names the same files."""
+    base = Path(recipe.path).parent
+    doc = _resolve_paths(dict(recipe.raw), RECIPE, base)
+    steps = []
+    for item in doc.get("steps") or []:
+        if isinstance(item, dict) and len(item) == 1:
+            (name, cfg), = item.items()
+            if isinstance(cfg, dict) and name in STEPS:
+                item = {name: _resolve_paths(cfg, STEPS[name], base)}
+        steps.append(item)
+    return {**doc, "steps": steps}
+
+
 def _digest(doc: Any) -> str:
     import json
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()

@@ -271,6 +271,10 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
     rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
     if step.cfg.get("synth") or ctx.state.get("confirm_with_synth"):
         report, rep = _confirm_with_synth(ctx, est, budget, rep)
+    if not rep["ok"] and on_fail == "error" and ctx.state.get("ignore_budget"):
+        ctx.state["budget_ignored"] = True  # an explicit --ignore-budget: recorded in status and reports
+        ctx.log("[hwai]   WARNING: budget exceeded; continuing because of --ignore-budget (recorded)")
+        return {**rep, "ignored": True}
     if not rep["ok"] and on_fail == "error":
         _write_step_report(ctx, step, rep)
         failed = ", ".join(r["resource"] for r in report.to_dict()["rows"] if not r["ok"])

@@ -89,7 +89,32 @@ def _headline_rows(h: dict) -> list[list[Any]]:
     if h.get("rtl"):
         rows.append([f"RTL ({h['rtl'].get('simulator')}) mismatches", f"{h['rtl']['mismatches']} of {h['rtl']['vectors']:,}"])
     if h.get("csim"):
-        rows.append([f"C-sim mismatches ({h['csim']['vectors']:,} vectors)",
-                     ", ".join(f"{b}: {m}" for b, m in h["csim"]["per_backend"].items())])
+        rows.append(csim_row(h["csim"]))
+    if h.get("budget_ignored"):
+        rows.append(["budget", "**FAILED — passed over with --ignore-budget**"])
     rows.append(["wall time, all steps (s)", _fmt(h.get("steps_s"))])
     return rows
+
+
+def csim_row(csim: dict) -> list[str]:
+    return [f"C-sim mismatches ({csim['vectors']:,} vectors)",
+            ", ".join(f"{b}: {m}" for b, m in csim["per_backend"].items())]
+
+
+_CHECK_TITLES = {"csim": "C simulation", "rtl": "RTL simulation", "synth": "Yosys synthesis"}
+
+
+def merge_check_markdown(text: str, kind: str, head: dict, error: str | None) -> str:
+    """report.md after a standalone ``hwai <kind> RUN``: the headline row updated and one
+    section per re-check kind (replaced, not appended, when it runs again)."""
+    if kind == "csim" and head.get("csim"):
+        label, value = csim_row(head["csim"])
+        lines = [f"| {label} | {value} |" if ln.startswith("| C-sim mismatches") else ln for ln in text.split("\n")]
+        text = "\n".join(lines)
+    begin, end = f"<!-- hwai re-check {kind} -->", f"<!-- /hwai re-check {kind} -->"
+    if begin in text and end in text:
+        text = text[:text.index(begin)].rstrip("\n") + "\n" + text[text.index(end) + len(end):].lstrip("\n")
+    summary = (head.get(kind) or {}).get("summary") or ""
+    verdict = f"**FAILED**: {error}" if error else f"passed. {summary}"
+    section = [begin, f"## Re-check: hwai {kind} ({_CHECK_TITLES.get(kind, kind)})", "", verdict, "", end]
+    return text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
