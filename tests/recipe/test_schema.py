@@ -179,3 +179,18 @@ def test_cli_exit_2_and_nothing_written(tmp_path: Path, monkeypatch: pytest.Monk
     err = capsys.readouterr().err.strip()
     assert err.startswith("hwai: r.yaml: ") and expect in err and "\n" not in err
     assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name == "x") == [] and not (tmp_path / "runs").exists()
+
+
+def test_with_absolute_paths_keeps_files_reachable_from_a_copy(tmp_path: Path) -> None:
+    from hwai.recipe.schema import with_absolute_paths
+
+    doc = {**BASE, "data": {"source": "data/x.npz"},
+           "steps": ["train", {"distill": {"teacher": "models/t.h5"}}, "lower"]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(doc))
+    out = with_absolute_paths(load_recipe(tmp_path / "r.yaml"))
+    assert out["data"]["source"] == str(tmp_path / "data" / "x.npz")
+    assert out["steps"][1]["distill"]["teacher"] == str(tmp_path / "models" / "t.h5")
+    copy = tmp_path / "elsewhere" / "recipe.yaml"
+    copy.parent.mkdir()
+    copy.write_text(yaml.safe_dump(out))
+    assert load_recipe(copy).data["source"] == str(tmp_path / "data" / "x.npz")
