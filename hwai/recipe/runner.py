@@ -80,10 +80,10 @@ def save_recipe(recipe: Recipe, run_dir: Path) -> None:
 
     from hwai.recipe.schema import load_recipe, with_absolute_paths
 
-    doc = with_absolute_paths(recipe)  # the copy lives in the run folder: relative paths would move
-    if recipe.path.is_file() and load_recipe(recipe.path).raw == recipe.raw == doc:
+    if recipe.path.is_file() and load_recipe(recipe.path).raw == recipe.raw:
         shutil.copyfile(recipe.path, run_dir / "recipe.yaml")  # as written, comments kept
         return
+    doc = with_absolute_paths(recipe)  # the merged copy lives in the run folder: paths must not move
     text = yaml.safe_dump(json.loads(json.dumps(doc, default=str)), sort_keys=False)
     (run_dir / "recipe.yaml").write_text(f"# resolved recipe of this run ({recipe.path} + overrides)\n{text}")
 
