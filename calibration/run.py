@@ -117,7 +117,8 @@ def main() -> int:
             rows.append({**have[key], **s, "name": g.name})
             continue
         t0 = time.perf_counter()
-        r, _ = synth_graph(g, dsp=s["dsp_mode"] == "dsp", jobs=args.jobs, progress=lambda m: None)
+        r, _ = synth_graph(g, dsp=s["dsp_mode"] == "dsp", jobs=args.jobs,
+                           progress=lambda m: print(f"    {m}", flush=True))  # per-part heartbeat
         print(f"[{k + 1}/{len(specs)}] {g.name} {s['dsp_mode']}: {r.lut} LUT {r.ff} FF {r.dsp} DSP "
               f"depth {r.depth} ({time.perf_counter() - t0:.1f} s)", flush=True)
         rows.append({**s, "name": g.name, **{f: getattr(r, f) for f in
