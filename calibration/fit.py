@@ -36,6 +36,16 @@ def fit_rel(X: np.ndarray, y: np.ndarray, iters: int = 100) -> np.ndarray:
     return k
 
 
+def leave_one_out(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Median and p90 |relative error| of each fit row predicted by a fit without it: how
+    rule variants are compared without looking at the test designs."""
+    errs = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        errs.append(abs(X[i] @ fit_rel(X[keep], y[keep]) - y[i]) / y[i])
+    return float(np.median(errs)), float(np.percentile(errs, 90))
+
+
 def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Least squares with negative coefficients clipped to 0 and the rest refitted
     (exact NNLS for the 1-2 coefficients fitted here)."""
@@ -54,6 +64,8 @@ def main() -> None:
     ff = np.array([r["ff"] for r in rows])
     a, b = fit_rel(f[:, :2], lut)
     (c,) = fit_rel(f[:, 2:3], ff)
+    med, p90 = leave_one_out(f[:, :2], lut)
+    print(f"LUT leave-one-out on the fit designs: median {med:.1%}, p90 {p90:.1%}")
     print("before (defaults):")
     error_report(coeffs=Coefficients(), split=None)
     fitted = replace(Coefficients(), lut_per_add_bit=round(float(a), 4), add_width_frac=1.0,

@@ -39,14 +39,19 @@ def node_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
 
 
 def cast_bits(src: FixedType, dst: FixedType) -> int:
-    """Output bits that need logic in a cast: a rounding increment and/or a saturation mux."""
+    """Carry-chain bits of the logic in a cast (the shape of ``hwai_cast.v``): a rounding
+    increment over the kept source bits (integer bits + the destination's fraction) and,
+    when the value may overflow a saturating type, a magnitude compare over the whole
+    source word. Sized by the source, not the destination: a wide accumulator costs more
+    to round and clamp to 8 bits than a narrow one (leave-one-out on the fit designs:
+    median 13.6 % / p90 33.1 % vs 13.9 % / 35.2 % for destination-width sizing)."""
     logic = 0
     if dst.rounding != "TRN" and src.frac > dst.frac:
-        logic += dst.width
+        logic += src.width - (src.frac - dst.frac)
     may_overflow = (src.integer > dst.integer or (src.signed and not dst.signed)
                     or (dst.overflow == "SAT_SYM" and src.signed and dst.signed))
     if dst.overflow != "WRAP" and may_overflow:
-        logic += dst.width
+        logic += src.width
     return logic
 
 
