@@ -168,8 +168,7 @@ def verilator_build(graph: Graph, files: FileSet | Mapping[str, bytes] | str | P
     module = top_module(fs)
     fs = FileSet({**dict(fs), "sim_main.cpp": verilator_driver(_tb_context(graph, module))})
     flags = [*VERILATOR_FLAGS, *(["--threads", str(threads)] if threads > 1 else [])]
-    key = hashlib.sha256("\0".join([fs.digest(), *flags, CXX_FLAGS, verilator_version(exe)])
-                         .encode()).hexdigest()[:32]
+    key = _build_key(fs, flags, exe)
     final = verilator_cache(cache_dir) / key
     if (final / "obj" / "hwai_vsim").is_file():
         return final / "obj" / "hwai_vsim"
@@ -186,6 +185,12 @@ def verilator_build(graph: Graph, files: FileSet | Mapping[str, bytes] | str | P
     except OSError:
         shutil.rmtree(work, ignore_errors=True)
     return final / "obj" / "hwai_vsim"
+
+
+def _build_key(fs: FileSet, flags: list[str], exe: str) -> str:
+    """Digest of everything that changes the model binary (not the vectors)."""
+    parts = [fs.digest(), *flags, CXX_FLAGS, verilator_version(exe)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
 def verilator_stream(exe: Path, graph: Graph, x_codes: np.ndarray,
