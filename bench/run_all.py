@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, JSON under bench/results/.
 
-* codegen.json  - hls4ml vs native build time, C-sim throughput (bench_codegen.py)
+* codegen.json  - hls4ml vs native build time, C-sim throughput (bench_codegen.py);
+                  Verilator vectors/min and the estimator's out-of-sample error (bench_rtl.py)
 * compress.json - wall time and peak memory of `hwai compress` on the jet recipe
 """
 
@@ -47,6 +48,7 @@ def _step_seconds(run_dir: Path) -> dict:
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     run([sys.executable, "bench/bench_codegen.py"])
+    run([sys.executable, "bench/bench_rtl.py"])  # adds its keys to codegen.json
     res = bench_compress()
     (RESULTS / "compress.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(json.dumps(res, indent=1))

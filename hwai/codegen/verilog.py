@@ -46,8 +46,16 @@ def top_module(files: FileSet) -> str:
 
 
 def testbench_files(ctx: dict[str, Any], n_vectors: int) -> dict[str, str]:
-    """The file-driven testbench (core + Icarus clock top + Verilator C++ driver)."""
-    tb = {**ctx, "n_vectors": n_vectors, "max_cycles": 2 * n_vectors + 1000}
+    """The file-driven Icarus testbench (hex in/out; core + clock top) and the Verilator
+    driver (binary streams, independent of ``n_vectors`` so its build is reusable)."""
+    tb = {**ctx, "n_vectors": n_vectors}
     return {"tb_core.v": render("verilog/tb_core.v.j2", **tb),
             "tb_top.v": render("verilog/tb_top.v.j2", **tb),
-            "sim_main.cpp": render("verilog/sim_main.cpp.j2", **tb)}
+            "sim_main.cpp": verilator_driver(ctx)}
+
+
+def verilator_driver(ctx: dict[str, Any]) -> str:
+    """C++ main for a Verilator model of ``ctx['module']`` (keys module, in_width, out_width):
+    streams 32-bit-word-packed vectors from a binary file, one per clock."""
+    words = {"in_words": -(-ctx["in_width"] // 32), "out_words": -(-ctx["out_width"] // 32)}
+    return render("verilog/sim_main.cpp.j2", **ctx, **words, drain_cycles=100_000)

@@ -39,14 +39,19 @@ def node_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
 
 
 def cast_bits(src: FixedType, dst: FixedType) -> int:
-    """Output bits that need logic in a cast: a rounding increment and/or a saturation mux."""
+    """Carry-chain bits of the logic in a cast (the shape of ``hwai_cast.v``): a rounding
+    increment over the kept source bits (integer bits + the destination's fraction) and,
+    when the value may overflow a saturating type, a magnitude compare over the whole
+    source word. Sized by the source, not the destination: a wide accumulator costs more
+    to round and clamp to 8 bits than a narrow one (leave-one-out on the fit designs:
+    median 13.6 % / p90 33.1 % vs 13.9 % / 35.2 % for destination-width sizing)."""
     logic = 0
     if dst.rounding != "TRN" and src.frac > dst.frac:
-        logic += dst.width
+        logic += src.width - (src.frac - dst.frac)
     may_overflow = (src.integer > dst.integer or (src.signed and not dst.signed)
                     or (dst.overflow == "SAT_SYM" and src.signed and dst.signed))
     if dst.overflow != "WRAP" and may_overflow:
-        logic += dst.width
+        logic += src.width
     return logic
 
 
@@ -77,6 +82,7 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
         leaves, dsp = neuron_leaves(x_lo, x_hi, w[:, j], int(b[j]) << (fs - tb.frac),
                                     fs - fp, tx.width, c)
         trees.append(tree_cost(leaves, dsp))
+    trees = _live(graph, node, trees, iv)
     add_bits = sum(t.adder_bits for t in trees) * c.add_width_frac
     n_add = sum(t.adders for t in trees)
     note = ""
@@ -106,6 +112,18 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
         dsp, lut = math.ceil(dsp / reuse), lut / reuse
         note = (note + "; " if note else "") + f"reuse_factor={reuse}: LUT/DSP divided by R"
     return Cost(lut, ff, dsp, 0.0, cycles + reuse - 1, reuse, stage_ns), note
+
+
+def _live(graph: Graph, node: Node, trees: list, iv: dict) -> list:
+    """Neurons synthesis keeps: a constant sum (no non-zero weight) is wiring, and a sum
+    that is never positive feeds only zeros to a ReLU, so its whole adder tree and
+    register are removed (measured: up to 2.6x fewer FFs than modelled on 90-95 %
+    sparse layers before this). Judged on the exact output interval, not the trees'
+    per-leaf bounds (a CSD digit's sign makes those looser)."""
+    lo, hi, _ = iv[node.outputs[0]]
+    users = graph.consumers(node.outputs[0])
+    relu_only = bool(users) and all(u.op == "relu" for u in users)
+    return [t for t, a, b in zip(trees, lo, hi) if a != b and not (relu_only and b <= 0)]
 
 
 def _dead_low_bits(graph: Graph, node: Node, tout: FixedType) -> int:
