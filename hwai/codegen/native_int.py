@@ -36,11 +36,25 @@ def generate_int(graph: Graph, target: Target | None = None) -> FileSet:
 
 
 def int_context(graph: Graph, target: Target) -> Ctx:
-    """The native context with each layer's integer form under ``layer["int"]``."""
+    """The native context with each layer's integer form under ``layer["int"]``, and the
+    layout of ``hwai_trace`` (every node output of one row, for the first diverging layer)."""
     ctx = build_context(graph, target)
     for layer in ctx["layers"]:
         layer["int"] = _int_layer(graph, graph.node(layer["name"]), layer["ctx"])
+    cnames = {t["name"]: t["cname"] for t in ctx["buffers"] + ctx["outputs"]}
+    ctx["trace"] = [{"cname": cnames[name], "offset": off} for name, off, _ in trace_layout(graph)]
+    ctx["n_trace_codes"] = sum(size for _, _, size in trace_layout(graph))
     return ctx
+
+
+def trace_layout(graph: Graph) -> list[tuple[str, int, int]]:
+    """(tensor, offset, size) of every node output, in graph order, in a trace row."""
+    out, offset = [], 0
+    for name in dict.fromkeys(t for n in graph.nodes for t in n.outputs):
+        size = graph.tensor(name).size
+        out.append((name, offset, size))
+        offset += size
+    return out
 
 
 def int_cast(frac_in: int, to: FixedType) -> str:

@@ -7,12 +7,13 @@ point, so :class:`hwai.sim.native_csim.NativeModel` runs it.
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
 
 from hwai.codegen.native import flat_inputs
-from hwai.codegen.native_int import generate_int
+from hwai.codegen.native_int import generate_int, trace_layout
 from hwai.ir.graph import Graph
 from hwai.sim import gcc
 from hwai.sim.native_csim import NativeModel
@@ -43,3 +44,15 @@ def csim_fast(graph: Graph, x_codes: np.ndarray | dict[str, np.ndarray], threads
               cache_dir: str | Path | None = None) -> np.ndarray:
     """Output codes (n, n_out), graph outputs concatenated, of the integer flavour."""
     return load_fast(graph, cache_dir=cache_dir).predict(flat_inputs(graph, x_codes), threads=threads)
+
+
+def trace_fast(graph: Graph, row: np.ndarray, cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Every node output's codes for one input row (shape (1, size) each), as computed
+    by the integer flavour: what :func:`hwai.sim.compare.compare` needs to name a layer."""
+    lib = load_fast(graph, cache_dir=cache_dir)._lib
+    x = np.ascontiguousarray(flat_inputs(graph, row)[:1], dtype=np.int64)
+    out = np.empty(int(lib.hwai_n_trace_codes()), dtype=np.int64)
+    lib.hwai_trace.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.hwai_trace.restype = None
+    lib.hwai_trace(x.ctypes.data, out.ctypes.data)
+    return {name: out[None, off:off + size] for name, off, size in trace_layout(graph)}
