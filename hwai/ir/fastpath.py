@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -86,17 +86,47 @@ class Plan:
 def build_plan(graph: Graph, reference: ReferenceEval, trace: bool = False) -> Plan:
     """One step per node; the proof of exactness is checked here, node by node."""
     plan = Plan(steps=[])
+    dtypes = {n.name: _node_dtype(graph, n, plan.fallbacks) for n in graph.nodes}
+    moved = {} if trace else _moved_scales(graph, dtypes)
     for node in graph.nodes:
-        reason = _float_blocker(graph, node, EXACT_BITS)
-        if reason is None:
-            dtype = np.float32 if _float_blocker(graph, node, FLOAT32_BITS) is None else np.float64
-            fresh = not trace and _sole_use(graph, node.inputs[0])
-            plan.steps.append(_FLOAT_STEP[node.op](graph, node, dtype, fresh))
-            plan.float_nodes.append(f"{node.name}:{np.dtype(dtype).name}")
-        else:
-            plan.fallbacks[node.name] = reason
+        dtype = dtypes[node.name]
+        if dtype is None:
             plan.steps.append(_reference_step(graph, node, reference))
+            continue
+        fresh = not trace and _sole_use(graph, node.inputs[0])
+        scale = moved.get(node.name, 1.0)
+        plan.steps.append(_FLOAT_STEP[node.op](graph, node, dtype, fresh, scale))
+        plan.float_nodes.append(f"{node.name}:{np.dtype(dtype).name}")
     return plan
+
+
+def _node_dtype(graph: Graph, node: Node, fallbacks: dict[str, str]) -> type | None:
+    """float32 or float64 when proven exact, else None (the reason goes to ``fallbacks``)."""
+    reason = _float_blocker(graph, node, EXACT_BITS)
+    if reason is not None:
+        fallbacks[node.name] = reason
+        return None
+    return np.float32 if _float_blocker(graph, node, FLOAT32_BITS) is None else np.float64
+
+
+def _moved_scales(graph: Graph, dtypes: dict[str, type | None]) -> dict[str, float]:
+    """Power-of-two scales moved from a relu/quant into the dense feeding it (saves a pass).
+
+    Allowed when the dense's own casts are proven no-ops and its output is read by that
+    node only (not returned): scaling the weights by 2**-s scales every partial sum by
+    2**-s, exactly. Both nodes are keyed: dense -> 2**-s, consumer -> 2**-s (undone).
+    """
+    out: dict[str, float] = {}
+    for node in graph.nodes:
+        t = node.outputs[0]
+        if node.op != "dense" or dtypes[node.name] is None or not _sole_use(graph, t):
+            continue
+        nxt = graph.consumers(t)[0]
+        if nxt.op not in ("relu", "quant") or dtypes[nxt.name] != dtypes[node.name]:
+            continue
+        if all(r.identity for r in _dense_requants(graph, node)):
+            out[node.name] = out[nxt.name] = _elementwise_requant(graph, nxt).scale
+    return out
 
 
 def _sole_use(graph: Graph, tensor: str) -> bool:
@@ -227,8 +257,8 @@ def _round(v: np.ndarray, mode: str) -> None:
 
 def _overflow(v: np.ndarray, r: Requant) -> None:
     lo, hi = (max(r.lo, 0.0), r.hi) if r.relu else (r.lo, r.hi)
-    if r.overflow in ("SAT", "SAT_SYM"):
-        np.clip(v, lo, hi, out=v)
+    if r.overflow in ("SAT", "SAT_SYM"):   # fmax/fmin: ~2.5x faster than np.clip (no NaNs here)
+        np.fmin(np.fmax(v, lo, out=v), hi, out=v)
     elif r.overflow == "SAT_ZERO":
         v[(v < r.lo) | (v > r.hi)] = 0.0
     else:                           # WRAP: v - 2**W * floor((v - qmin) / 2**W), all exact
@@ -243,18 +273,26 @@ def _type_interval(t: FixedType) -> Interval:
     return t.qmin, t.qmax
 
 
-def _dense_step(graph: Graph, node: Node, dtype: type, fresh: bool) -> Step:
+def _dense_requants(graph: Graph, node: Node) -> tuple[Requant, Requant]:
+    """The cast into the accumulator (a wrap, or nothing) and into the output type."""
     tx = graph.tensor(node.inputs[0]).type
-    tout = graph.tensor(node.outputs[0]).type
     tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
     fp = tx.frac + tw.frac
-    w = np.ldexp(np.asarray(node.attrs["weight"], dtype=np.float64), ta.frac - fp).astype(dtype)
-    b = np.ldexp(np.asarray(node.attrs["bias"], dtype=np.float64), ta.frac - tb.frac).astype(dtype)
     bound = _dense_bound(node, tx, ta.frac - fp, ta.frac - tb.frac)
     to_acc = requant_plan((-bound, bound), ta.frac, ta)
     acc_iv = (-bound, bound) if to_acc.overflow is None else _type_interval(ta)
-    to_out = requant_plan(acc_iv, ta.frac, tout)
-    w = np.ascontiguousarray(w)
+    return to_acc, requant_plan(acc_iv, ta.frac, graph.tensor(node.outputs[0]).type)
+
+
+def _dense_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
+    """x @ W + b as one BLAS call on codes; ``scale``: a consumer's 2**-s folded into W, b."""
+    tx = graph.tensor(node.inputs[0]).type
+    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    fp = tx.frac + tw.frac
+    w = np.ldexp(np.asarray(node.attrs["weight"], dtype=np.float64), ta.frac - fp) * scale
+    b = (np.ldexp(np.asarray(node.attrs["bias"], dtype=np.float64), ta.frac - tb.frac) * scale).astype(dtype)
+    to_acc, to_out = _dense_requants(graph, node)
+    w = np.ascontiguousarray(w.astype(dtype))
     src = node.inputs[0]
 
     def run(env: FloatEnv) -> list[np.ndarray]:
@@ -264,10 +302,17 @@ def _dense_step(graph: Graph, node: Node, dtype: type, fresh: bool) -> Step:
     return Step(node.name, node.outputs, run)
 
 
-def _elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool) -> Step:
+def _elementwise_requant(graph: Graph, node: Node) -> Requant:
     tx = graph.tensor(node.inputs[0]).type
-    tout = graph.tensor(node.outputs[0]).type
-    r = requant_plan(_type_interval(tx), tx.frac, tout, relu=node.op == "relu")
+    return requant_plan(_type_interval(tx), tx.frac, graph.tensor(node.outputs[0]).type,
+                        relu=node.op == "relu")
+
+
+def _elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
+    """relu/quant; ``scale`` != 1: its 2**-s was already applied by the dense before it."""
+    r = _elementwise_requant(graph, node)
+    if scale != 1.0:
+        r = replace(r, scale=1.0)
     src = node.inputs[0]
 
     def run(env: FloatEnv) -> list[np.ndarray]:
@@ -276,7 +321,7 @@ def _elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool) -> Ste
     return Step(node.name, node.outputs, run)
 
 
-_FLOAT_STEP: dict[str, Callable[[Graph, Node, type, bool], Step]] = {
+_FLOAT_STEP: dict[str, Callable[[Graph, Node, type, bool, float], Step]] = {
     "dense": _dense_step, "relu": _elementwise_step, "quant": _elementwise_step,
 }
 

@@ -109,3 +109,13 @@ def test_multi_chunk_and_empty_batches() -> None:
     x = make_vectors(g, fastpath.CHUNK * 2 + 17, seed=4)
     _assert_same(g, x)
     assert interp.run(g, x[:0])[g.outputs[0]].shape == (0, 4)
+
+
+def test_relu_scale_folded_into_the_dense_weights_only_without_trace() -> None:
+    g = synthetic_mlp((8, 16, 4), x_bits=10, w_bits=6, sparsity=0.2, seed=1)
+    dtypes = {n.name: fastpath._node_dtype(g, n, {}) for n in g.nodes}
+    moved = fastpath._moved_scales(g, dtypes)
+    assert set(moved) == {"dense0", "relu0"} and moved["dense0"] < 1.0
+    x = make_vectors(g, 3000, seed=2)
+    _assert_same(g, x)               # folded plan
+    _assert_same(g, x, trace=True)   # traced plan keeps h0 unscaled (it is returned)
