@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -134,18 +135,38 @@ def _sole_use(graph: Graph, tensor: str) -> bool:
     return tensor not in graph.outputs and tensor not in graph.inputs and len(graph.consumers(tensor)) == 1
 
 
-_PLANS: dict[tuple[int, bool], tuple[weakref.ref, Plan]] = {}
+_PLANS: dict[tuple[int, bool], tuple[weakref.ref, str, Plan]] = {}
 
 
 def plan_for(graph: Graph, reference: ReferenceEval, trace: bool = False) -> Plan:
-    """The cached plan of ``graph`` (graphs are immutable; the cache follows their life)."""
-    key = (id(graph), trace)
+    """The cached plan of ``graph``; the cache follows the graph's life and its content
+    (a Graph is frozen, but its weight arrays and tensor dict could be edited in place)."""
+    key, stamp = (id(graph), trace), _fingerprint(graph)
     hit = _PLANS.get(key)
-    if hit is not None and hit[0]() is graph:
-        return hit[1]
+    if hit is not None and hit[0]() is graph and hit[1] == stamp:
+        return hit[2]
     plan = build_plan(graph, reference, trace)
-    _PLANS[key] = (weakref.ref(graph, lambda _r, k=key, pop=_PLANS.pop: pop(k, None)), plan)
+    _PLANS[key] = (weakref.ref(graph, lambda _r, k=key, pop=_PLANS.pop: pop(k, None)), stamp, plan)
     return plan
+
+
+def _fingerprint(graph: Graph) -> str:
+    """Digest of what a plan depends on: nodes' attributes and tensor types (~10 us)."""
+    small: list = [(t.name, t.type) for t in graph.tensors.values()]
+    for n in graph.nodes:
+        small.append((n.name, n.op, n.inputs, n.outputs))
+        for k, v in n.attrs.items():  # crc32: a change detector, ~10x faster than a digest
+            small.append((k, zlib.crc32(np.ascontiguousarray(v)) if isinstance(v, np.ndarray)
+                          else _hashable(v)))
+    return str(hash(tuple(small)))   # FixedType is frozen: hash, not a slow repr
+
+
+def _hashable(v: object) -> object:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
 
 
 def _float_blocker(graph: Graph, node: Node, bits: int) -> str | None:

@@ -119,3 +119,12 @@ def test_relu_scale_folded_into_the_dense_weights_only_without_trace() -> None:
     x = make_vectors(g, 3000, seed=2)
     _assert_same(g, x)               # folded plan
     _assert_same(g, x, trace=True)   # traced plan keeps h0 unscaled (it is returned)
+
+
+def test_plan_cache_follows_in_place_edits() -> None:
+    g = mlp_graph((8, 6, 3), seed=4)
+    x = make_vectors(g, 500, seed=1)
+    before = interp.run(g, x)[g.outputs[0]]
+    g.node("fc1").attrs["weight"][:] = 0   # edited in place: the cached plan must not be reused
+    _assert_same(g, x)
+    assert not np.array_equal(interp.run(g, x)[g.outputs[0]], before)
