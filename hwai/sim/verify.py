@@ -192,7 +192,7 @@ def verify_run(run_dir: Path, events: int, backends: list[str] | None = None,
     from hwai.recipe.offline import load_run
 
     graph, target, vectors, seed = load_run(run_dir)
-    backends = backends or _default_backends()
+    backends = backends or _default_backends(graph, target)
     result = verify_graph(graph, events, backends, target, chunk, seed, vectors, run_dir, progress)
     (run_dir / "verify.json").write_text(_json(result))
     for line in result["lines"]:
@@ -204,11 +204,21 @@ def verify_run(run_dir: Path, events: int, backends: list[str] | None = None,
     return result
 
 
-def _default_backends() -> list[str]:
-    """Every backend; rtl only when Verilator is installed (ask for it to require it)."""
+def _default_backends(graph: Graph, target: Target) -> list[str]:
+    """Every backend that applies: rtl only when Verilator is installed, fast only when the
+    design fits the int64 flavour (ask for either explicitly to require it)."""
     import shutil
 
-    return [b for b in BACKENDS if b != "rtl" or shutil.which("verilator")]
+    from hwai.codegen.native_int import generate_int
+    from hwai.errors import UnsupportedLayerError
+
+    out = [b for b in BACKENDS if b != "rtl" or shutil.which("verilator")]
+    try:
+        generate_int(graph, target)
+    except UnsupportedLayerError as err:
+        print(f"verify: skipping fast ({err})", file=sys.stderr)
+        out.remove("fast")
+    return out
 
 
 def _json(result: dict) -> str:

@@ -131,3 +131,14 @@ def test_rtl_backend_small(tmp_path: Path) -> None:
     g = mlp_graph((6, 5, 3), x_bits=8, w_bits=4, sparsity=0.3, seed=1, name="tiny")
     res = verify.verify_graph(g, 2000, ["fast", "rtl"], progress=False)
     assert res["backends"]["rtl"]["events"] == 2000 and res["backends"]["rtl"]["mismatches"] == 0
+
+
+def test_default_backends_skip_fast_for_a_design_it_cannot_hold(capsys) -> None:
+    from hwai.target import Target
+    from tests.ir.helpers import mlp_graph as helper_mlp
+    from hwai.ir.types import FixedType
+
+    wide = helper_mlp((4, 3, 2), seed=1, wbits=24, input_type=FixedType(40, 10))
+    assert "fast" not in verify._default_backends(wide, Target())
+    assert "skipping fast (node 'fc1'" in capsys.readouterr().err
+    assert "fast" in verify._default_backends(jet_design(), Target())
