@@ -98,6 +98,8 @@ def verify_graph(graph: Graph, events: int, backends: list[str], target: Target 
                 kept.append((x, gold))
             bar.update(len(x))
     if kept:
+        if progress:
+            print(f"verify: rtl on {events} events (one Verilator build and run) ...", file=sys.stderr)
         _check_rtl(graph, tallies["rtl"], kept, target, run_dir)
     return {"graph": graph.name, "events": events, "chunk": chunk, "seed": seed,
             "backends": {b: asdict(t) for b, t in tallies.items()},
