@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, JSON under bench/results/.
 
-* codegen.json  - hls4ml vs native build time, C-sim throughput (bench_codegen.py);
+* codegen.json  - hls4ml vs native build time, C-sim throughput (ap_fixed and integer
+                  flavours vs hls4ml predict), golden model per core (bench_codegen.py);
                   Verilator vectors/min and the estimator's out-of-sample error (bench_rtl.py)
 * compress.json - wall time and peak memory of `hwai compress` on the jet recipe
 """

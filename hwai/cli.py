@@ -5,6 +5,7 @@ hwai validate RECIPE [--data PATH] [--out DIR]
 hwai emit RUN_DIR --backend hls4ml|native|verilog [--ignore-budget]
 hwai csim RUN_DIR [--backend ...]
 hwai synth RUN_DIR [--family xcup|xc7] [--no-dsp]
+hwai verify RUN_DIR [--events N] [--backends golden,fast,apfixed,rtl] [--chunk K]
 hwai report RUN_DIR
 hwai runs [DIR]
 """
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--timeout", type=int, default=900, help="seconds before synthesis is cut off")
     y.set_defaults(func=cmd_synth)
 
+    v = sub.add_parser("verify", help="stream N events through golden, fast/ap_fixed C-sim and RTL, bit-exact")
+    v.add_argument("run_dir", type=Path)
+    v.add_argument("--events", type=int, default=1_000_000, help="events to check (default 1000000)")
+    v.add_argument("--backends", type=_backends, default=None,
+                   help="comma-separated subset of golden,fast,apfixed,rtl (default: all; rtl if verilator)")
+    v.add_argument("--chunk", type=int, default=100_000, help="events per chunk (memory bound)")
+    v.set_defaults(func=cmd_verify)
+
     r = sub.add_parser("report", help="print a run's headline report")
     r.add_argument("run_dir", type=Path)
     r.set_defaults(func=cmd_report)
@@ -116,6 +125,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     res = synth_run(args.run_dir, {"family": args.family, "dsp": not args.no_dsp, "timeout_s": args.timeout})
     print({k: v for k, v in res.get("total", {}).items()})
+    return 0
+
+
+def _backends(text: str) -> list[str]:
+    from hwai.sim.verify import parse_backends
+
+    try:
+        return parse_backends(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hwai.sim.verify import verify_run
+
+    verify_run(args.run_dir, args.events, args.backends, args.chunk)  # MismatchError -> exit 5
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from hwai.ir import fastpath
 from hwai.ir.graph import Graph, IRError, Node
 from hwai.ir.types import INT64_SAFE_BITS, FixedType, requantize
 
@@ -23,15 +24,26 @@ def run(graph: Graph, inputs: IntArray | Mapping[str, IntArray], trace: bool = F
     """Evaluate ``graph`` on integer inputs; return the outputs (or every tensor if ``trace``).
 
     ``inputs`` are the stored integers of the input tensors' types, shape (batch, *shape).
+    Nodes proven exact in float64 run as BLAS products (:mod:`hwai.ir.fastpath`); the
+    others, and :func:`run_reference` for all, use the integer semantics below.
     """
+    return fastpath.evaluate(graph, _bind_inputs(graph, inputs), eval_node, trace)
+
+
+def run_reference(graph: Graph, inputs: IntArray | Mapping[str, IntArray], trace: bool = False) -> Env:
+    """The integer (int64 / Python int) semantics node by node: what the fast path must equal."""
     env = _bind_inputs(graph, inputs)
     for node in graph.nodes:
-        fn = _EVAL.get(node.op) or _lazy_eval(node.op)
-        xs = [env[i] for i in node.inputs]
-        outs = fn(graph, node, xs)
+        outs = eval_node(graph, node, [env[i] for i in node.inputs])
         for name, value in zip(node.outputs, outs):
             env[name] = value
     return env if trace else {o: env[o] for o in graph.outputs}
+
+
+def eval_node(graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
+    """One node's outputs from its integer inputs (the reference semantics)."""
+    fn = _EVAL.get(node.op) or _lazy_eval(node.op)
+    return fn(graph, node, xs)
 
 
 def run_float(graph: Graph, x: np.ndarray) -> np.ndarray:

@@ -121,17 +121,18 @@ def build_key(files: FileSet, sources: Sequence[str], shared: bool,
 
 
 def build_cached(files: FileSet, sources: Sequence[str], artifact: str, *, shared: bool,
-                 cache_dir: str | Path | None = None) -> Path:
+                 cache_dir: str | Path | None = None, flags: Sequence[str] = CSIM_FLAGS,
+                 use_pch: bool = True) -> Path:
     """Compile ``sources`` of ``files`` once per content; return the cached artefact's path."""
     root = cache_root(cache_dir)
-    final = root / build_key(files, sources, shared)
+    final = root / build_key(files, sources, shared, flags)
     if (final / artifact).is_file():
         return final / artifact
-    pch = pch_header(root)
+    pch = pch_header(root, flags) if use_pch else None
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     sources_only(files).write(tmp)
     try:
-        compile(sources, artifact, tmp, shared=shared, pch=pch)
+        compile(sources, artifact, tmp, shared=shared, flags=flags, pch=pch)
     except CompileError as err:  # keep the sources and log for the user, named by key
         failed = root / f"failed-{final.name}"
         shutil.rmtree(failed, ignore_errors=True)
