@@ -20,8 +20,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-DEFAULTS = {"temperature": 4.0, "alpha": 0.1, "epochs": 20, "batch_size": 512,
-            "learning_rate": 3e-3, "patience": 5}
+from hwai.engines.core import TRAIN_DEFAULTS
+
+DEFAULTS = {"temperature": 4.0, "alpha": 0.1, **TRAIN_DEFAULTS}
 
 
 def settings(cfg: dict) -> dict:
