@@ -7,8 +7,8 @@ characters outside ``[A-Za-z0-9_]`` become ``_``; a name starting with a digit (
 a keyword of the language gets the suffix ``_``. Distinct names that clean to the same
 identifier get ``_1``, ``_2``, ... in the order given, so the result is deterministic.
 
-Compound names (``f"{prefix}_acc"``) are built from :func:`identifier` of the prefix:
-the prefix already starts with a letter or ``_``, and the suffix makes it no keyword.
+Compound names (``f"{prefix}_acc"``) start with :func:`prefix` (no keyword guard: the
+prefix starts with a letter or ``_`` and the suffix makes it no keyword).
 This module imports nothing from hwai (any layer may use it).
 """
 
@@ -18,7 +18,7 @@ import re
 from typing import Iterable
 
 __all__ = ["C_KEYWORDS", "HLS4ML_RESERVED", "LANGUAGES", "VERILOG_KEYWORDS", "fresh",
-           "hls4ml_renames", "identifier", "unique_identifiers"]
+           "hls4ml_renames", "identifier", "prefix", "unique_identifiers"]
 
 DIGIT_PREFIX = "n_"
 
@@ -70,16 +70,22 @@ LANGUAGES = {"c": C_KEYWORDS, "verilog": VERILOG_KEYWORDS}
 
 def identifier(name: str, lang: str = "c") -> str:
     """A valid identifier of ``lang`` (``c`` for C/C++ and HLS, ``verilog``) for ``name``."""
-    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name))
-    if not s or s[0].isdigit():
-        s = DIGIT_PREFIX + s
+    s = prefix(name)
     return s + "_" if s in LANGUAGES[lang] else s
 
 
-def unique_identifiers(names: Iterable[str], lang: str = "c",
+def prefix(name: str) -> str:
+    """The start of compound identifiers (``f"{prefix}_acc"``): cleaned, never starting with
+    a digit; no keyword guard, since the ``_suffix`` already makes it no keyword."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name))
+    return DIGIT_PREFIX + s if not s or s[0].isdigit() else s
+
+
+def unique_identifiers(names: Iterable[str], lang: str | None = "c",
                        taken: Iterable[str] = ()) -> dict[str, str]:
     """Name -> identifier, distinct from each other and from ``taken``; first come keeps
-    the plain spelling, later ones get ``_1``, ``_2``, ... (deterministic in input order)."""
+    the plain spelling, later ones get ``_1``, ``_2``, ... (deterministic in input order).
+    ``lang=None``: distinct :func:`prefix` es instead."""
     out: dict[str, str] = {}
     used = set(taken)
     for name in names:
@@ -89,10 +95,11 @@ def unique_identifiers(names: Iterable[str], lang: str = "c",
     return out
 
 
-def fresh(name: str, taken: Iterable[str], lang: str = "c") -> str:
-    """:func:`identifier` of ``name``, with ``_1``, ``_2``, ... appended until not in ``taken``."""
+def fresh(name: str, taken: Iterable[str], lang: str | None = "c") -> str:
+    """:func:`identifier` (``lang=None``: :func:`prefix`) of ``name``, with ``_1``, ``_2``,
+    ... appended until not in ``taken``."""
     used = set(taken)
-    base = cand = identifier(name, lang)
+    base = cand = identifier(name, lang) if lang else prefix(name)
     k = 1
     while cand in used:
         cand, k = f"{base}_{k}", k + 1

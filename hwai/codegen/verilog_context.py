@@ -14,7 +14,7 @@ Otherwise the layer follows hls4ml's order with a cast after every addition (a c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,7 +23,8 @@ from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
 from hwai.ir.types import FixedType
-from hwai.names import identifier
+from hwai.names import identifier, prefix, unique_identifiers
+from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 
 MULT_STYLES = ("csd", "mul")
@@ -54,8 +55,18 @@ class Layer:
 
 
 def ident(name: str) -> str:
-    """A Verilog identifier (prefix) for an IR name: :func:`hwai.names.identifier`."""
-    return identifier(name, "verilog")
+    """The Verilog signal-name prefix of an IR name (:func:`hwai.names.prefix`); every
+    signal is ``f"{prefix}_{suffix}"``, so a keyword like ``input`` stays a valid prefix."""
+    return prefix(name)
+
+
+def distinct_prefixes(graph: Graph) -> Graph:
+    """The graph with tensor and node names that stay distinct as Verilog prefixes
+    (``a.b`` and ``a_b`` would both give ``a_b_0``); names already clean are unchanged."""
+    tensors = unique_identifiers(list(graph.inputs) + [t for n in graph.nodes for t in n.outputs], None)
+    nodes = unique_identifiers([n.name for n in graph.nodes], None)
+    g = rename_tensors(graph, {k: v for k, v in tensors.items() if k != v})
+    return replace(g, nodes=tuple(replace(n, name=nodes[n.name]) for n in g.nodes))
 
 
 def literal(v: int, width: int) -> str:
@@ -259,6 +270,7 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ValueError("Verilog emitter supports single-input single-output graphs")
     coeffs = coeffs or Coefficients.fitted()
+    graph = distinct_prefixes(graph)
     iv = intervals(graph)
     tin = graph.tensor(graph.inputs[0])
     env = {tin.name: element_sigs(tin.name, iv[tin.name][0], iv[tin.name][1], tin.type)}
@@ -276,7 +288,7 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
         env[node.outputs[0]] = outs
     tout = graph.tensor(graph.outputs[0])
     return {
-        "module": ident(module or graph.name),
+        "module": identifier(module or graph.name, "verilog"),
         "in_elems": [_port(s, tin.type, i) for i, s in enumerate(env[tin.name])],
         "out_elems": [_port(s, tout.type, i) for i, s in enumerate(env[tout.name])],
         "in_width": tin.size * tin.type.width, "out_width": tout.size * tout.type.width,

@@ -55,3 +55,23 @@ def test_unnamed_sequential_brevitas_model_compiles_and_is_exact(tmp_path) -> No
     tin = g.tensor(g.inputs[0]).type
     x = np.random.default_rng(1).integers(tin.qmin, tin.qmax + 1, size=(500, 6))
     compare_with_golden(g, files, x, "iverilog", workdir=tmp_path / "rtl")
+
+
+@pytest.mark.rtl
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed (apt-get install -y iverilog)")
+def test_names_colliding_after_cleaning_stay_distinct_in_verilog(tmp_path) -> None:
+    """'a.b' and 'a_b' both clean to 'a_b': the second becomes 'a_b_1', and it simulates."""
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.codegen.verilog_context import distinct_prefixes
+    from hwai.ir.graph import Node, Tensor, chain
+    from hwai.ir.types import FixedType
+    from hwai.sim.rtl import compare_with_golden
+
+    t = FixedType(6, 3)
+    g = chain("wire", Tensor("in.x", (2,), t), [
+        (Node("a.b", "relu", ("in.x",), ("a.b",)), Tensor("a.b", (2,), FixedType(6, 3, False))),
+        (Node("a_b", "quant", ("a.b",), ("a_b",)), Tensor("a_b", (2,), FixedType(4, 2, True, "RND", "SAT")))])
+    safe = distinct_prefixes(g)
+    assert [n.name for n in safe.nodes] == ["a_b", "a_b_1"] and safe.outputs == ("a_b_1",)
+    x = np.arange(t.qmin, t.qmax + 1).reshape(-1, 2)
+    compare_with_golden(g, generate_verilog(g), x, "iverilog", workdir=tmp_path / "rtl")
