@@ -20,9 +20,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hwai.engines.core import TRAIN_DEFAULTS
-
-DEFAULTS = {"temperature": 4.0, "alpha": 0.1, **TRAIN_DEFAULTS}
+# Distillation's own keys; the training keys (epochs, batch_size, ...) take the engines'
+# shared defaults (hwai.engines.core.with_train_defaults).
+DEFAULTS = {"temperature": 4.0, "alpha": 0.1}
 
 
 def settings(cfg: dict) -> dict:

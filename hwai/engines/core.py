@@ -51,6 +51,11 @@ def train_config(cfg: Mapping[str, Any], epochs: int | None = None) -> TrainConf
     return TrainConfig(int(d["epochs"]), int(d["batch_size"]), float(d["learning_rate"]), int(d["patience"]))
 
 
+def with_train_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` as a dict whose training keys are filled from :func:`train_config`."""
+    return {**{k: v for k, v in cfg.items() if v is not None}, **vars(train_config(cfg))}
+
+
 def steps_per_epoch(n_rows: int, batch_size: int) -> int:
     """Optimizer steps per epoch (the last batch may be short)."""
     return max(1, -(-int(n_rows) // int(batch_size)))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, seed_everything
+from hwai.engines.core import EarlyStopping, seed_everything, with_train_defaults
 from hwai.distill import cache_dir, cached_logits, settings
 
 
@@ -43,7 +43,7 @@ def distill_keras(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
 
     from hwai.engines.keras.models import logit_model
 
-    c = settings(cfg)
+    c = with_train_defaults(settings(cfg))
     if student is None:
         from hwai.engines.keras.models import JET_MLP_HIDDEN, build_jet_mlp
 

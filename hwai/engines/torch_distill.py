@@ -8,7 +8,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.distill import cache_dir, cached_logits, settings
-from hwai.engines.core import seed_everything
+from hwai.engines.core import seed_everything, with_train_defaults
 
 
 def kd_loss_torch(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:
@@ -36,7 +36,7 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
 
     from hwai.engines.torch.train import best_epoch
 
-    c = settings(cfg)
+    c = with_train_defaults(settings(cfg))
     if student is None:
         from hwai.engines.torch.models import build_model
 

@@ -361,7 +361,10 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
     from hwai.symbolic.step import run_symbolic
 
-    graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    cfg = without_none(dict(step.cfg))
+    graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
+    if cfg["target"] == "logits" and ctx.model is not None:
+        rep["teacher_metrics"] = framework_metrics(ctx)
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))

@@ -10,16 +10,17 @@ import numpy as np
 from hwai.ir.graph import Graph
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.types import FixedType
-from hwai.recipe.schema import without_none
 
 
 def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
-    """Fit one expression per class, measure every complexity level in fixed point, select one."""
-    from hwai.recipe.steps import framework_metrics
+    """Fit one expression per class, measure every complexity level in fixed point, select one.
+
+    ``cfg``: the validated ``symbolic:`` section with absent keys removed (the caller's job:
+    this package sits below ``hwai.recipe`` and does not import it).
+    """
     from hwai.symbolic.fit import fit_expressions, make_targets
     from hwai.symbolic.select import joint_models, pareto, plot_front, select
 
-    cfg = without_none(cfg)
     data = ctx.data
     teacher = ctx.model if cfg["target"] == "logits" else None
     y_fit = make_targets(data.y_train, data.n_classes, _logits(ctx, teacher, data.x_train), cfg["target"])
@@ -38,8 +39,6 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     rep = {"selected": chosen.to_dict(), "pareto": [m.to_dict() for m in pareto(models)],
            "models": [m.to_dict() for m in models],
            "candidates": [{"step": f"sr-{m.level}", "accuracy": m.accuracy, "lut": m.lut} for m in models]}
-    if teacher is not None:
-        rep["teacher_metrics"] = framework_metrics(ctx)
     ctx.state.setdefault("candidates", []).extend(rep["candidates"])
     return graph, rep
 

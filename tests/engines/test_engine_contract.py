@@ -58,13 +58,12 @@ def epochs_logged(text: str, tag: str) -> list[int]:
 
 
 def test_defaults_are_the_schema_ones() -> None:
-    from hwai.distill import DEFAULTS as DISTILL
     from hwai.recipe.schema import STEPS, TRAIN as SCHEMA_TRAIN
 
     assert {k: f.default for k, f in SCHEMA_TRAIN.items()} == core.TRAIN_DEFAULTS
     assert STEPS["prune"]["epochs"].default == STEPS["quantize"]["epochs"].default == core.FINETUNE_EPOCHS
     assert STEPS["prune"]["schedule"].choices == core.SCHEDULES
-    assert {k: DISTILL[k] for k in core.TRAIN_DEFAULTS} == core.TRAIN_DEFAULTS
+    assert {k: core.with_train_defaults({"alpha": 0.5})[k] for k in core.TRAIN_DEFAULTS} == core.TRAIN_DEFAULTS
     assert core.train_config({}) == core.TrainConfig(20, 512, 3e-3, 5)
 
 
