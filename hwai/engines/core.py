@@ -210,7 +210,6 @@ def prepare_determinism() -> None:
     kernels pick algorithms (and float summation orders) by CPU and thread count."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-    os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
 def seed_everything(seed: int, framework: str) -> None:

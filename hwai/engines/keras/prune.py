@@ -112,12 +112,12 @@ def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
     first, raised to ``plan[e]`` before epoch ``e`` and held at zero after every batch.
 
     tfmot has no neuron pruning for Dense (its (n_in, 1) block sparsity fails on the pooled
-    rank-1 mask in 0.7/0.8), so this mirrors torch's ``ln_structured(n=2, dim=0)``: the
+    rank-1 mask in the pinned tfmot), so this mirrors torch's ``ln_structured(n=2, dim=0)``: the
     same norm, the same rounding (``round(sparsity * neurons)``), dead neurons stay dead.
     """
     import tensorflow as tf
 
-    class _neuron_pruning(tf.keras.callbacks.Callback):
+    class _NeuronPruning(tf.keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.masks = {l.name: np.ones(int(l.kernel.shape[1]), np.float32) for l in layers}
@@ -134,7 +134,7 @@ def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             log_prune_epoch(epoch, len(plan), {l.name: zero_fraction(l.kernel.numpy()) for l in layers})
 
-    return _neuron_pruning()
+    return _NeuronPruning()
 
 
 def neuron_mask(kernel: np.ndarray, mask: np.ndarray, sparsity: float) -> np.ndarray:
