@@ -29,6 +29,7 @@ from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
 from hwai.ir.types import FixedType
+from hwai.names import hls4ml_renames
 from hwai.target import Target
 
 # hls4ml needs some model-wide default; every variable that matters is set per layer
@@ -97,12 +98,8 @@ def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
                             f"dense {l.name!r}; rename the node")
 
 
-# hls4ml's ModelGraph refuses a layer named 'input' (a reserved name in 1.3).
-RESERVED_NAMES = frozenset({"input"})
-
-
 def _reserved_renames(graph: Graph) -> dict[str, str]:
-    return {t: f"{t}_0" for t in graph.tensors if t in RESERVED_NAMES}
+    return hls4ml_renames(graph.tensors)
 
 
 def hls4ml_safe(graph: Graph) -> Graph:

@@ -15,11 +15,10 @@ import numpy as np
 
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
 from hwai.ir.graph import Graph
-from hwai.ir.types import FixedType
+from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.recipe.runner import RunContext
 from hwai.recipe.schema import Step, without_none
 
-DEFAULT_INPUT = FixedType(16, 6, True, "RND_CONV", "SAT")   # hls4ml's default ap_fixed<16,6>, rounded
 
 
 # --- setup / resume ---------------------------------------------------------------
@@ -189,7 +188,7 @@ def _after_model_step(ctx: RunContext, step: Step) -> dict:
 
 def _try_lower(ctx: RunContext) -> Graph | None:
     try:
-        return ctx.engine.lower(ctx.model, DEFAULT_INPUT, {})
+        return ctx.engine.lower(ctx.model, DEFAULT_TYPE, {})
     except HwaiError as err:
         ctx.log(f"[hwai]   (candidate not lowerable for costing: {err})")
         return None
@@ -205,18 +204,12 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 
 # --- IR-level steps ------------------------------------------------------------------
 
-def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
-    if not cfg or cfg.get("width") is None:
-        return default
-    return FixedType(cfg["width"], cfg["integer"], cfg["signed"], cfg["rounding"], cfg["overflow"])
-
-
 def step_lower(ctx: RunContext, step: Step) -> dict:
     from hwai.data import preprocess
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
-    input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
+    input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
     check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
     graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
@@ -385,8 +378,11 @@ def step_symbolic(ctx: RunContext, step: Step) -> dict:
     from hwai.data import preprocess
     from hwai.symbolic.step import run_symbolic
 
-    graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    cfg = without_none(dict(step.cfg))
+    graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
     graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
+    if cfg["target"] == "logits" and ctx.model is not None:
+        rep["teacher_metrics"] = framework_metrics(ctx)
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))
