@@ -138,7 +138,7 @@ def _backends(text: str) -> list[str]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hwai.sim.verify import verify_run
+    from hwai.recipe.offline import verify_run
 
     verify_run(args.run_dir, args.events, args.backends, args.chunk)  # MismatchError -> exit 5
     return 0

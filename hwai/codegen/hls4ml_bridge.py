@@ -164,12 +164,12 @@ def shadow_keras(graph: Graph, plan: list[HlsLayer]) -> Any:
 
 # --- conversion ----------------------------------------------------------------------
 
-def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray | None = None) -> Any:
+def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) -> Any:
     """Convert ``graph`` to an hls4ml ModelGraph and write the project (not compiled).
 
     The project folder is a complete handoff: ``tb_data/`` holds golden test vectors
-    (``vectors``, default :data:`N_TB_VECTORS` from :func:`hwai.sim.vectors.make_vectors`)
-    for hls4ml's testbench and ``build_prj.tcl``.
+    (``vectors``: input codes, e.g. :data:`N_TB_VECTORS` from :func:`hwai.sim.vectors.make_vectors`,
+    which sits in the layer above this one) for hls4ml's testbench and ``build_prj.tcl``.
     """
     import hls4ml
 
@@ -191,7 +191,7 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray |
 
 def write_preprocessing(graph: Graph, out_dir: Path, project: str) -> None:
     """The handoff's input preprocessing: ``hwai_preprocess.h`` and a README.md with its table."""
-    from hwai.data import preprocess
+    from hwai.codegen import preprocess
 
     for name, text in preprocess.project_files(graph).items():
         (out_dir / name).write_text(text)
@@ -291,12 +291,8 @@ def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
 
 # --- testbench data ----------------------------------------------------------------------
 
-def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray | None = None) -> tuple[Path, Path]:
+def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray) -> tuple[Path, Path]:
     """Golden input/output vectors in hls4ml's testbench format (one vector per line)."""
-    from hwai.sim.vectors import make_vectors
-
-    if codes is None:
-        codes = make_vectors(graph, N_TB_VECTORS, seed=0)
     tin = graph.tensor(graph.inputs[0]).type
     tout = graph.tensor(graph.outputs[0]).type
     y = run(graph, codes)[graph.outputs[0]]

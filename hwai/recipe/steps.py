@@ -1,4 +1,5 @@
-"""The recipe steps. Each is ``fn(ctx, step) -> report dict`` and writes its checkpoint.
+"""The recipe steps. Each is ``fn(ctx, step) -> report dict``, writes its checkpoint and
+registers itself with ``@registry.step(name)`` (the runner finds it there).
 
 Training-level steps (train, prune, quantize, distill) call the framework engine;
 ``lower`` crosses into the IR; everything after it works on ``ctx.graph`` only, so
@@ -9,21 +10,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from hwai.codegen import preprocess
+from hwai.codegen.emitters import CSIM_BACKENDS
+from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
+from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
-from hwai.recipe.runner import RunContext
-from hwai.recipe.schema import Step, without_none
-
+from hwai.recipe import registry
+from hwai.recipe.context import RunContext
+from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, without_none
 
 
 # --- setup / resume ---------------------------------------------------------------
 
-def make_engine(framework: str) -> Any:
+def make_engine(framework: str) -> Engine:
     if framework == "torch":
         from hwai.engines.torch import TorchEngine
         return TorchEngine()
@@ -55,14 +60,14 @@ def restore(ctx: RunContext, done: list[Step]) -> None:
         ckpt = folder / "checkpoint"
         if step.name in MODEL_STEPS and ckpt.exists():
             ctx.model = ctx.engine.restore(ckpt)
-        if step.name in ("lower", "symbolic") and (ckpt / "graph.json").exists():
+        if step.name in IR_PRODUCERS and (ckpt / "graph.json").exists():
             ctx.graph = Graph.load(ckpt)
-        ctx.state.setdefault("candidates", []).extend(ctx.reports[step.folder].get("candidates", []))
+        ctx.state.candidates.extend(ctx.reports[step.folder].get("candidates", []))
     if ctx.graph is not None and (ctx.run_dir / "vectors" / "inputs.npy").exists():
-        ctx.state["vectors"] = np.load(ctx.run_dir / "vectors" / "inputs.npy")
+        ctx.state.vectors = np.load(ctx.run_dir / "vectors" / "inputs.npy")
     for step in done:
         if step.name == "emit":
-            ctx.state["emitted"] = ctx.reports[step.folder].get("backends", {})
+            ctx.state.emitted = ctx.reports[step.folder].get("backends", {})
 
 
 # --- evaluation helpers -----------------------------------------------------------
@@ -103,10 +108,11 @@ def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
 
 def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) -> dict:
     """One point for the accuracy-vs-cost plot: each model a step produced."""
+    from hwai.estimate import estimate
+
     row = {"step": step.folder, "accuracy": metrics.get("accuracy"), "auc": metrics.get("macro_auc")}
     if graph is not None:
         try:
-            from hwai.estimate import estimate
             row.update({k: v for k, v in estimate(graph, ctx.target).total.to_dict().items()})
         except Exception as err:  # the plot is a nicety; a failed estimate must not stop the run
             ctx.log(f"[hwai]   (no cost estimate for {step.folder}: {err})")
@@ -115,24 +121,49 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
 
 # --- training-level steps ---------------------------------------------------------
 
-def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
-    def fn(ctx: RunContext, step: Step) -> dict:
-        cfg = without_none(dict(step.cfg))
-        if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
-            raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
-        if action == "distill":
-            ctx.model = _distill(ctx, cfg)
-            return _distill_comparison(ctx, step, _after_model_step(ctx, step))
-        ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
-        return _after_model_step(ctx, step)
-    fn.__name__ = f"step_{action}"
-    return fn
+@registry.step("train")
+def step_train(ctx: RunContext, step: Step) -> dict:
+    """Train the float model (early stopping on the validation loss)."""
+    return _model_step(ctx, step)
+
+
+@registry.step("prune")
+def step_prune(ctx: RunContext, step: Step) -> dict:
+    """Magnitude pruning to a target sparsity with a schedule, then fine-tuning."""
+    return _model_step(ctx, step)
+
+
+@registry.step("quantize")
+def step_quantize(ctx: RunContext, step: Step) -> dict:
+    """Quantization-aware training with per-layer bit widths (pruned zeros stay zero)."""
+    return _model_step(ctx, step)
+
+
+@registry.step("distill")
+def step_distill(ctx: RunContext, step: Step) -> dict:
+    """Knowledge distillation of a (smaller) student from the teacher's logits."""
+    cfg = _training_cfg(ctx, step)
+    ctx.model = _distill(ctx, cfg)
+    return _distill_comparison(ctx, step, _after_model_step(ctx, step))
+
+
+def _model_step(ctx: RunContext, step: Step) -> dict:
+    """train/prune/quantize: the engine method of the same name on the current model."""
+    cfg = _training_cfg(ctx, step)
+    ctx.model = getattr(ctx.engine, step.name)(ctx.model, ctx.data, cfg, ctx.seed)
+    return _after_model_step(ctx, step)
+
+
+def _training_cfg(ctx: RunContext, step: Step) -> dict:
+    if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
+        raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
+    return without_none(dict(step.cfg))
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:
     teacher = ctx.model if cfg["teacher"] == "previous" else _load_teacher(ctx, cfg["teacher"])
     student = ctx.engine.build({**dict(ctx.recipe.model), **_student_cfg(cfg)}, ctx.data, ctx.seed)
-    ctx.state["teacher"] = teacher
+    ctx.state.teacher = teacher
     return ctx.engine.distill(student, teacher, ctx.data, cfg, ctx.seed)
 
 
@@ -140,7 +171,7 @@ def _distill_comparison(ctx: RunContext, step: Step, rep: dict) -> dict:
     """What distillation bought: teacher vs student physics metrics and estimated cost."""
     from hwai.distill import distill_report
 
-    teacher, student_model = ctx.state["teacher"], ctx.model
+    teacher, student_model = ctx.state.teacher, ctx.model
     ctx.model = teacher
     t_metrics, t_graph = framework_metrics(ctx), _try_lower(ctx)
     ctx.model = student_model
@@ -181,7 +212,7 @@ def _after_model_step(ctx: RunContext, step: Step) -> dict:
     ctx.log(f"[hwai]   test accuracy {metrics['accuracy']:.4f}  macro AUC {metrics.get('macro_auc', float('nan')):.4f}")
     graph = _try_lower(ctx)
     cand = _candidate(ctx, step, metrics, graph)
-    ctx.state.setdefault("candidates", []).append(cand)
+    ctx.state.candidates.append(cand)
     return {"metrics": metrics, "sparsity": ctx.engine.sparsity(ctx.model),
             "bit_widths": ctx.engine.bit_widths(ctx.model), "candidates": [cand]}
 
@@ -194,7 +225,9 @@ def _try_lower(ctx: RunContext) -> Graph | None:
         return None
 
 
+@registry.step("evaluate")
 def step_evaluate(ctx: RunContext, step: Step) -> dict:
+    """Physics metrics of the current model (and of the firmware, once lowered)."""
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
@@ -204,8 +237,9 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 
 # --- IR-level steps ------------------------------------------------------------------
 
+@registry.step("lower")
 def step_lower(ctx: RunContext, step: Step) -> dict:
-    from hwai.data import preprocess
+    """Cross into the IR: every tensor gets an exact fixed-point type."""
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
@@ -240,32 +274,36 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
     return rep
 
 
+@registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
+    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR for the target."""
     from hwai.estimate import estimate
 
     est = estimate(_need_graph(ctx, step), ctx.target)
-    ctx.state["estimate"] = est
+    ctx.state.estimate = est
     total = est.total.to_dict()
     ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()))
     return {"total": total, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
             "method": est.method}
 
 
+@registry.step("budget")
 def step_budget(ctx: RunContext, step: Step) -> dict:
+    """Check the estimate (or Yosys with synth: true / --synth) against the recipe's budget."""
     from hwai.budget import check_budget
     from hwai.estimate import estimate
 
-    est = ctx.state.get("estimate") or estimate(_need_graph(ctx, step), ctx.target)
+    est = ctx.state.estimate or estimate(_need_graph(ctx, step), ctx.target)
     budget = {k: v for k, v in ctx.recipe.budget.items() if k != "on_fail" and v is not None}
     report = check_budget(est, budget, ctx.target)
     on_fail = step.cfg.get("on_fail") or ctx.recipe.budget["on_fail"]
     for line in report.table().splitlines():
         ctx.log("[hwai]   " + line)
     rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
-    if step.cfg.get("synth") or ctx.state.get("confirm_with_synth"):
+    if step.cfg.get("synth") or ctx.state.confirm_with_synth:
         report, rep = _confirm_with_synth(ctx, est, budget, rep)
-    if not rep["ok"] and on_fail == "error" and ctx.state.get("ignore_budget"):
-        ctx.state["budget_ignored"] = True  # an explicit --ignore-budget: recorded in status and reports
+    if not rep["ok"] and on_fail == "error" and ctx.state.ignore_budget:
+        ctx.state.budget_ignored = True  # an explicit --ignore-budget: recorded in status and reports
         ctx.log("[hwai]   WARNING: budget exceeded; continuing because of --ignore-budget (recorded)")
         return {**rep, "ignored": True}
     if not rep["ok"] and on_fail == "error":
@@ -276,7 +314,7 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
     return rep
 
 
-def _confirm_with_synth(ctx: RunContext, est: Any, budget: dict, rep: dict) -> tuple[Any, dict]:
+def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict) -> tuple[Any, dict]:
     """``--synth``: re-check LUT/FF/DSP against Yosys (latency/II stay estimated)."""
     from dataclasses import replace
 
@@ -290,7 +328,7 @@ def _confirm_with_synth(ctx: RunContext, est: Any, budget: dict, rep: dict) -> t
     report = check_budget(confirmed, budget, ctx.target)
     for line in report.table().splitlines():
         ctx.log("[hwai]   synth: " + line)
-    ctx.state["synth_report"] = syn
+    ctx.state.synth_report = syn
     return report, {**rep, "ok": report.ok, "estimate_rows": rep.get("rows"), **report.to_dict(),
                     "confirmed_with_synth": True, "estimate_vs_synth": syn["estimate_vs_synth"]}
 
@@ -308,20 +346,22 @@ def _need_graph(ctx: RunContext, step: Step) -> Graph:
 
 def csim_vectors(ctx: RunContext) -> np.ndarray:
     """The test vectors every backend is checked with (real rows + random + corners)."""
-    if "vectors" not in ctx.state:
+    if ctx.state.vectors is None:
         from hwai.sim.vectors import make_vectors
 
         n = next((int(s.cfg["vectors"]) for s in ctx.recipe.steps if s.name == "csim"), 10000)
         tin = ctx.graph.tensor(ctx.graph.inputs[0]).type
         real = tin.from_float(ctx.data.x_test)
-        ctx.state["vectors"] = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
+        ctx.state.vectors = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
         vdir = ctx.run_dir / "vectors"
         vdir.mkdir(exist_ok=True)
-        np.save(vdir / "inputs.npy", ctx.state["vectors"])
-    return ctx.state["vectors"]
+        np.save(vdir / "inputs.npy", ctx.state.vectors)
+    return ctx.state.vectors
 
 
+@registry.step("emit")
 def step_emit(ctx: RunContext, step: Step) -> dict:
+    """Write the HLS (hls4ml, native) and/or Verilog projects of the IR."""
     from hwai.codegen import emitters
 
     graph = _need_graph(ctx, step)
@@ -330,17 +370,19 @@ def step_emit(ctx: RunContext, step: Step) -> dict:
     for backend in step.cfg["backend"]:
         ctx.log(f"[hwai]   emitting {backend}")
         out[backend] = emitters.emit(backend, graph, ctx.target, ctx.run_dir, vectors)
-    ctx.state["emitted"] = out
+    ctx.state.emitted = out
     return {"backends": out}
 
 
+@registry.step("csim")
 def step_csim(ctx: RunContext, step: Step) -> dict:
+    """C-simulate the emitted HLS projects with g++; every output must equal the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
-    emitted = ctx.state.get("emitted") or {}
-    backends = step.cfg.get("backend") or [b for b in emitted if b in ("hls4ml", "native")]
+    emitted = ctx.state.emitted
+    backends = step.cfg.get("backend") or [b for b in emitted if b in CSIM_BACKENDS]
     if not backends:
         raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
     results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
@@ -353,7 +395,9 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
     return rep
 
 
+@registry.step("rtl")
 def step_rtl(ctx: RunContext, step: Step) -> dict:
+    """Simulate the emitted Verilog (Verilator/Icarus) against the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
@@ -365,21 +409,25 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
     return res
 
 
+@registry.step("synth")
 def step_synth(ctx: RunContext, step: Step) -> dict:
+    """Synthesize the Verilog with Yosys (synth_xilinx) and compare with the estimate."""
     from hwai.synth.flow import synth_graph
 
-    if ctx.state.get("synth_report") and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
-        return ctx.state["synth_report"]  # already synthesized by budget --synth
+    if ctx.state.synth_report and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
+        return ctx.state.synth_report  # already synthesized by budget --synth
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
-                       estimate=ctx.state.get("estimate"), log=ctx.log)
+                       estimate=ctx.state.estimate, log=ctx.log)
 
 
+@registry.step("symbolic")
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
-    from hwai.data import preprocess
+    """Symbolic regression: one fixed-point expression per class instead of a network."""
     from hwai.symbolic.step import run_symbolic
 
     cfg = without_none(dict(step.cfg))
     graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
+    ctx.state.candidates.extend(rep["candidates"])
     graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
     if cfg["target"] == "logits" and ctx.model is not None:
         rep["teacher_metrics"] = framework_metrics(ctx)
@@ -388,12 +436,3 @@ def step_symbolic(ctx: RunContext, step: Step) -> dict:
     rep.update(lowered_report(ctx, graph))
     return rep
 
-
-MODEL_STEPS = ("train", "prune", "quantize", "distill")
-STEP_FUNCS: dict[str, Callable[[RunContext, Step], dict]] = {
-    "train": _model_step("train"), "prune": _model_step("prune"),
-    "quantize": _model_step("quantize"), "distill": _model_step("distill"),
-    "evaluate": step_evaluate, "lower": step_lower, "estimate": step_estimate,
-    "budget": step_budget, "emit": step_emit, "csim": step_csim, "rtl": step_rtl,
-    "synth": step_synth, "symbolic": step_symbolic,
-}

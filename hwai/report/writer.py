@@ -43,7 +43,7 @@ def headline(ctx: Any, wall_s: float) -> dict:
         "budget": ({"verdict": "pass" if bud["ok"] else "fail", "rows": bud.get("rows")} if bud else None),
         "csim": ({"vectors": csim["vectors"], "mismatches": csim["mismatches"],
                   "per_backend": {b: r["mismatches"] for b, r in csim["backends"].items()}} if csim else None),
-        "budget_ignored": bool(ctx.state.get("budget_ignored")),   # an explicit --ignore-budget
+        "budget_ignored": bool(ctx.state.budget_ignored),   # an explicit --ignore-budget
         "wall_s": round(wall_s, 1),          # this invocation (a --from resume runs fewer steps)
         "steps_s": round(sum(r.get("seconds", 0.0) for r in reps), 1),
     }
@@ -108,7 +108,7 @@ def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
 
 def write_preprocessing(ctx: Any) -> dict | None:
     """``preprocessing.json``: how physical features become the model's (and firmware's) input."""
-    from hwai.data import preprocess
+    from hwai.codegen import preprocess
 
     spec = (ctx.graph.meta.get("preprocessing") if ctx.graph is not None else None) or (
         preprocess.preprocessing_spec(ctx.data) if ctx.data is not None else None)

@@ -39,7 +39,6 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     rep = {"selected": chosen.to_dict(), "pareto": [m.to_dict() for m in pareto(models)],
            "models": [m.to_dict() for m in models],
            "candidates": [{"step": f"sr-{m.level}", "accuracy": m.accuracy, "lut": m.lut} for m in models]}
-    ctx.state.setdefault("candidates", []).extend(rep["candidates"])
     return graph, rep
 
 
