@@ -18,6 +18,7 @@ from hwai.recipe.context import RunContext
 from hwai.recipe.schema import Recipe
 from hwai.sim import gcc
 from hwai.sim.rtl import INSTALL
+from hwai.symbolic.fit import check_pysr
 from hwai.synth.yosys import yosys_command
 
 
@@ -81,7 +82,6 @@ def required_tools(recipe: Recipe, synth: bool) -> list[tuple[str, Callable[[], 
             sim = s.cfg["simulator"]
             need.append((sim, lambda sim=sim: require_tool(sim, INSTALL[sim])))
         if s.name == "symbolic" and s.cfg.get("engine") == "pysr":
-            from hwai.symbolic.fit import check_pysr
             need.append(("julia", check_pysr))
     budget_synth = any(s.name == "budget" and s.cfg.get("synth") for s in recipe.steps)
     if "synth" in names or ((synth or budget_synth) and "budget" in names):

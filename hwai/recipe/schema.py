@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+import yaml
 
 from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
 from hwai.errors import RecipeError
@@ -239,8 +242,6 @@ class Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError with a one-line message."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -302,7 +303,6 @@ def with_absolute_paths(recipe: Recipe) -> dict:
 
 
 def _digest(doc: Any) -> str:
-    import json
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -9,22 +9,34 @@ Keras and torch models get identical guarantees.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hwai.codegen import preprocess
+from hwai import data as datasets  # datasets.load_dataset: looked up per call (tests swap it)
+from hwai.budget import check_budget
+from hwai.codegen import emitters, preprocess
 from hwai.codegen.emitters import CSIM_BACKENDS
+from hwai.distill import distill_report
 from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
+from hwai.estimate import estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
+from hwai.ir.interp import run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
+from hwai.metrics import classification_metrics
+from hwai.passes.pipeline import with_reuse_factor
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
 from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, without_none
-
+from hwai.report.summary import layer_table
+from hwai.sim import checks
+from hwai.sim.vectors import make_vectors
+from hwai.symbolic.step import run_symbolic
+from hwai.synth.flow import synth_graph
 
 # --- setup / resume ---------------------------------------------------------------
 
@@ -37,11 +49,9 @@ def make_engine(framework: str) -> Engine:
 
 
 def setup(ctx: RunContext, data_path: str | None) -> None:
-    from hwai.data import load_dataset
-
     ctx.engine = make_engine(ctx.recipe.model["framework"])
     ctx.log(f"[hwai] data: {data_path or ctx.recipe.data['source']}")
-    ctx.data = load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
+    ctx.data = datasets.load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
     if len(ctx.data.x_test) == 0:
         raise DataError("data.split.test is 0: every model a recipe produces is evaluated on the test split")
     ctx.log(f"[hwai] data: {len(ctx.data.x_train)} train / {len(ctx.data.x_val)} val / "
@@ -86,21 +96,16 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def framework_metrics(ctx: RunContext) -> dict:
-    from hwai.metrics import classification_metrics
-
     logits = ctx.engine.logits(ctx.model, ctx.data.x_test)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
 
 
 def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
-    from hwai.ir.interp import run_float
     return run_float(graph, x)
 
 
 def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
-    from hwai.metrics import classification_metrics
-
     logits = golden_logits(graph, ctx.data.x_test)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
@@ -108,8 +113,6 @@ def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
 
 def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) -> dict:
     """One point for the accuracy-vs-cost plot: each model a step produced."""
-    from hwai.estimate import estimate
-
     row = {"step": step.folder, "accuracy": metrics.get("accuracy"), "auc": metrics.get("macro_auc")}
     if graph is not None:
         try:
@@ -169,8 +172,6 @@ def _distill(ctx: RunContext, cfg: dict) -> Any:
 
 def _distill_comparison(ctx: RunContext, step: Step, rep: dict) -> dict:
     """What distillation bought: teacher vs student physics metrics and estimated cost."""
-    from hwai.distill import distill_report
-
     teacher, student_model = ctx.state.teacher, ctx.model
     ctx.model = teacher
     t_metrics, t_graph = framework_metrics(ctx), _try_lower(ctx)
@@ -240,8 +241,6 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 @registry.step("lower")
 def step_lower(ctx: RunContext, step: Step) -> dict:
     """Cross into the IR: every tensor gets an exact fixed-point type."""
-    from hwai.passes.pipeline import with_reuse_factor
-
     cfg = dict(step.cfg)
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
@@ -263,8 +262,6 @@ def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
 
 
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:
-    from hwai.report.summary import layer_table
-
     fw = golden_metrics(ctx, graph)
     rep = {"firmware_metrics": fw, "layers": layer_table(graph)}
     if ctx.model is not None and ctx.graph is graph and "symbolic" not in graph.meta.get("kind", ""):
@@ -277,8 +274,6 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 @registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
     """Estimate LUT/FF/DSP/BRAM, latency and II of the IR for the target."""
-    from hwai.estimate import estimate
-
     est = estimate(_need_graph(ctx, step), ctx.target)
     ctx.state.estimate = est
     total = est.total.to_dict()
@@ -290,9 +285,6 @@ def step_estimate(ctx: RunContext, step: Step) -> dict:
 @registry.step("budget")
 def step_budget(ctx: RunContext, step: Step) -> dict:
     """Check the estimate (or Yosys with synth: true / --synth) against the recipe's budget."""
-    from hwai.budget import check_budget
-    from hwai.estimate import estimate
-
     est = ctx.state.estimate or estimate(_need_graph(ctx, step), ctx.target)
     budget = {k: v for k, v in ctx.recipe.budget.items() if k != "on_fail" and v is not None}
     report = check_budget(est, budget, ctx.target)
@@ -316,11 +308,6 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
 
 def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict) -> tuple[Any, dict]:
     """``--synth``: re-check LUT/FF/DSP against Yosys (latency/II stay estimated)."""
-    from dataclasses import replace
-
-    from hwai.budget import check_budget
-    from hwai.synth.flow import synth_graph
-
     syn = synth_graph(ctx.graph, ctx.run_dir / "synth", ctx.target, {"family": "xcup"}, estimate=est, log=ctx.log)
     total = syn["total"]
     confirmed = replace(est, total=replace(est.total, lut=float(total["lut"]), ff=float(total["ff"]),
@@ -347,8 +334,6 @@ def _need_graph(ctx: RunContext, step: Step) -> Graph:
 def csim_vectors(ctx: RunContext) -> np.ndarray:
     """The test vectors every backend is checked with (real rows + random + corners)."""
     if ctx.state.vectors is None:
-        from hwai.sim.vectors import make_vectors
-
         n = next((int(s.cfg["vectors"]) for s in ctx.recipe.steps if s.name == "csim"), 10000)
         tin = ctx.graph.tensor(ctx.graph.inputs[0]).type
         real = tin.from_float(ctx.data.x_test)
@@ -362,8 +347,6 @@ def csim_vectors(ctx: RunContext) -> np.ndarray:
 @registry.step("emit")
 def step_emit(ctx: RunContext, step: Step) -> dict:
     """Write the HLS (hls4ml, native) and/or Verilog projects of the IR."""
-    from hwai.codegen import emitters
-
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
     out = {}
@@ -377,8 +360,6 @@ def step_emit(ctx: RunContext, step: Step) -> dict:
 @registry.step("csim")
 def step_csim(ctx: RunContext, step: Step) -> dict:
     """C-simulate the emitted HLS projects with g++; every output must equal the golden model."""
-    from hwai.sim import checks
-
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
     emitted = ctx.state.emitted
@@ -398,8 +379,6 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
 @registry.step("rtl")
 def step_rtl(ctx: RunContext, step: Step) -> dict:
     """Simulate the emitted Verilog (Verilator/Icarus) against the golden model."""
-    from hwai.sim import checks
-
     graph = _need_graph(ctx, step)
     res = checks.rtl(graph, ctx.run_dir, ctx.target, int(step.cfg["vectors"]), ctx.seed,
                      step.cfg["simulator"], log=ctx.log)
@@ -412,8 +391,6 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 @registry.step("synth")
 def step_synth(ctx: RunContext, step: Step) -> dict:
     """Synthesize the Verilog with Yosys (synth_xilinx) and compare with the estimate."""
-    from hwai.synth.flow import synth_graph
-
     if ctx.state.synth_report and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
         return ctx.state.synth_report  # already synthesized by budget --synth
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
@@ -423,8 +400,6 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 @registry.step("symbolic")
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
     """Symbolic regression: one fixed-point expression per class instead of a network."""
-    from hwai.symbolic.step import run_symbolic
-
     cfg = without_none(dict(step.cfg))
     graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
     ctx.state.candidates.extend(rep["candidates"])

@@ -9,6 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hwai.codegen import preprocess
+from hwai.report.markdown import merge_check_markdown, render_markdown
+from hwai.report.plots import make_plots
 from hwai.report.summary import graph_sparsity, layer_table
 
 PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-model-optimization",
@@ -91,9 +94,6 @@ def output_digests(run_dir: Path) -> dict[str, str]:
 
 
 def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
-    from hwai.report.markdown import render_markdown
-    from hwai.report.plots import make_plots
-
     head = headline(ctx, wall_s)
     head["status"] = "complete" if complete else "partial"
     head["preprocessing"] = write_preprocessing(ctx)
@@ -108,8 +108,6 @@ def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
 
 def write_preprocessing(ctx: Any) -> dict | None:
     """``preprocessing.json``: how physical features become the model's (and firmware's) input."""
-    from hwai.codegen import preprocess
-
     spec = (ctx.graph.meta.get("preprocessing") if ctx.graph is not None else None) or (
         preprocess.preprocessing_spec(ctx.data) if ctx.data is not None else None)
     if spec is not None:
@@ -122,8 +120,6 @@ def write_preprocessing(ctx: Any) -> dict | None:
 def merge_check(run_dir: Path, kind: str, result: dict, error: str | None) -> None:
     """Fold a standalone re-check into report.json/report.md; a failure fails status.json
     (and a later passing re-check of the same kind restores the previous status)."""
-    from hwai.report.markdown import merge_check_markdown
-
     path = run_dir / "report.json"
     head = json.loads(path.read_text()) if path.is_file() else {}
     head[kind] = result
