@@ -145,7 +145,8 @@ def _execute(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dict) 
 
 
 def _finish(ctx: RunContext, complete: bool, wall: float) -> None:
-    write_reports(ctx, wall_s=wall, complete=complete)
+    kinds = {name: info.kind for name, info in registry.registered().items()}
+    write_reports(ctx, wall_s=wall, complete=complete, kinds=kinds)
     extra = {"budget_ignored": True} if ctx.state.budget_ignored else {}
     write_status(ctx.run_dir, "complete" if complete else "partial", wall_s=round(wall, 1), **extra)
 

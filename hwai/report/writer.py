@@ -7,7 +7,7 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from hwai.codegen import preprocess
 from hwai.report.markdown import merge_check_markdown, render_markdown
@@ -19,13 +19,16 @@ PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-mo
 VOLATILE = {"manifest.json", "status.json", "report.json", "report.md", ".hwai-lock.json"}
 
 
-def headline(ctx: Any, wall_s: float) -> dict:
-    """The figures a trigger physicist and a firmware engineer look at first."""
+def headline(ctx: Any, wall_s: float, kinds: Mapping[str, str]) -> dict:
+    """The figures a trigger physicist and a firmware engineer look at first.
+
+    ``kinds``: step name -> "model" | "ir-producer" | ... (the recipe layer's registry
+    says which steps changed the framework model and which made the IR)."""
     reps = list(ctx.reports.values())
-    model_reps = [r for r in reps if r["step"] in ("train", "prune", "quantize", "distill")]
+    model_reps = [r for r in reps if kinds.get(r["step"]) == "model"]
     evaluated = [{"metrics": r["framework"]} for r in reps if r["step"] == "evaluate" and "framework" in r]
     first, last = (model_reps[0], model_reps[-1]) if model_reps else ({}, evaluated[-1] if evaluated else {})
-    lower = next((r for r in reversed(reps) if r["step"] in ("lower", "symbolic")), {})
+    lower = next((r for r in reversed(reps) if kinds.get(r["step"]) == "ir-producer"), {})
     est = next((r for r in reps if r["step"] == "estimate"), {})
     bud = next((r for r in reps if r["step"] == "budget"), None)
     csim = next((r for r in reps if r["step"] == "csim"), None)
@@ -93,8 +96,8 @@ def output_digests(run_dir: Path) -> dict[str, str]:
     return digests
 
 
-def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
-    head = headline(ctx, wall_s)
+def write_reports(ctx: Any, wall_s: float, complete: bool, kinds: Mapping[str, str]) -> dict:
+    head = headline(ctx, wall_s, kinds)
     head["status"] = "complete" if complete else "partial"
     head["preprocessing"] = write_preprocessing(ctx)
     plots = make_plots(ctx, ctx.run_dir / "plots")
