@@ -16,6 +16,7 @@ import numpy as np
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
+from hwai.progress import progress
 from hwai.recipe.runner import RunContext
 from hwai.recipe.schema import Step, without_none
 
@@ -127,7 +128,15 @@ def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
         ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
         return _after_model_step(ctx, step)
     fn.__name__ = f"step_{action}"
+    fn.__doc__ = _engine_doc(action)
     return fn
+
+
+def _engine_doc(action: str) -> str:
+    """The engine protocol's description of ``action`` (one text for Keras and torch)."""
+    from hwai.engines.base import Engine
+
+    return getattr(Engine, action).__doc__ or ""
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:
@@ -196,6 +205,7 @@ def _try_lower(ctx: RunContext) -> Graph | None:
 
 
 def step_evaluate(ctx: RunContext, step: Step) -> dict:
+    """Physics metrics (accuracy, AUC, background rejection) of the model and, once lowered, of the firmware."""
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
@@ -212,6 +222,7 @@ def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
 
 
 def step_lower(ctx: RunContext, step: Step) -> dict:
+    """Lower the framework model into the typed fixed-point IR (the golden model)."""
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
@@ -236,6 +247,7 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 
 
 def step_estimate(ctx: RunContext, step: Step) -> dict:
+    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
     from hwai.estimate import estimate
 
     est = estimate(_need_graph(ctx, step), ctx.target)
@@ -247,6 +259,7 @@ def step_estimate(ctx: RunContext, step: Step) -> dict:
 
 
 def step_budget(ctx: RunContext, step: Step) -> dict:
+    """Check the estimate against the recipe budget (exit 4 when on_fail is error)."""
     from hwai.budget import check_budget
     from hwai.estimate import estimate
 
@@ -313,6 +326,7 @@ def csim_vectors(ctx: RunContext) -> np.ndarray:
 
 
 def step_emit(ctx: RunContext, step: Step) -> dict:
+    """Write HLS (hls4ml, native) and/or Verilog projects into the run folder."""
     from hwai.codegen import emitters
 
     graph = _need_graph(ctx, step)
@@ -326,6 +340,7 @@ def step_emit(ctx: RunContext, step: Step) -> dict:
 
 
 def step_csim(ctx: RunContext, step: Step) -> dict:
+    """Compile the emitted HLS with g++ and compare every output with the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
@@ -334,7 +349,11 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
     backends = step.cfg.get("backend") or [b for b in emitted if b in ("hls4ml", "native")]
     if not backends:
         raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
-    results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
+    results = {}
+    with progress("C-sim", total=len(backends)) as prog:
+        for b in backends:
+            results[b] = checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log)
+            prog.update()
     rep = {"vectors": int(len(vectors)), "backends": results,
            "mismatches": int(sum(r["mismatches"] for r in results.values()))}
     if rep["mismatches"]:
@@ -345,6 +364,7 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
 
 
 def step_rtl(ctx: RunContext, step: Step) -> dict:
+    """Simulate the Verilog (Verilator or Icarus) and compare with the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
@@ -357,6 +377,7 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 
 
 def step_synth(ctx: RunContext, step: Step) -> dict:
+    """Synthesize the Verilog with Yosys and put the numbers next to the estimate."""
     from hwai.synth.flow import synth_graph
 
     if ctx.state.get("synth_report") and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
@@ -366,6 +387,7 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
+    """Fit one closed-form expression per class (symbolic regression) and lower it to the IR."""
     from hwai.symbolic.step import run_symbolic
 
     graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
