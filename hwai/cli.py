@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import traceback
@@ -103,10 +104,17 @@ def run_command(args: argparse.Namespace) -> int:
 def _fail(args: argparse.Namespace, msg: str, code: int, err: BaseException) -> int:
     if args.debug:
         traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+    msg = one_line(msg) if code != 1 or "\n" not in msg else msg  # keep a tool's log tail
     print(f"hwai: {msg}", file=sys.stderr)
     if args.json:
         _write_json(args.stdout, {"ok": False, "exit_code": code, "error": msg})
     return code
+
+
+def one_line(msg: str) -> str:
+    """Control characters from user input (a stray CR in a YAML string) shown escaped, so a
+    message stays one visible line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], msg)
 
 
 @contextlib.contextmanager

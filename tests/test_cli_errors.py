@@ -44,6 +44,15 @@ def test_hwai_errors_keep_their_documented_code(monkeypatch, tmp_path: Path, cap
     assert capsys.readouterr().err == "hwai: r.yaml: what to do\n"
 
 
+def test_control_characters_in_a_message_are_escaped(monkeypatch, tmp_path: Path, capsys) -> None:
+    def fail(args) -> int:
+        raise RecipeError("r.yaml: model.arch '\r' is unknown")
+
+    monkeypatch.setattr(cli, "cmd_report", fail)
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "hwai: r.yaml: model.arch '\\r' is unknown\n"
+
+
 def test_no_command_prints_help_exit_2(capsys) -> None:
     assert cli.main([]) == 2
     assert "usage: hwai" in capsys.readouterr().err
