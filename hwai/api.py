@@ -51,7 +51,12 @@ def _merge(a: dict, b: dict) -> dict:
 
 def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Path | None = None,
              force: bool = True, overrides: dict | None = None, **kw: Any) -> Run:
-    """Run a recipe; returns the run folder, its report and the final IR graph."""
+    """Run a recipe; returns the run folder, its report and the final IR graph.
+
+    ``overrides`` are merged into the recipe and the merged recipe is the run's
+    ``recipe.yaml`` (so ``hwai emit RUN`` later uses them). ``force=True`` replaces only
+    a folder that is an hwai run; ``ignore_budget=True`` (in ``kw``) hands off firmware
+    although the budget failed, and the report says so."""
     from hwai.recipe.runner import default_run_dir, run_recipe
 
     rec = recipe if isinstance(recipe, Recipe) else load(recipe, overrides)
@@ -62,7 +67,9 @@ def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Pa
 
 def open_run(run_dir: str | Path) -> Run:
     """Open an existing run folder."""
+    from hwai.recipe.offline import ir_checkpoint
+
     run_dir = Path(run_dir)
-    ckpts = sorted(p.parent for p in (run_dir / "steps").glob("*/checkpoint/graph.json"))
-    graph = Graph.load(ckpts[-1]) if ckpts else None
+    ckpt = ir_checkpoint(run_dir)
+    graph = Graph.load(ckpt) if ckpt is not None else None
     return Run(run_dir, json.loads((run_dir / "report.json").read_text()), graph)

@@ -253,8 +253,17 @@ def _add_compress(add: Any) -> None:
     c.add_argument("--to", dest="to_step", metavar="STEP", help="stop after STEP")
     c.add_argument("--synth", action="store_true",
                    help="confirm the budget's LUT/FF/DSP with Yosys synthesis (slower)")
+    add_ignore_budget(c)
     add_set_flag(c)
     c.set_defaults(func=cmd_compress)
+
+    v = add("validate", "run every check that needs no training (recipe, data, model, tools, output "
+            "folder); one line per check", "  hwai validate r.yaml --data ../shared/data/jets_hlf.npz")
+    v.add_argument("recipe", type=Path)
+    v.add_argument("--data", help="local dataset file overriding data.source")
+    v.add_argument("--out", type=Path, help="run folder to check (default runs/<recipe name>)")
+    add_set_flag(v)
+    v.set_defaults(func=cmd_validate)
 
 
 def add_set_flag(p: argparse.ArgumentParser) -> None:
@@ -264,12 +273,18 @@ def add_set_flag(p: argparse.ArgumentParser) -> None:
                    "(VALUE is YAML; repeatable)")
 
 
+def add_ignore_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ignore-budget", action="store_true",
+                   help="hand off firmware although the budget failed (recorded in status.json and the report)")
+
+
 def _add_offline(add: Any) -> None:
     e = add("emit", "(re-)emit a run's IR as an HLS or Verilog project",
             "  hwai emit runs/jet_tagging --backend verilog")
     e.add_argument("run_dir", type=Path)
     e.add_argument("--backend", choices=("hls4ml", "native", "verilog"), default="native",
                    help="which project to write")
+    add_ignore_budget(e)
     e.set_defaults(func=cmd_emit)
 
     s = add("csim", "rebuild and re-check a run's emitted projects in C simulation",
@@ -290,6 +305,10 @@ def _add_offline(add: Any) -> None:
     r = add("report", "print a run's headline report", "  hwai --json report runs/jet_tagging")
     r.add_argument("run_dir", type=Path)
     r.set_defaults(func=cmd_report)
+
+    u = add("runs", "list hwai run folders with status and headline numbers", "  hwai runs runs/")
+    u.add_argument("dir", type=Path, nargs="?", default=Path("runs"), help="folder holding runs")
+    u.set_defaults(func=cmd_runs)
 
 
 def _add_discovery(add: Any) -> None:
@@ -415,7 +434,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     args.step_folders = [(s.name, s.folder) for s in recipe.steps]
     # The step log goes to stdout, which _human_output sends to stderr (--json) or nowhere (--quiet).
     run = compress(args.recipe, data=args.data, out=args.run_dir, force=args.force, overrides=overrides,
-                   from_step=args.from_step, to_step=args.to_step, synth=args.synth)
+                   from_step=args.from_step, to_step=args.to_step, synth=args.synth,
+                   ignore_budget=args.ignore_budget)
     status = json.loads((run.run_dir / "status.json").read_text())
     headline = run.markdown().split("## Budget")[0].split("## Layers")[0]
     result(args, {"ok": True, "run_dir": str(run.run_dir), "status": status, "report": run.report},
@@ -426,7 +446,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_emit(args: argparse.Namespace) -> int:
     from hwai.recipe.offline import emit_run
 
-    paths = [str(p) for p in emit_run(args.run_dir, args.backend)]
+    paths = [str(p) for p in emit_run(args.run_dir, args.backend, ignore_budget=args.ignore_budget)]
     result(args, {"ok": True, "backend": args.backend, "files": paths}, "\n".join(paths))
     return 0
 
@@ -460,6 +480,38 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise HwaiError(f"{args.run_dir}: no report.md; the run did not complete{extra}")
     doc = json.loads(rep.read_text()) if rep.is_file() else {}
     result(args, {"ok": True, "run_dir": str(args.run_dir), "report": doc}, md.read_text())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hwai.recipe.preflight import Check, validate
+    from hwai.recipe.runner import RunContext, default_run_dir
+    from hwai.target import Target
+
+    try:
+        recipe = load_with_sets(args.recipe, args.set)
+        run_dir = args.out or default_run_dir(recipe)
+    except HwaiError as err:
+        checks = [Check("recipe", "", err)]
+    else:
+        ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=lambda s: None)
+        checks = validate(ctx, args.data, force=True)
+    first = next((c.error for c in checks if c.error is not None), None)
+    doc = {"ok": first is None, "exit_code": 0 if first is None else first.exit_code,
+           "checks": [{"name": c.name, "ok": c.error is None, "detail": str(c.error or c.detail)} for c in checks]}
+    result(args, doc, "\n".join(c.line() for c in checks))
+    return doc["exit_code"]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from hwai.recipe.rundir import list_runs
+
+    rows = list_runs(args.dir)
+    header = ("run", "status", "accuracy", "lut", "mismatches")
+    table = [tuple(h.upper() if h == "lut" else h for h in header)] + [tuple(r[k] for k in header) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    human = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table)
+    result(args, rows, human if rows else f"no hwai runs under {args.dir}")
     return 0
 
 

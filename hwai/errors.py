@@ -30,6 +30,18 @@ class DataError(HwaiError):
     exit_code = 2
 
 
+class ModelFileError(HwaiError):
+    """A model file (model.path, weights, teacher) cannot be found or read (exit 2)."""
+
+    exit_code = 2
+
+
+class RunFolderError(HwaiError):
+    """The output folder cannot be used: a file, not writable, not an hwai run, locked (exit 2)."""
+
+    exit_code = 2
+
+
 class MissingToolError(HwaiError):
     """An external tool (g++, verilator, yosys, julia) is not installed (exit 3)."""
 

@@ -57,5 +57,5 @@ def test_report_on_unfinished_run(tmp_path: Path, capsys) -> None:
 
 
 def test_emit_on_non_run_folder(tmp_path: Path, capsys) -> None:
-    assert main(["emit", str(tmp_path), "--backend", "native"]) == 1
+    assert main(["emit", str(tmp_path), "--backend", "native"]) == 2
     assert "not an hwai run folder" in capsys.readouterr().err

@@ -91,8 +91,6 @@ def test_set_value_reaches_the_run(tmp_path: Path, capsys) -> None:
     assert graph.tensor(graph.inputs[0]).type.width == 12
 
 
-@pytest.mark.xfail(strict=False, reason="part A: api.compress(overrides=...) writes the merged recipe "
-                   "to the run's recipe.yaml (finding 'settings lost')")
 def test_set_value_is_recorded_in_the_run_recipe(tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path)
     out = tmp_path / "run"
@@ -130,6 +128,27 @@ def test_quiet_prints_only_the_run_folder(tmp_path: Path, capsys) -> None:
     assert main(["-q", "compress", str(recipe), "--out", str(out)]) == 0
     cap = capsys.readouterr()
     assert cap.out.strip() == str(out) and "[hwai]" not in cap.out + cap.err
+
+
+def test_validate_takes_set_and_json(tmp_path: Path, capsys) -> None:
+    recipe = tiny_recipe(tmp_path)
+    assert main(["validate", str(recipe), "--json", "--set", "data.max_rows=60"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["checks"][0]["name"] == "recipe"
+    assert main(["validate", str(recipe), "--json", "--set", "data.max_rowz=60"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 2 and "did you mean 'max_rows'" in doc["checks"][0]["detail"]
+
+
+def test_runs_json_lists_run_folders(tmp_path: Path, capsys) -> None:
+    recipe = tiny_recipe(tmp_path)
+    assert main(["-q", "compress", str(recipe), "--out", str(tmp_path / "runs" / "a")]) == 0
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["run"], r["status"]) for r in rows] == [("a", "complete")]
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == ["run", "status", "accuracy", "LUT", "mismatches"]
 
 
 # --- hwai init ------------------------------------------------------------------------

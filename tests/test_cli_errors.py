@@ -70,13 +70,13 @@ def test_a_subprocess_run_is_quiet_and_has_no_traceback(tmp_path: Path) -> None:
 
 
 def test_a_broken_model_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    """A truncated .h5 ends in one line (exit 1 until the frontends classify it as exit 2)."""
+    """A truncated .h5 ends in one line, exit 2."""
     bad = tmp_path / "m.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     recipe = tiny_recipe(tmp_path, model={"path": str(bad)})
     proc = hwai("compress", str(recipe), "--out", str(tmp_path / "run"))
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode in (1, 2) and "Traceback" not in err
+    assert proc.returncode == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("hwai: ") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 

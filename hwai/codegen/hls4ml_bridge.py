@@ -188,7 +188,19 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray |
     check_types(graph, plan, hls_model)
     hls_model.write()
     write_tb_data(graph, Path(out_dir), vectors)
+    write_preprocessing(graph, Path(out_dir), target.project_name)
     return hls_model
+
+
+def write_preprocessing(graph: Graph, out_dir: Path, project: str) -> None:
+    """The handoff's input preprocessing: ``hwai_preprocess.h`` and a README.md with its table."""
+    from hwai.data import preprocess
+
+    for name, text in preprocess.project_files(graph).items():
+        (out_dir / name).write_text(text)
+    readme = preprocess.hls_readme(graph, project)
+    if readme is not None:
+        (out_dir / "README.md").write_text(readme)
 
 
 def compile_hls4ml(hls_model: Any) -> float:

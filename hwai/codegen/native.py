@@ -33,11 +33,14 @@ _DIR = "native"
 
 def generate(graph: Graph, target: Target, vectors: np.ndarray | None = None) -> FileSet:
     """Render the whole project; ``vectors`` are input codes (default: :func:`default_vectors`)."""
-    ctx = build_context(graph, target)
+    from hwai.data import preprocess
+
+    ctx = {**build_context(graph, target), **preprocess.readme_context(graph)}
     files: dict[str, bytes | str] = {}
     files.update(_firmware(ctx))
     files.update(_testbench(ctx))
     files.update(_project_files(ctx))
+    files.update(preprocess.project_files(graph))   # hwai_preprocess.h: physical features -> input codes
     codes = default_vectors(graph) if vectors is None else vectors
     files.update(vector_files(graph, codes))
     return FileSet(files)

@@ -34,13 +34,18 @@ def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Data
     if not source:
         raise DataError("data.source is empty; set it in the recipe or pass --data PATH.npz")
     x, y_raw, file_names, features = _read_source(source, cfg)
+    check_rows(x, features, source)
     # The recipe's class_names win over the file's: they define the order the user wants.
     y, class_names = _encode_labels(y_raw, cfg.get("class_names") or file_names, source)
+    check_classes(y, class_names, source)
     x, y, n_total = _subsample(x, y, cfg.get("max_rows"), seed)
-    parts = _split_indices(y, cfg.get("split") or _DEFAULT_SPLIT, seed)
+    split = cfg.get("split") or _DEFAULT_SPLIT
+    parts = _split_indices(y, split, seed)
+    check_split_counts(y, parts, split, class_names, source)
     mean, std = _standardization(x[parts["train"]], cfg.get("standardize", "standard"))
     scaled = ((x - mean) / std).astype(np.float32)
     meta = {"n_rows_file": n_total, "max_rows": cfg.get("max_rows"), "seed": seed,
+            "standardize": cfg.get("standardize", "standard"),
             "counts": {k: int(len(v)) for k, v in parts.items()}}
     return Dataset(
         x_train=scaled[parts["train"]], y_train=y[parts["train"]],
@@ -92,13 +97,24 @@ def _read_h5(path: Path, cfg: dict) -> tuple[np.ndarray, np.ndarray, list | None
     import h5py
 
     x_key, y_key = _keys(cfg)
-    with h5py.File(path, "r") as f:
+    with _open_h5(path) as f:
         available: list[str] = []
         f.visititems(lambda name, obj: available.append(name) if isinstance(obj, h5py.Dataset) else None)
         for key in (x_key, y_key):
             if key not in available:
                 raise _missing_key(path, key, available)
         return f[x_key][()], _h5_strings(f[y_key][()]), _h5_list(f, "class_names"), _h5_list(f, "feature_names")
+
+
+def _open_h5(path: Path) -> Any:
+    """h5py.File, or a one-line DataError for a truncated or non-HDF5 file."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: not a readable HDF5 file ({str(err).splitlines()[0]}); "
+                        "is it truncated or another format?") from None
 
 
 def _h5_strings(arr: np.ndarray) -> np.ndarray:
@@ -165,6 +181,49 @@ def _check_x(x: np.ndarray, y: np.ndarray, path: Path) -> np.ndarray:
 
 def _default_features(x: np.ndarray) -> list[str]:
     return [f"x{i}" for i in range(x.shape[1])]
+
+
+# --------------------------------------------------------------------------- checks
+# Every non-empty split needs this many rows of every class: one row gives no spread for
+# a rejection or AUC figure, and a class missing from test makes its AUC undefined.
+MIN_ROWS_PER_CLASS = 2
+
+
+def check_rows(x: np.ndarray, features: list[str], source: str) -> None:
+    """No rows, or rows with NaN/Inf, would train to ``loss nan``: refuse them at load."""
+    if len(x) == 0:
+        raise DataError(f"{source}: the data has no rows")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows, cols = int(bad.any(axis=1).sum()), np.flatnonzero(bad.any(axis=0))
+        names = ", ".join(str(features[c]) for c in cols[:8]) + (", ..." if len(cols) > 8 else "")
+        raise DataError(f"{source}: {rows} of {len(x)} rows have NaN or Inf (in {len(cols)} column(s): "
+                        f"{names}); drop or impute them before training")
+
+
+def check_classes(y: np.ndarray, class_names: list[str], source: str) -> None:
+    """Class names must differ and the labels must hold at least two classes."""
+    dup = sorted({n for n in class_names if class_names.count(n) > 1})
+    if dup:
+        raise DataError(f"{source}: class name(s) {', '.join(dup)} given more than once; names must differ")
+    present = np.unique(y)
+    if len(present) < 2:
+        only = class_names[int(present[0])] if len(present) else "none"
+        raise DataError(f"{source}: every label is class {only!r}; a classifier needs rows of at least 2 classes")
+
+
+def check_split_counts(y: np.ndarray, parts: dict[str, np.ndarray], fractions: dict,
+                       class_names: list[str], source: str) -> None:
+    """Each split with a fraction above 0 holds at least MIN_ROWS_PER_CLASS rows of every class."""
+    for split, idx in parts.items():
+        if not float(fractions.get(split, 0.0)):   # e.g. an evaluate-only recipe has no train split
+            continue
+        counts = np.bincount(y[idx], minlength=len(class_names))
+        low = [f"{class_names[k]}: {int(c)}" for k, c in enumerate(counts) if c < MIN_ROWS_PER_CLASS]
+        if low:
+            raise DataError(f"{source}: the {split} split has fewer than {MIN_ROWS_PER_CLASS} rows of class "
+                            f"{', '.join(low)} ({len(y)} rows in all); use more rows (data.max_rows) "
+                            "or a larger data.split fraction")
 
 
 # --------------------------------------------------------------------------- labels

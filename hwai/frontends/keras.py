@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hwai.errors import UnsupportedLayerError
 from hwai.frontends import keras_layers as kl
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
@@ -100,6 +101,30 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     graph = chain(name, Tensor(in_name, (kl.flat_size(model.input_shape),), input_type),
                   em.steps, meta)
     return infer_precision(graph)
+
+
+def check_supported(model: Any) -> None:
+    """Raise UnsupportedLayerError for the first layer :func:`lower_keras` would reject.
+
+    Walks the user's model as loaded (the user's layer names, before hwai splits fused
+    activations or wraps layers), and does no numeric work: the recipe runner calls it
+    before any training time is spent.
+    """
+    model = _strip_pruning(model)
+    _single_input(model)
+    _plan(_chain_layers(model))
+
+
+def _single_input(model: Any) -> None:
+    inputs = list(getattr(model, "inputs", None) or [])
+    if len(inputs) <= 1:
+        return
+    second = inputs[1]
+    layer = getattr(second, "_keras_history", None)
+    name = layer.layer.name if layer is not None else getattr(second, "name", "?")
+    raise UnsupportedLayerError(f"model {model.name!r} has {len(inputs)} inputs; models with several "
+                                   f"inputs are not supported yet (layer {name!r}); merge the features "
+                                   "into one input vector")
 
 
 # --- walking the model ----------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +33,42 @@ class Field:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    min_items: int | None = None                     # a list needs at least this many items
+    unique: bool = False                             # a list's items must differ
+    pattern: str | None = None                       # a string must match (re.fullmatch)
+    is_path: bool = False                            # a file path: resolved against the recipe's folder
+    rules: tuple["Rule", ...] = ()                   # relations between a mapping's fields
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``mapping[low] <= mapping[high] + offset`` when both are set; ``why`` says the reason."""
+
+    low: str
+    high: str
+    offset: int
+    why: str
+
+    def check(self, doc: Mapping[str, Any], ctx: str, path: str) -> None:
+        lo, hi = doc.get(self.low), doc.get(self.high)
+        if lo is not None and hi is not None and lo > hi + self.offset:
+            raise RecipeError(f"{ctx}: {_join(path, self.low)}: {lo} is more than "
+                              f"{self.high}{self.offset:+d} = {hi + self.offset} ({self.why})")
+
+
+@dataclass(frozen=True)
+class Together:
+    """Fields that are given together or not at all (e.g. a fixed-point width and integer)."""
+
+    keys: tuple[str, ...]
+    example: str
+
+    def check(self, doc: Mapping[str, Any], ctx: str, path: str) -> None:
+        given = [k for k in self.keys if doc.get(k) is not None]
+        if given and len(given) != len(self.keys):
+            missing = next(k for k in self.keys if k not in given)
+            raise RecipeError(f"{ctx}: {_join(path, missing)}: required together with "
+                              f"{', '.join(given)} (e.g. {self.example})")
 
 
 def F(*types: type, default: Any = None, **kw: Any) -> Field:
@@ -38,29 +76,42 @@ def F(*types: type, default: Any = None, **kw: Any) -> Field:
 
 
 NUM = (int, float)
+# QKeras quantized_bits / Brevitas signed fixed point: ``integer`` excludes the sign bit, so
+# a signed quantizer has bits - integer - 1 fraction bits; more integer bits than that moves
+# the grid's LSB above 1 and rounds typical weights (|w| < 1) to zero.
+SIGNED_Q = (Rule("integer", "bits", -1, "a signed quantizer keeps one bit for the sign; "
+                 "larger integer leaves no fraction bits and rounds small weights to 0"),)
+# quantized_relu is unsigned: every bit is magnitude, so integer may equal bits.
+UNSIGNED_Q = (Rule("integer", "bits", 0, "a quantizer has no more integer bits than bits"),)
 QSPEC = {"bits": F(int, minimum=1, maximum=32), "integer": F(int, minimum=-32, maximum=32)}
+WIDTH_AND_INTEGER = (Together(("width", "integer"), "{width: 16, integer: 6}"),)
 FIXED = {"width": F(int, minimum=1, maximum=62), "integer": F(int, minimum=-32, maximum=62),
          "signed": F(bool, default=True),
          "rounding": F(str, default="RND_CONV", choices=("TRN", "TRN_ZERO", "RND", "RND_ZERO",
                                                          "RND_MIN_INF", "RND_INF", "RND_CONV")),
          "overflow": F(str, default="SAT", choices=("WRAP", "SAT", "SAT_ZERO", "SAT_SYM"))}
-LAYER_Q = {**QSPEC, "activation": F(dict, fields=QSPEC)}
+LAYER_Q = {**QSPEC, "activation": F(dict, fields=QSPEC, rules=UNSIGNED_Q)}
+# a C/C++ and Verilog identifier (emitted as a function, module and file name)
+IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+# a run folder name under runs/: no path separators, not '.' or '..'
+RUN_NAME = r"(?!\.{1,2}$)[^/\\\x00]+"
 
 MODEL = {
     "framework": F(str, default="keras", choices=("keras", "torch")),
     "arch": F(str, help="named architecture, e.g. jet_mlp"),
-    "hidden": F(list, item=F(int, minimum=1)),
-    "path": F(str, help="model file (.h5/.keras/.json) or state dict (.pt)"),
-    "weights": F(str, help="weights .h5 for a .json architecture"),
+    "hidden": F(list, item=F(int, minimum=1), min_items=1, help="hidden layer widths, e.g. [64, 32, 32]"),
+    "path": F(str, is_path=True, help="model file (.h5/.keras/.json) or state dict (.pt)"),
+    "weights": F(str, is_path=True, help="weights .h5 for a .json architecture"),
     "factory": F(str, help="torch: importable 'module:function' building the nn.Module"),
-    "state_dict": F(str),
+    "state_dict": F(str, is_path=True),
     "trust_pickle": F(bool, default=False),
 }
 DATA = {
-    "source": F(str, default="openml:hls4ml_lhc_jets_hlf"),
+    "source": F(str, default="openml:hls4ml_lhc_jets_hlf", is_path=True,
+                help="data file (relative to the recipe's folder) or openml:hls4ml_lhc_jets_hlf"),
     "features": F(str, list, default="X"),
     "labels": F(str, default="y"),
-    "class_names": F(list, item=F(str)),
+    "class_names": F(list, item=F(str), min_items=2, unique=True),
     "standardize": F(str, default="standard", choices=("standard", "none")),
     "split": F(dict, default={}, fields={"train": F(*NUM, default=0.6, minimum=0, maximum=1),
                              "val": F(*NUM, default=0.2, minimum=0, maximum=1),
@@ -72,7 +123,8 @@ TARGET = {
     "clock_period_ns": F(*NUM, default=5.0, minimum=0.5, maximum=100),
     "io_type": F(str, default="io_parallel", choices=("io_parallel",)),
     "flavour": F(str, default="vitis", choices=("vitis", "vivado")),
-    "project_name": F(str, default="myproject"),
+    "project_name": F(str, default="myproject", pattern=IDENTIFIER,
+                      help="a C and Verilog identifier: letters, digits, _; not starting with a digit"),
 }
 BUDGET = {
     "lut": F(int, minimum=0), "ff": F(int, minimum=0), "dsp": F(int, minimum=0),
@@ -90,11 +142,12 @@ STEPS: dict[str, dict[str, Field]] = {
               "structured": F(bool, default=False),
               "skip_layers": F(list, default=[], item=F(str))},
     "quantize": {**TRAIN, "epochs": F(int, default=10, minimum=0),
-                 **{k: F(int, default=v, minimum=-32, maximum=32) for k, v in (("bits", 6), ("integer", 0))},
-                 "activation": F(dict, fields=QSPEC),
-                 "input": F(dict, fields=QSPEC),
-                 "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q))},
-    "distill": {**TRAIN, "teacher": F(str, default="previous"),
+                 "bits": F(int, default=6, minimum=1, maximum=32),
+                 "integer": F(int, default=0, minimum=-32, maximum=32),
+                 "activation": F(dict, fields=QSPEC, rules=UNSIGNED_Q),
+                 "input": F(dict, fields=QSPEC, rules=SIGNED_Q),
+                 "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q, rules=UNSIGNED_Q))},
+    "distill": {**TRAIN, "teacher": F(str, default="previous", is_path=True),
                 "temperature": F(*NUM, default=4.0, minimum=0.01), "alpha": F(*NUM, default=0.1, minimum=0, maximum=1),
                 "student": F(dict, fields=MODEL),
                 "cache_dir": F(str, help="teacher-logit cache (default ~/.cache/hwai)")},
@@ -106,7 +159,8 @@ STEPS: dict[str, dict[str, Field]] = {
                  "optimizer_iterations": F(int, minimum=0), "max_evaluations": F(int, minimum=1),
                  "time_limit_s": F(*NUM, default=60, minimum=1), "max_rows": F(int, default=5000, minimum=10),
                  "features": F(list, item=F(int, str)),
-                 "input": F(dict, fields=FIXED, help="input fixed-point type (default ap_fixed<16,6>)"),
+                 "input": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
+                            help="input fixed-point type (default ap_fixed<16,6>)"),
                  "precision": F(dict, fields={**FIXED, "rounding": F(str, default="TRN", choices=FIXED["rounding"].choices)},
                                 help="cap on intermediate widths"),
                  "output": F(dict, fields=FIXED),
@@ -117,10 +171,12 @@ STEPS: dict[str, dict[str, Field]] = {
                                            "max_dsp": F(int), "max_latency_ns": F(*NUM),
                                            "max_complexity": F(int)})},
     "evaluate": {"signal_efficiency": F(*NUM, default=0.5, minimum=0.01, maximum=0.99)},
-    "lower": {"input": F(dict, fields=FIXED),
-              "weight": F(dict, fields=FIXED, help="default type for float weights"),
-              "activation": F(dict, fields=FIXED, help="default type for float activations"),
-              "reuse_factor": F(int, default=1, minimum=1)},
+    "lower": {"input": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER),
+              "weight": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER, help="default type for float weights"),
+              "activation": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
+                              help="default type for float activations"),
+              "reuse_factor": F(int, default=1, minimum=1,
+                                help="at most the smallest dense layer's n_in*n_out (checked at lower)")},
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},
@@ -131,12 +187,15 @@ STEPS: dict[str, dict[str, Field]] = {
     "rtl": {"vectors": F(int, default=100000, minimum=1),
             "simulator": F(str, default="verilator", choices=("verilator", "iverilog"))},
 }
+# Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
+STEP_RULES: dict[str, tuple[Rule | Together, ...]] = {"quantize": SIGNED_Q}
 BACKENDS = ("hls4ml", "native", "verilog")
 TRAINING_STEPS = ("train", "prune", "quantize", "distill", "symbolic")
 IR_STEPS = ("estimate", "budget", "emit", "csim", "synth", "rtl")
 
 RECIPE = {
-    "name": F(str, default=REQUIRED),
+    "name": F(str, default=REQUIRED, pattern=RUN_NAME,
+              help="the run folder's name under runs/: no '/' or '\\', not '.' or '..'"),
     "description": F(str, default=""),
     "seed": F(int, default=0),
     "model": F(dict, default=REQUIRED, fields=MODEL),
@@ -198,11 +257,46 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
     if not isinstance(doc, dict):
         raise RecipeError(f"{ctx}: a recipe is a YAML mapping with keys {', '.join(RECIPE)}")
     top = _validate_mapping(doc, RECIPE, ctx, "")
-    steps = _validate_steps(top["steps"], ctx)
+    base = Path(path).parent
+    top = _resolve_paths(top, RECIPE, base)
+    steps = tuple(Step(s.name, _resolve_paths(dict(s.cfg), STEPS[s.name], base), s.index)
+                  for s in _validate_steps(top["steps"], ctx))
     _check_split(top["data"], ctx)
     _check_model(top["model"], ctx)
     return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
                   top["target"], top["budget"], steps, digest or _digest(doc), doc)
+
+
+# values of a path field that name no file
+NOT_FILES = ("openml:", "previous")
+
+
+def _resolve_paths(doc: dict, spec: Mapping[str, Field], base: Path) -> dict:
+    """Relative file paths are relative to the recipe's folder (not the current directory),
+    so a recipe runs the same from anywhere; the result holds absolute paths."""
+    out = dict(doc)
+    for key, fld in spec.items():
+        value = out.get(key)
+        if fld.is_path and isinstance(value, str) and not value.startswith(NOT_FILES):
+            out[key] = os.path.normpath(os.path.abspath(base / Path(value).expanduser()))
+        elif fld.fields is not None and isinstance(value, dict):
+            out[key] = _resolve_paths(value, fld.fields, base)
+    return out
+
+
+def with_absolute_paths(recipe: Recipe) -> dict:
+    """The recipe's document with every relative file path made absolute, so a copy of it
+    written elsewhere (a run's ``recipe.yaml``) names the same files."""
+    base = Path(recipe.path).parent
+    doc = _resolve_paths(dict(recipe.raw), RECIPE, base)
+    steps = []
+    for item in doc.get("steps") or []:
+        if isinstance(item, dict) and len(item) == 1:
+            (name, cfg), = item.items()
+            if isinstance(cfg, dict) and name in STEPS:
+                item = {name: _resolve_paths(cfg, STEPS[name], base)}
+        steps.append(item)
+    return {**doc, "steps": steps}
 
 
 def _digest(doc: Any) -> str:
@@ -243,13 +337,32 @@ def _validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
             raise RecipeError(f"{ctx}: {path}: {value} is below the minimum {fld.minimum}")
         if fld.maximum is not None and value > fld.maximum:
             raise RecipeError(f"{ctx}: {path}: {value} is above the maximum {fld.maximum}")
+    if isinstance(value, str) and fld.pattern is not None and not re.fullmatch(fld.pattern, value):
+        raise RecipeError(f"{ctx}: {path}: {value!r} is not allowed; {fld.help}")
+    if isinstance(value, list):
+        _check_items(value, fld, ctx, path)
     if isinstance(value, dict) and fld.fields is not None:
-        return _validate_mapping(value, fld.fields, ctx, path)
+        return _checked(_validate_mapping(value, fld.fields, ctx, path), fld.rules, ctx, path)
     if isinstance(value, dict) and fld.values is not None:
         return {k: _validate_value(v, fld.values, ctx, _join(path, k)) for k, v in value.items()}
     if isinstance(value, list) and fld.item is not None:
         return [_validate_value(v, fld.item, ctx, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _check_items(value: list, fld: Field, ctx: str, path: str) -> None:
+    if fld.min_items is not None and len(value) < fld.min_items:
+        raise RecipeError(f"{ctx}: {path}: needs at least {fld.min_items} item(s), got {len(value)}")
+    if fld.unique:
+        dup = sorted({str(v) for v in value if value.count(v) > 1})
+        if dup:
+            raise RecipeError(f"{ctx}: {path}: {', '.join(dup)} given more than once; names must differ")
+
+
+def _checked(doc: dict, rules: tuple[Rule | Together, ...], ctx: str, path: str) -> dict:
+    for rule in rules:
+        rule.check(doc, ctx, path)
+    return doc
 
 
 def _validate_steps(items: list, ctx: str) -> tuple[Step, ...]:
@@ -259,10 +372,12 @@ def _validate_steps(items: list, ctx: str) -> tuple[Step, ...]:
         if name not in STEPS:
             raise RecipeError(f"{ctx}: steps[{i}]: unknown step {name!r}{_suggest(name, STEPS)}"
                               f" (steps: {', '.join(STEPS)})")
-        cfg = _validate_mapping(cfg, STEPS[name], ctx, f"steps[{i}].{name}")
+        cfg = _checked(_validate_mapping(cfg, STEPS[name], ctx, f"steps[{i}].{name}"),
+                       STEP_RULES.get(name, ()), ctx, f"steps[{i}].{name}")
         if name in ("emit", "csim"):
             _check_backends(cfg, ctx, f"steps[{i}].{name}")
         steps.append((name, cfg))
+    _check_order([n for n, _ in steps], ctx)
     steps = _insert_lower(steps)
     return tuple(Step(n, c, k + 1) for k, (n, c) in enumerate(steps))
 
@@ -291,6 +406,41 @@ def _check_backends(cfg: dict, ctx: str, path: str) -> None:
                 raise RecipeError(f"{ctx}: {path}.{key}: {v!r} is not one of {', '.join(BACKENDS)}"
                                   f"{_suggest(str(v), BACKENDS)}")
         cfg[key] = list(vals)
+
+
+MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
+IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
+
+
+def _check_order(names: list[str], ctx: str) -> None:
+    """Training-level steps before the IR exists, IR steps after it, csim after emit.
+
+    A step in the wrong place would run on the wrong thing (a prune after lower changes a
+    model nobody lowers again), so the order is an error, not a silent no-op.
+    """
+    producers = [i for i, n in enumerate(names) if n in IR_PRODUCERS]
+    if len(producers) > 1:
+        i = producers[1]
+        raise RecipeError(f"{ctx}: steps[{i}].{names[i]}: the IR is already made by "
+                          f"steps[{producers[0]}].{names[producers[0]]}; keep one lower or symbolic step")
+    # without an explicit lower, one is inserted after the last training-level step
+    cut = producers[0] if producers else max([i for i, n in enumerate(names) if n in MODEL_STEPS],
+                                             default=-1) + 0.5
+    for i, n in enumerate(names):
+        if n in MODEL_STEPS and i > cut:
+            raise RecipeError(f"{ctx}: steps[{i}].{n}: comes after steps[{int(cut)}].{names[int(cut)]}, "
+                              f"so its model would never reach the firmware; move it before {names[int(cut)]}")
+        if n in IR_STEPS and i < cut:
+            where = f"steps[{int(cut)}].{names[int(cut)]}" if producers else "the training-level steps"
+            raise RecipeError(f"{ctx}: steps[{i}].{n}: works on the lowered IR, so it must come after {where}")
+    _check_after(names, "csim", "emit", ctx)
+
+
+def _check_after(names: list[str], consumer: str, producer: str, ctx: str) -> None:
+    if consumer in names and producer not in names[:names.index(consumer)]:
+        i = names.index(consumer)
+        raise RecipeError(f"{ctx}: steps[{i}].{consumer}: needs an earlier '{producer}' step "
+                          f"(it simulates what {producer} wrote)")
 
 
 def _insert_lower(steps: list[tuple[str, dict]]) -> list[tuple[str, dict]]:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hwai.errors import BudgetError, DataError, HwaiError, MismatchError
+from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
 from hwai.progress import progress
@@ -223,15 +223,27 @@ def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
 
 def step_lower(ctx: RunContext, step: Step) -> dict:
     """Lower the framework model into the typed fixed-point IR (the golden model)."""
+    from hwai.data import preprocess
     from hwai.passes.pipeline import with_reuse_factor
 
     cfg = dict(step.cfg)
     input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
-    graph = with_reuse_factor(graph, cfg["reuse_factor"]).validate()
+    check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
+    graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     return lowered_report(ctx, graph)
+
+
+def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
+    """A dense layer time-multiplexes its n_in*n_out multiplications over reuse_factor
+    cycles; a larger factor than that has nothing to share and hls4ml rejects it."""
+    sizes = {n.name: int(np.asarray(n.attrs["weight"]).size) for n in graph.nodes_of("dense")}
+    smallest = min(sizes, key=sizes.get, default=None)
+    if smallest is not None and reuse_factor > sizes[smallest]:
+        raise RecipeError(f"{where}.reuse_factor: {reuse_factor} is larger than dense layer {smallest!r} "
+                          f"({sizes[smallest]} multiplications); use at most {sizes[smallest]}")
 
 
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:
@@ -272,6 +284,10 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
     rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
     if step.cfg.get("synth") or ctx.state.get("confirm_with_synth"):
         report, rep = _confirm_with_synth(ctx, est, budget, rep)
+    if not rep["ok"] and on_fail == "error" and ctx.state.get("ignore_budget"):
+        ctx.state["budget_ignored"] = True  # an explicit --ignore-budget: recorded in status and reports
+        ctx.log("[hwai]   WARNING: budget exceeded; continuing because of --ignore-budget (recorded)")
+        return {**rep, "ignored": True}
     if not rep["ok"] and on_fail == "error":
         _write_step_report(ctx, step, rep)
         failed = ", ".join(r["resource"] for r in report.to_dict()["rows"] if not r["ok"])
@@ -388,9 +404,11 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
     """Fit one closed-form expression per class (symbolic regression) and lower it to the IR."""
+    from hwai.data import preprocess
     from hwai.symbolic.step import run_symbolic
 
     graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))

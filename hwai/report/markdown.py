@@ -46,11 +46,25 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
                         [[r["node"], r["op"], r.get("weight_type", "—"), _fmt(r.get("accum_bits")),
                           r["output_type"], _fmt(r.get("sparsity"), pct=True) if "sparsity" in r else "—"]
                          for r in layer_table(ctx.graph)]) + [""]
+    lines += _preprocessing(head.get("preprocessing"))
     lines += ["## Steps", ""]
     lines += _table(["step", "seconds"], [[k, _fmt(v.get("seconds"))] for k, v in ctx.reports.items()]) + [""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def _preprocessing(spec: dict | None) -> list[str]:
+    """How to turn physical features into the model's input (also in preprocessing.json)."""
+    if not spec:
+        return []
+    from hwai.data.preprocess import markdown_table
+
+    t = spec.get("input_type")
+    codes = (f", then `{t['hls']}` ({t['rounding']} rounding, {t['overflow']} overflow)" if t else "")
+    return ["## Input preprocessing", "", f"Standardization: {spec['standardize']}. `{spec['formula']}`{codes}; "
+            "constants in `preprocessing.json` and, for firmware, `hwai_preprocess.h` in each project.", "",
+            markdown_table(spec)]
 
 
 def _headline_rows(h: dict) -> list[list[Any]]:
@@ -75,7 +89,32 @@ def _headline_rows(h: dict) -> list[list[Any]]:
     if h.get("rtl"):
         rows.append([f"RTL ({h['rtl'].get('simulator')}) mismatches", f"{h['rtl']['mismatches']} of {h['rtl']['vectors']:,}"])
     if h.get("csim"):
-        rows.append([f"C-sim mismatches ({h['csim']['vectors']:,} vectors)",
-                     ", ".join(f"{b}: {m}" for b, m in h["csim"]["per_backend"].items())])
+        rows.append(csim_row(h["csim"]))
+    if h.get("budget_ignored"):
+        rows.append(["budget", "**FAILED — passed over with --ignore-budget**"])
     rows.append(["wall time, all steps (s)", _fmt(h.get("steps_s"))])
     return rows
+
+
+def csim_row(csim: dict) -> list[str]:
+    return [f"C-sim mismatches ({csim['vectors']:,} vectors)",
+            ", ".join(f"{b}: {m}" for b, m in csim["per_backend"].items())]
+
+
+_CHECK_TITLES = {"csim": "C simulation", "rtl": "RTL simulation", "synth": "Yosys synthesis"}
+
+
+def merge_check_markdown(text: str, kind: str, head: dict, error: str | None) -> str:
+    """report.md after a standalone ``hwai <kind> RUN``: the headline row updated and one
+    section per re-check kind (replaced, not appended, when it runs again)."""
+    if kind == "csim" and head.get("csim"):
+        label, value = csim_row(head["csim"])
+        lines = [f"| {label} | {value} |" if ln.startswith("| C-sim mismatches") else ln for ln in text.split("\n")]
+        text = "\n".join(lines)
+    begin, end = f"<!-- hwai re-check {kind} -->", f"<!-- /hwai re-check {kind} -->"
+    if begin in text and end in text:
+        text = text[:text.index(begin)].rstrip("\n") + "\n" + text[text.index(end) + len(end):].lstrip("\n")
+    summary = (head.get(kind) or {}).get("summary") or ""
+    verdict = f"**FAILED**: {error}" if error else f"passed. {summary}"
+    section = [begin, f"## Re-check: hwai {kind} ({_CHECK_TITLES.get(kind, kind)})", "", verdict, "", end]
+    return text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"

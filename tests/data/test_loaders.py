@@ -61,14 +61,16 @@ def test_standardization_uses_train_split_only(npz: Path) -> None:
 def test_one_hot_and_string_labels(tmp_path: Path) -> None:
     x, y = _arrays()
     np.savez(tmp_path / "oh.npz", X=x, y=np.eye(K)[y])
-    np.savez(tmp_path / "s.npz", X=x, label=np.array(["W", "g", "t"])[y])
+    y5 = np.arange(N) % 5
+    np.savez(tmp_path / "s.npz", X=x, label=np.array(["W", "g", "t", "Z", "q"])[y5])
     oh = load_dataset({"source": str(tmp_path / "oh.npz")}, seed=0)
     assert oh.class_names == ("0", "1", "2")
     s = load_dataset({"source": str(tmp_path / "s.npz"), "labels": "label", "class_names": list(JET_CLASSES)}, seed=0)
     assert s.class_names == JET_CLASSES
-    # 'W' -> 2, 'g' -> 0, 't' -> 4 by name, not by order of appearance
-    assert set(np.unique(np.concatenate([s.y_train, s.y_val, s.y_test]))) == {0, 2, 4}
-    np.testing.assert_array_equal(s.y_train, np.array([0, 2, 4])[oh.y_train])
+    # 'W' -> 2, 'g' -> 0, 't' -> 4, 'Z' -> 3, 'q' -> 1 by name, not by order of appearance
+    raw = s.x_train[:, 0] * s.std[0] + s.mean[0]
+    rows = np.abs(x[:, 0][None, :] - raw[:, None]).argmin(axis=1)   # each train row's file row
+    np.testing.assert_array_equal(s.y_train, np.array([2, 0, 4, 3, 1])[y5[rows]])
 
 
 def test_unknown_string_label_names_class_names(tmp_path: Path) -> None:
@@ -169,3 +171,128 @@ def test_shared_jets_sample() -> None:
     d = load_dataset({"source": str(JETS), "max_rows": 5000}, seed=0)
     assert d.class_names == JET_CLASSES and d.n_features == 16
     assert d.feature_names[0] == "zlogz"
+
+
+# --- issue 10 part B: every data mistake is one line (exit 2) at load, before training ----
+
+def _load(tmp_path: Path, x: np.ndarray, y: np.ndarray, **cfg) -> str:
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=x, y=y)
+    with pytest.raises(DataError) as info:
+        load_dataset({"source": str(path), **cfg}, seed=0)
+    msg = str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in msg and "bad.npz" in msg
+    return msg
+
+
+def test_nan_and_inf_rows_named(tmp_path: Path) -> None:
+    x, y = _arrays()
+    x[3, 1], x[7, 1], x[9, 3] = np.nan, np.inf, -np.inf
+    msg = _load(tmp_path, x, y)
+    assert "3 of 300 rows have NaN or Inf (in 2 column(s): x1, x3)" in msg
+
+
+def test_nan_columns_use_feature_names(tmp_path: Path) -> None:
+    x, y = _arrays()
+    x[0, 2] = np.nan
+    path = tmp_path / "f.npz"
+    np.savez(path, X=x, y=y, feature_names=np.array(["pt", "eta", "mass", "d2"]))
+    with pytest.raises(DataError, match=r"1 of 300 rows have NaN or Inf \(in 1 column\(s\): mass\)"):
+        load_dataset({"source": str(path)}, seed=0)
+
+
+def test_zero_rows(tmp_path: Path) -> None:
+    assert "the data has no rows" in _load(tmp_path, np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+
+
+def test_one_class(tmp_path: Path) -> None:
+    x, _ = _arrays()
+    assert "every label is class '0'; a classifier needs rows of at least 2 classes" in \
+        _load(tmp_path, x, np.zeros(N, np.int64))
+
+
+def test_twelve_rows_refused(tmp_path: Path) -> None:
+    x, y = _arrays()
+    msg = _load(tmp_path, x[:12], np.arange(12) % 5)
+    assert "split has fewer than 2 rows of class" in msg and "(12 rows in all)" in msg
+
+
+def test_class_named_but_absent_from_a_split(tmp_path: Path) -> None:
+    x, y = _arrays()
+    msg = _load(tmp_path, x, y, class_names=["a", "b", "c", "d"])
+    assert "the train split has fewer than 2 rows of class d: 0" in msg
+
+
+def test_evaluate_only_split_needs_no_train_rows(tmp_path: Path) -> None:
+    x, y = _arrays()
+    path = tmp_path / "ok.npz"
+    np.savez(path, X=x[:30], y=y[:30])
+    d = load_dataset({"source": str(path), "standardize": "none", "split": {"train": 0, "val": 0, "test": 1}}, seed=0)
+    assert len(d.x_test) == 30 and len(d.x_train) == 0
+
+
+@pytest.mark.parametrize("labels, names, expect", [
+    (np.arange(N) % 5, ["a", "b", "c"], "label values span 0..4 but there are 3 class_names"),
+    (np.array(list("abcde"))[np.arange(N) % 5], ["a", "b", "c"], "labels ['d', 'e'] are not in class_names"),
+    (np.eye(5)[np.arange(N) % 5], ["a", "b", "c"], "label values span 0..4 but there are 3 class_names"),
+])
+def test_labels_outside_class_names(tmp_path: Path, labels, names, expect) -> None:
+    x, _ = _arrays()
+    assert expect in _load(tmp_path, x, labels, class_names=names)
+
+
+def test_duplicate_class_names_in_the_file(tmp_path: Path) -> None:
+    x, y = _arrays()
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=x, y=y, class_names=np.array(["a", "b", "a"]))
+    with pytest.raises(DataError, match="class name\\(s\\) a given more than once"):
+        load_dataset({"source": str(path)}, seed=0)
+
+
+@pytest.mark.parametrize("content", [b"not an hdf5 file at all", None])
+def test_truncated_or_foreign_h5(tmp_path: Path, content: bytes | None) -> None:
+    import h5py
+
+    path = tmp_path / "d.h5"
+    if content is None:   # a real HDF5 file cut in half
+        x, y = _arrays()
+        with h5py.File(path, "w") as f:
+            f["X"], f["y"] = x, y
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_dataset({"source": str(path)}, seed=0)
+    assert "d.h5: not a readable HDF5 file" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["nan", "twelve", "one_class"])
+def test_cli_refuses_bad_data_before_training(tmp_path: Path, case: str, capsys) -> None:
+    """Through `hwai compress`: exit 2, one line, no run folder (nothing trained or written)."""
+    import yaml
+
+    from hwai.cli import main
+
+    x, y = _arrays()
+    if case == "nan":
+        x[5, 0] = np.nan
+    elif case == "twelve":
+        x, y = x[:12], np.arange(12) % 5
+    else:
+        y = np.zeros(N, np.int64)
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"name": "x", "model": {"arch": "jet_mlp"},
+                                                     "data": {"source": "d.npz"}, "steps": ["train"]}))
+    out = tmp_path / "run"
+    assert main(["compress", str(tmp_path / "r.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hwai: ") and "\n" not in err and "d.npz" in err
+    assert {"nan": "rows have NaN or Inf", "twelve": "(12 rows in all)", "one_class": "every label is class"}[case] in err
+    assert not out.exists()
+
+
+def test_label_gap_does_not_invent_empty_classes(tmp_path: Path) -> None:
+    """Integer labels 0, 1, 2, 7 without class_names used to become 8 classes, 5 of them empty."""
+    x, _ = _arrays()
+    msg = _load(tmp_path, x, np.array([0, 1, 2, 7])[np.arange(N) % 4])
+    assert "fewer than 2 rows of class 3: 0, 4: 0, 5: 0, 6: 0" in msg

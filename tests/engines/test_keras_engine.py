@@ -69,7 +69,7 @@ def test_build_names_and_shapes(engine: KerasEngine, data: Dataset) -> None:
 
 def test_build_mismatch_names_both_numbers(engine: KerasEngine, data: Dataset, tmp_path: Path) -> None:
     engine.save(engine.build({"arch": "jet_mlp", "hidden": [4]}, data, seed=0), tmp_path)
-    with pytest.raises(HwaiError, match="expects 16 input features but the data has 10"):
+    with pytest.raises(HwaiError, match=r"takes input shape \(16,\) \(16 features\) but the data has 10 features"):
         engine.build({"path": str(tmp_path / "model.h5")}, _tiny_data(n=50, n_features=10), seed=0)
     with pytest.raises(HwaiError, match="5 outputs but the data has 3 classes"):
         engine.build({"path": str(tmp_path / "model.h5")}, _tiny_data(n=50, n_classes=3), seed=0)

@@ -26,9 +26,12 @@ class KerasEngine:
         """``arch: jet_mlp`` (``hidden`` overrides 64-32-32) or ``path`` (+ ``weights``) to load."""
         from hwai.engines.keras import models
         from hwai.engines.keras.io import load_model_file
+        from hwai.frontends.keras import check_supported
 
         if model_cfg.get("path"):
-            model = models.canonicalize(load_model_file(model_cfg["path"], model_cfg.get("weights")))
+            loaded = load_model_file(model_cfg["path"], model_cfg.get("weights"))
+            check_supported(loaded)  # the user's layer names, before any training time is spent
+            model = models.canonicalize(loaded)
         elif model_cfg.get("arch", "jet_mlp") == "jet_mlp":
             hidden = model_cfg.get("hidden") or models.JET_MLP_HIDDEN
             model = models.build_jet_mlp(data.n_features, data.n_classes, hidden, seed)

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from hwai.errors import HwaiError, UnsupportedLayerError
+from hwai.errors import HwaiError, ModelFileError, UnsupportedLayerError
 
 CHECKPOINT = "model.h5"
 
@@ -38,8 +38,9 @@ def custom_objects() -> dict[str, Any]:
 def load_model_file(path: str | Path, weights: str | Path | None = None) -> Any:
     """Load a Keras/QKeras model from ``path`` (+ ``weights`` for a JSON architecture)."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise HwaiError(f"model file {path} not found; check model.path in the recipe")
+    for file in (path, weights):
+        if file is not None and not Path(file).expanduser().is_file():
+            raise ModelFileError(f"model file {file} not found; check model.path / model.weights in the recipe")
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -50,8 +51,13 @@ def load_model_file(path: str | Path, weights: str | Path | None = None) -> Any:
             return _load_h5(path, weights)
     except ValueError as err:
         _raise_unknown_layer(err, path)
-        raise HwaiError(f"cannot load Keras model {path}: {err}".splitlines()[0]) from err
-    raise HwaiError(f"model file {path} has unsupported type '{suffix}'; use .h5, .keras or .json + _weights.h5")
+        raise ModelFileError(f"cannot load Keras model {path}: {err}".splitlines()[0]) from None
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        # h5py/zipfile on a truncated or foreign file: a user's file problem, not a bug
+        raise ModelFileError(f"cannot read model file {path} (or its weights): {type(err).__name__}: "
+                             f"{err}".splitlines()[0] + "; is it truncated or another format?") from None
+    raise ModelFileError(f"model file {path} has unsupported type '{suffix}'; "
+                         "use .h5, .keras or .json + _weights.h5")
 
 
 def _raise_unknown_layer(err: ValueError, path: Path) -> None:
@@ -64,7 +70,7 @@ def _raise_unknown_layer(err: ValueError, path: Path) -> None:
 def _weights_beside(path: Path) -> Path:
     candidate = path.with_name(path.stem + "_weights.h5")
     if not candidate.is_file():
-        raise HwaiError(f"{path} is an architecture only; set model.weights (expected {candidate})")
+        raise ModelFileError(f"{path} is an architecture only; set model.weights (expected {candidate})")
     return candidate
 
 

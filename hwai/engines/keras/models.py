@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from hwai.errors import HwaiError, UnsupportedLayerError
+from hwai.errors import DataError, UnsupportedLayerError
 
 JET_MLP_HIDDEN = (64, 32, 32)  # the hls4ml tutorial jet tagger: 16-64-32-32-5
 
@@ -115,9 +115,12 @@ def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
     """Model input width / output width must match the data; name both numbers otherwise."""
     n_in, n_out = model.input_shape[-1], model.output_shape[-1]
     if n_in != n_features:
-        raise HwaiError(f"model '{model.name}' expects {n_in} input features but the data has {n_features}")
+        raise DataError(f"model '{model.name}' takes input shape {tuple(model.input_shape[1:])} "
+                        f"({n_in} features) but the data has {n_features} features; "
+                        "check data.features or model.path")
     if n_out != n_classes:
-        raise HwaiError(f"model '{model.name}' has {n_out} outputs but the data has {n_classes} classes")
+        raise DataError(f"model '{model.name}' has {n_out} outputs but the data has {n_classes} classes; "
+                        "check data.class_names or model.path")
 
 
 def activation_name(layer: Any) -> str:

@@ -31,11 +31,12 @@ class TorchEngine:
     framework = "torch"
 
     def build(self, model_cfg: dict, data: Dataset, seed: int) -> Any:
-        from hwai.engines.torch.models import build_model
+        from hwai.engines.torch.models import build_model, check_compatible
         from hwai.frontends.brevitas import check_supported
 
         model = build_model(model_cfg, data.n_features, data.n_classes, seed)
-        check_supported(model)  # fail before any training time is spent
+        layers = check_supported(model)  # fail before any training time is spent
+        check_compatible(layers, data.n_features, data.n_classes)
         return model
 
     def train(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:

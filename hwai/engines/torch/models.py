@@ -11,7 +11,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
-from hwai.errors import HwaiError
+from hwai.errors import DataError, ModelFileError
 
 JET_MLP_HIDDEN = (64, 32, 32)
 
@@ -45,14 +45,31 @@ def build_model(model_cfg: dict, n_in: int, n_out: int, seed: int) -> Any:
         model = jet_mlp(n_in, n_out, model_cfg.get("hidden") or JET_MLP_HIDDEN)
         model.hwai_origin = {"arch": "jet_mlp"}
     elif arch:
-        raise HwaiError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp' "
+        raise ModelFileError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp' "
                         "or give model.factory: 'package.module:function'")
     elif path:
         model = load_pickled_module(Path(path), bool(model_cfg.get("trust_pickle", False)))
     else:
-        raise HwaiError("model: give arch: jet_mlp, factory: 'package.module:function' "
+        raise ModelFileError("model: give arch: jet_mlp, factory: 'package.module:function' "
                         "(+ state_dict), or path to a saved torch model")
     return model.float().eval()
+
+
+def check_compatible(layers: list[tuple[str, Any]], n_features: int, n_classes: int) -> None:
+    """First Linear's inputs / last Linear's outputs must match the data; name both numbers."""
+    import torch.nn as nn
+
+    linear = [(name, m) for name, m in layers if isinstance(m, nn.Linear)]
+    if not linear:
+        return   # check_supported's caller (lower) names a model without Linear layers
+    (first, head), (last, tail) = linear[0], linear[-1]
+    if head.in_features != n_features:
+        raise DataError(f"model layer {first!r} takes input shape ({head.in_features},) "
+                        f"({head.in_features} features) but the data has {n_features} features; "
+                        "check data.features or the model")
+    if tail.out_features != n_classes:
+        raise DataError(f"model layer {last!r} has {tail.out_features} outputs but the data has "
+                        f"{n_classes} classes; check data.class_names or the model")
 
 
 def _from_factory(factory: str, state_dict: str | None, model_cfg: dict) -> Any:
@@ -60,12 +77,12 @@ def _from_factory(factory: str, state_dict: str | None, model_cfg: dict) -> Any:
     try:
         model = fn()
     except TypeError as err:
-        raise HwaiError(f"model.factory {factory!r} must be callable without arguments "
+        raise ModelFileError(f"model.factory {factory!r} must be callable without arguments "
                         f"and return an nn.Module ({err})") from None
     import torch.nn as nn
 
     if not isinstance(model, nn.Module):
-        raise HwaiError(f"model.factory {factory!r} returned {type(model).__name__}, "
+        raise ModelFileError(f"model.factory {factory!r} returned {type(model).__name__}, "
                         "not a torch.nn.Module")
     if state_dict:
         load_state_dict_file(model, Path(state_dict), bool(model_cfg.get("trust_pickle", False)))
@@ -77,15 +94,15 @@ def resolve_factory(factory: str) -> Any:
     """Import ``'package.module:function'``; every failure is a one-line HwaiError."""
     mod_name, sep, attr = factory.partition(":")
     if not sep or not mod_name or not attr:
-        raise HwaiError(f"model.factory {factory!r} must look like 'package.module:function'")
+        raise ModelFileError(f"model.factory {factory!r} must look like 'package.module:function'")
     try:
         module = importlib.import_module(mod_name)
     except ImportError as err:
-        raise HwaiError(f"model.factory {factory!r}: cannot import {mod_name!r} ({err}); "
+        raise ModelFileError(f"model.factory {factory!r}: cannot import {mod_name!r} ({err}); "
                         "make it importable (pip install -e . or PYTHONPATH)") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise HwaiError(f"model.factory {factory!r}: {mod_name!r} has no callable {attr!r}")
+        raise ModelFileError(f"model.factory {factory!r}: {mod_name!r} has no callable {attr!r}")
     return fn
 
 
@@ -94,7 +111,7 @@ def load_state_dict_file(model: Any, path: Path, trust_pickle: bool = False) -> 
     import torch
 
     if not path.is_file():
-        raise HwaiError(f"model.state_dict {path} not found")
+        raise ModelFileError(f"model.state_dict {path} not found")
     obj = _torch_load(path, trust_pickle)
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
@@ -102,7 +119,7 @@ def load_state_dict_file(model: Any, path: Path, trust_pickle: bool = False) -> 
         model.load_state_dict(obj)
     except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0]
-        raise HwaiError(f"model.state_dict {path} does not fit the factory's module: {first}") from None
+        raise ModelFileError(f"model.state_dict {path} does not fit the factory's module: {first}") from None
 
 
 def load_pickled_module(path: Path, trust_pickle: bool) -> Any:
@@ -114,10 +131,10 @@ def load_pickled_module(path: Path, trust_pickle: bool) -> Any:
     import torch
 
     if not path.is_file():
-        raise HwaiError(f"model.path {path} not found")
+        raise ModelFileError(f"model.path {path} not found")
     obj = _torch_load(path, trust_pickle)
     if not isinstance(obj, torch.nn.Module):
-        raise HwaiError(f"model.path {path} holds a {type(obj).__name__}, not a module; "
+        raise ModelFileError(f"model.path {path} holds a {type(obj).__name__}, not a module; "
                         "give model.factory: 'package.module:function' and model.state_dict")
     model = strip_output_activation(obj)
     model.hwai_origin = {"pickle": str(path)}
@@ -132,9 +149,13 @@ def _torch_load(path: Path, trust_pickle: bool) -> Any:
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, OSError) as err:   # truncated or not a torch file at all
+        raise ModelFileError(f"cannot read torch file {path}: {type(err).__name__}: "
+                             f"{str(err).strip().splitlines()[0] if str(err).strip() else 'empty'}; "
+                             "is it truncated or another format?") from None
     except pickle.UnpicklingError as err:
         if not trust_pickle:
-            raise HwaiError(f"{path} is a pickled torch object, not a plain state dict; loading it "
+            raise ModelFileError(f"{path} is a pickled torch object, not a plain state dict; loading it "
                             "runs code from the file: set model.trust_pickle: true only if you "
                             "trust its source, or re-save it with torch.save(model.state_dict())") from None
         del err

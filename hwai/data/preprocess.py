@@ -1,0 +1,134 @@
+"""The input preprocessing a model was trained with, as a handoff artefact.
+
+The firmware takes *standardized* features in its fixed-point input type; a firmware
+engineer feeding it real detector quantities needs the feature order, the mean and
+scale of each feature, and how the result becomes an input code. This module turns a
+:class:`~hwai.data.Dataset` (the one source of those numbers) into a JSON-able spec
+that travels with the run (``preprocessing.json``, ``report.json``/``report.md``) and
+with the IR graph (``graph.meta['preprocessing']``), so every emitted project gets a
+README table and the C header ``hwai_preprocess.h``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwai.data.dataset import Dataset
+from hwai.ir.graph import Graph
+from hwai.ir.types import FixedType
+
+FORMAT = "hwai-preprocessing-1"
+FILE = "preprocessing.json"
+HEADER = "hwai_preprocess.h"
+# float32 throughout, in this order: exactly what the loader computed for training
+FORMULA = "model_input[i] = (raw[i] - mean[i]) / scale[i]   (float32 arithmetic)"
+
+
+def preprocessing_spec(data: Dataset, input_type: FixedType | None = None) -> dict[str, Any]:
+    """Feature order, standardization constants and (with ``input_type``) the input codes' range."""
+    spec: dict[str, Any] = {
+        "format": FORMAT, "source": data.source, "standardize": _mode(data),
+        "formula": FORMULA, "features": [_feature(i, n, m, s) for i, (n, m, s)
+                                         in enumerate(zip(data.feature_names, data.mean, data.std))],
+        "clipping": None,   # the loader clips nothing; the input type saturates (below)
+    }
+    if input_type is not None:
+        spec["input_type"] = _input_type(input_type)
+        for f in spec["features"]:
+            f["raw_min"], f["raw_max"] = _raw_range(f, input_type)
+    return spec
+
+
+def attach(graph: Graph, data: Dataset) -> Graph:
+    """``graph`` with its input preprocessing in ``meta`` (emitters write it into projects)."""
+    from dataclasses import replace
+
+    tin = graph.tensor(graph.inputs[0])
+    if tin.size != data.n_features:   # e.g. a graph over a feature subset: nothing exact to say
+        return graph
+    return replace(graph, meta={**graph.meta, "preprocessing": preprocessing_spec(data, tin.type)})
+
+
+def _mode(data: Dataset) -> str:
+    declared = data.meta.get("standardize")
+    if declared:
+        return str(declared)
+    return "none" if not np.any(data.mean) and np.all(data.std == 1) else "standard"
+
+
+def _feature(i: int, name: str, mean: float, scale: float) -> dict[str, Any]:
+    # float(np.float32) is the exact float32 value as a double: it round-trips through JSON
+    return {"index": i, "name": str(name), "mean": float(np.float32(mean)), "scale": float(np.float32(scale))}
+
+
+def _input_type(t: FixedType) -> dict[str, Any]:
+    from hwai.codegen.hlstypes import hls_type
+
+    return {**t.to_dict(), "frac": t.frac, "hls": hls_type(t), "code_min": int(t.qmin), "code_max": int(t.qmax),
+            "real_min": float(np.ldexp(t.qmin, -t.frac)), "real_max": float(np.ldexp(t.qmax, -t.frac))}
+
+
+def _raw_range(feature: dict, t: FixedType) -> tuple[float, float]:
+    """Physical values mapping to the input type's range: beyond them the input saturates."""
+    lo, hi = (feature["mean"] + feature["scale"] * float(np.ldexp(q, -t.frac)) for q in (t.qmin, t.qmax))
+    return lo, hi
+
+
+def markdown_table(spec: dict[str, Any]) -> str:
+    """The table a README / report.md shows (feature order, constants, saturating range)."""
+    ranged = "input_type" in spec
+    head = "| # | feature | mean | scale |" + (" input type's range in physical units |" if ranged else "")
+    rule = "|---|---|---|---|" + ("---|" if ranged else "")
+    rows = [f"| {f['index']} | `{f['name']}` | {f['mean']:.9g} | {f['scale']:.9g} |"
+            + (f" [{f['raw_min']:.6g}, {f['raw_max']:.6g}] |" if ranged else "") for f in spec["features"]]
+    return "\n".join([head, rule, *rows]) + "\n"
+
+
+def c_float(value: float) -> str:
+    """A C float literal equal to the float32 ``value`` (the double repr round-trips exactly)."""
+    text = repr(float(np.float32(value)))
+    return (text if any(c in text for c in ".eE") else text + ".0") + "f"
+
+
+def header_context(spec: dict[str, Any]) -> dict[str, Any]:
+    """Template context of ``hwai_preprocess.h``."""
+    t = spec["input_type"]
+    return {"spec": spec, "features": spec["features"], "n": len(spec["features"]), "t": t,
+            "means": ", ".join(c_float(f["mean"]) for f in spec["features"]),
+            "scales": ", ".join(c_float(f["scale"]) for f in spec["features"]),
+            "names": ", ".join(f'"{_c_string(f["name"])}"' for f in spec["features"]),
+            "table": markdown_table(spec)}
+
+
+def _c_string(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def project_files(graph: Graph) -> dict[str, str]:
+    """``hwai_preprocess.h`` for an emitted project, when the graph carries its preprocessing."""
+    from hwai.codegen import templates
+
+    spec = graph.meta.get("preprocessing")
+    if not spec or "input_type" not in spec:
+        return {}
+    return {HEADER: templates.render("native/hwai_preprocess.h.j2", **header_context(spec))}
+
+
+def readme_context(graph: Graph) -> dict[str, Any]:
+    """Context of ``native/preprocess.md.j2`` (the README section; empty without a spec)."""
+    spec = graph.meta.get("preprocessing")
+    return {"preprocessing": spec, "preprocessing_table": markdown_table(spec) if spec else ""}
+
+
+def hls_readme(graph: Graph, project: str) -> str | None:
+    """README.md for the hls4ml project folder (hls4ml writes none): the preprocessing section."""
+    from hwai.codegen import templates
+
+    ctx = readme_context(graph)
+    if not ctx["preprocessing"] or "input_type" not in ctx["preprocessing"]:
+        return None
+    body = templates.render("native/preprocess.md.j2", **ctx)
+    return (f"# {project} — hls4ml project generated by hwai\n\n"
+            f"Top function `{project}` in `firmware/{project}.cpp`; build with hls4ml's `build_prj.tcl`.\n\n{body}")
