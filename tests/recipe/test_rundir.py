@@ -323,7 +323,7 @@ def test_offline_commands_on_a_run_without_ir_exit_2(partial: Path, capsys) -> N
 def test_validate_reports_a_bad_recipe_as_its_first_line(fake, tmp_path: Path, capsys) -> None:
     assert main(["validate", str(_write_recipe(tmp_path, name="a/b"))]) == 2
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1 and out[0].startswith("recipe   error: ") and "name 'a/b'" in out[0]
+    assert len(out) == 1 and out[0].startswith("recipe   error: ") and "name: 'a/b'" in out[0]
 
 
 def _marker(doc: dict) -> str:
