@@ -205,3 +205,27 @@ def test_init_feature_count_mismatch_is_exit_2(tmp_path: Path, capsys) -> None:
     data = tiny_data(tmp_path / "d.npz")
     assert main(["init", "--model", str(model), "--data", str(data), "-o", str(tmp_path / "r.yaml")]) == 2
     assert "takes 5 inputs but --data d.npz has 4 features" in capsys.readouterr().err
+
+
+def test_init_takes_a_torch_file_as_is(tmp_path: Path, capsys) -> None:
+    (tmp_path / "net.pt").write_bytes(b"not inspected")
+    data = tiny_data(tmp_path / "d.npz")
+    out = tmp_path / "r.yaml"
+    assert main(["init", "--model", str(tmp_path / "net.pt"), "--data", str(data), "-o", str(out)]) == 0
+    recipe = load_recipe(out)
+    assert recipe.model["framework"] == "torch" and recipe.model["trust_pickle"] is False
+
+
+def test_csim_and_synth_json(monkeypatch, tmp_path: Path, capsys) -> None:
+    from hwai.recipe import offline
+
+    monkeypatch.setattr(offline, "csim_run", lambda run_dir, backends: {
+        "native": {"mismatches": 2, "summary": "2/10 vectors differ"}})
+    monkeypatch.setattr(offline, "synth_run", lambda run_dir, cfg: {"total": {"lut": 123}, "family": cfg["family"]})
+    assert main(["--json", "csim", str(tmp_path)]) == 5
+    assert json.loads(capsys.readouterr().out) == {"ok": False, "backends": {
+        "native": {"mismatches": 2, "summary": "2/10 vectors differ"}}}
+    assert main(["synth", str(tmp_path), "--json", "--family", "xc7"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "total": {"lut": 123}, "family": "xc7"}
+    assert main(["synth", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "lut: 123"
