@@ -16,6 +16,7 @@ import numpy as np
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
 from hwai.ir.graph import Graph
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
+from hwai.progress import progress
 from hwai.recipe.runner import RunContext
 from hwai.recipe.schema import Step, without_none
 
@@ -126,7 +127,15 @@ def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
         ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
         return _after_model_step(ctx, step)
     fn.__name__ = f"step_{action}"
+    fn.__doc__ = _engine_doc(action)
     return fn
+
+
+def _engine_doc(action: str) -> str:
+    """The engine protocol's description of ``action`` (one text for Keras and torch)."""
+    from hwai.engines.base import Engine
+
+    return getattr(Engine, action).__doc__ or ""
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:
@@ -195,6 +204,7 @@ def _try_lower(ctx: RunContext) -> Graph | None:
 
 
 def step_evaluate(ctx: RunContext, step: Step) -> dict:
+    """Physics metrics (accuracy, AUC, background rejection) of the model and, once lowered, of the firmware."""
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
@@ -205,6 +215,7 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 # --- IR-level steps ------------------------------------------------------------------
 
 def step_lower(ctx: RunContext, step: Step) -> dict:
+    """Lower the framework model into the typed fixed-point IR (the golden model)."""
     from hwai.data import preprocess
     from hwai.passes.pipeline import with_reuse_factor
 
@@ -241,6 +252,7 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 
 
 def step_estimate(ctx: RunContext, step: Step) -> dict:
+    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
     from hwai.estimate import estimate
 
     est = estimate(_need_graph(ctx, step), ctx.target)
@@ -252,6 +264,7 @@ def step_estimate(ctx: RunContext, step: Step) -> dict:
 
 
 def step_budget(ctx: RunContext, step: Step) -> dict:
+    """Check the estimate against the recipe budget (exit 4 when on_fail is error)."""
     from hwai.budget import check_budget
     from hwai.estimate import estimate
 
@@ -322,6 +335,7 @@ def csim_vectors(ctx: RunContext) -> np.ndarray:
 
 
 def step_emit(ctx: RunContext, step: Step) -> dict:
+    """Write HLS (hls4ml, native) and/or Verilog projects into the run folder."""
     from hwai.codegen import emitters
 
     graph = _need_graph(ctx, step)
@@ -335,6 +349,7 @@ def step_emit(ctx: RunContext, step: Step) -> dict:
 
 
 def step_csim(ctx: RunContext, step: Step) -> dict:
+    """Compile the emitted HLS with g++ and compare every output with the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
@@ -343,7 +358,11 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
     backends = step.cfg.get("backend") or [b for b in emitted if b in ("hls4ml", "native")]
     if not backends:
         raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
-    results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
+    results = {}
+    with progress("C-sim", total=len(backends)) as prog:
+        for b in backends:
+            results[b] = checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log)
+            prog.update()
     rep = {"vectors": int(len(vectors)), "backends": results,
            "mismatches": int(sum(r["mismatches"] for r in results.values()))}
     if rep["mismatches"]:
@@ -354,6 +373,7 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
 
 
 def step_rtl(ctx: RunContext, step: Step) -> dict:
+    """Simulate the Verilog (Verilator or Icarus) and compare with the golden model."""
     from hwai.sim import checks
 
     graph = _need_graph(ctx, step)
@@ -366,6 +386,7 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 
 
 def step_synth(ctx: RunContext, step: Step) -> dict:
+    """Synthesize the Verilog with Yosys and put the numbers next to the estimate."""
     from hwai.synth.flow import synth_graph
 
     if ctx.state.get("synth_report") and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
@@ -375,6 +396,7 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
+    """Fit one closed-form expression per class (symbolic regression) and lower it to the IR."""
     from hwai.data import preprocess
     from hwai.symbolic.step import run_symbolic
 
