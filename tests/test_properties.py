@@ -6,8 +6,6 @@ labels outside class_names, truncated or foreign bytes) and runs ``hwai validate
 ``hwai compress --to lower`` on tiny data. Every outcome must be exit 0, or a single ``hwai: ...`` line with a documented
 exit code that is not an internal error; a user folder next to the run is never deleted.
 
-Families that still fail because of a finding another part of issue 10 fixes are marked
-``xfail(strict=False)`` with the finding named; they turn into passes when it is merged.
 The default tier runs a few examples per family; ``-m slow`` runs many more.
 """
 
@@ -221,14 +219,12 @@ BYTE_KINDS = ["truncated", "garbage", "zero_bytes"]
 
 # --- the tests -------------------------------------------------------------------------------
 
-SEED_FINDING = ("schema: seed has no minimum (seed: -1 -> internal ValueError from numpy's "
-                "default_rng instead of exit 2)")
 # family: (strategy, finding that still fails it or None, examples always tried first)
 RECIPE_FAMILIES = {
     "drop": (drops, None, [drop(("steps", 2, "lower", "input", "integer"))]),
     "retype": (retypes, None, [replace(("steps", 2, "lower", "input"), {"width": 8})]),
     "rename": (renames, None, [rename(("data", "max_rows"), "s")]),
-    "numbers": (numbers, SEED_FINDING, [replace(("seed",), -1)]),
+    "numbers": (numbers, None, [replace(("seed",), -1)]),
     "strings": (strings, None, [replace(("model", "arch"), "\r")]),   # a CR in a message stays one line
     "reorder": (reorders, None, [reorder([2, 0, 1, 3], [])]),
 }
@@ -259,28 +255,20 @@ def test_mutated_recipes_end_in_documented_outcomes(strategy, examples: list) ->
     _property(strategy, examples, FAST)()
 
 
-DATA_FINDINGS = ("data loaders: an unreadable .npz (truncated, not a zip, zero bytes) is an internal "
-                 "error (BadZipFile/EOFError/ValueError), not a one-line exit 2")
 
 
-DATA_XFAIL = {"truncated", "garbage", "zero_bytes"}
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=[pytest.mark.xfail(strict=False, reason=DATA_FINDINGS)] if k in DATA_XFAIL else [])
-    for k in ARRAY_KINDS + BYTE_KINDS])
+@pytest.mark.parametrize("kind", ARRAY_KINDS + BYTE_KINDS)
 def test_broken_data_files_end_in_documented_outcomes(kind: str) -> None:
     check_outcome(copy.deepcopy(BASE), data_case(kind))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy, examples", _family_params(RECIPE_FAMILIES, {"retype": SEED_FINDING}))
+@pytest.mark.parametrize("strategy, examples", _family_params(RECIPE_FAMILIES))
 def test_many_mutated_recipes(strategy, examples: list) -> None:
     _property(strategy, [], MANY)()   # explore only: a known failing example would stop the search
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=DATA_FINDINGS)
 @given(kind=st.sampled_from(ARRAY_KINDS + BYTE_KINDS), doc=st.one_of(drops, renames))
 @MANY
 def test_many_broken_data_with_mutated_recipes(kind: str, doc: dict) -> None:
