@@ -63,7 +63,11 @@ def _read_source(source: str, cfg: dict) -> tuple[np.ndarray, np.ndarray, list |
     if source.startswith("openml:"):
         return _read_openml(source)
     path = Path(source).expanduser()
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise DataError(f"data file {str(path)[:120]}: {err.strerror}; check data.source or pass --data") from None
+    if not found:
         raise DataError(f"data file {path} not found; check data.source or pass --data PATH.npz")
     suffix = path.suffix.lower()
     readers = {".npz": _read_npz, ".h5": _read_h5, ".hdf5": _read_h5, ".parquet": _read_parquet}

@@ -307,3 +307,10 @@ def test_unreadable_npz_is_one_line(tmp_path, content: bytes) -> None:
     with pytest.raises(DataError, match="not a readable .npz file") as info:
         _read_npz(path, {})
     assert "\n" not in str(info.value)
+
+
+def test_a_data_path_longer_than_the_file_system_allows_is_one_line() -> None:
+    from hwai.data.loaders import _read_source
+
+    with pytest.raises(DataError, match="File name too long"):
+        _read_source("x" * 300 + ".npz", {})
