@@ -38,6 +38,10 @@ class Check:
 
 def check_output(run_dir: Path, force: bool, resume: bool) -> str:
     """Raise RunFolderError unless ``run_dir`` can be used as asked; say what will happen."""
+    try:
+        run_dir.exists()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise RunFolderError(f"--out {str(run_dir)[:120]}: {err.strerror}; choose another --out") from None
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"--out {run_dir}: is a file, not a folder; choose another --out")
     if not run_dir.exists() or rundir.is_empty_dir(run_dir):

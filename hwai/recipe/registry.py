@@ -34,15 +34,17 @@ class StepInfo:
 _TABLE: dict[str, StepInfo] = {}
 
 
-def step(name: str) -> Callable[[StepFn], StepFn]:
-    """Decorator: ``fn(ctx, step) -> report`` implements the recipe step ``name``."""
+def step(name: str, doc: object = None) -> Callable[[StepFn], StepFn]:
+    """Decorator: ``fn(ctx, step) -> report`` implements the recipe step ``name``; its
+    description is the first docstring line of ``doc`` (default: of ``fn``)."""
     if name not in STEPS:
         raise ValueError(f"step {name!r} is not declared in hwai.recipe.schema.STEPS")
     if name in _TABLE:
         raise ValueError(f"step {name!r} is registered twice ({_TABLE[name].run.__qualname__})")
 
     def register(fn: StepFn) -> StepFn:
-        _TABLE[name] = StepInfo(name, _first_line(fn.__doc__), kind_of(name), STEPS[name], fn)
+        text = (doc if doc is not None else fn).__doc__
+        _TABLE[name] = StepInfo(name, _first_line(text), kind_of(name), STEPS[name], fn)
         return fn
     return register
 

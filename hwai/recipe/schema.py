@@ -202,7 +202,7 @@ RECIPE = {
     "name": F(str, default=REQUIRED, pattern=RUN_NAME,
               help="the run folder's name under runs/: no '/' or '\\', not '.' or '..'"),
     "description": F(str, default=""),
-    "seed": F(int, default=0),
+    "seed": F(int, default=0, minimum=0, maximum=2**32 - 1),
     "model": F(dict, default=REQUIRED, fields=MODEL),
     "data": F(dict, default={}, fields=DATA),
     "target": F(dict, default={}, fields=TARGET),

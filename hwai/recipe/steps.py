@@ -28,6 +28,7 @@ from hwai.ir.graph import Graph
 from hwai.ir.interp import run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.metrics import classification_metrics
+from hwai.progress import progress
 from hwai.passes.pipeline import with_reuse_factor
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
@@ -124,27 +125,24 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
 
 # --- training-level steps ---------------------------------------------------------
 
-@registry.step("train")
+# A training step's description is the engine protocol's (one text for Keras and torch).
+@registry.step("train", doc=Engine.train)
 def step_train(ctx: RunContext, step: Step) -> dict:
-    """Train the float model (early stopping on the validation loss)."""
     return _model_step(ctx, step)
 
 
-@registry.step("prune")
+@registry.step("prune", doc=Engine.prune)
 def step_prune(ctx: RunContext, step: Step) -> dict:
-    """Magnitude pruning to a target sparsity with a schedule, then fine-tuning."""
     return _model_step(ctx, step)
 
 
-@registry.step("quantize")
+@registry.step("quantize", doc=Engine.quantize)
 def step_quantize(ctx: RunContext, step: Step) -> dict:
-    """Quantization-aware training with per-layer bit widths (pruned zeros stay zero)."""
     return _model_step(ctx, step)
 
 
-@registry.step("distill")
+@registry.step("distill", doc=Engine.distill)
 def step_distill(ctx: RunContext, step: Step) -> dict:
-    """Knowledge distillation of a (smaller) student from the teacher's logits."""
     cfg = _training_cfg(ctx, step)
     ctx.model = _distill(ctx, cfg)
     return _distill_comparison(ctx, step, _after_model_step(ctx, step))
@@ -228,7 +226,7 @@ def _try_lower(ctx: RunContext) -> Graph | None:
 
 @registry.step("evaluate")
 def step_evaluate(ctx: RunContext, step: Step) -> dict:
-    """Physics metrics of the current model (and of the firmware, once lowered)."""
+    """Physics metrics (accuracy, AUC, background rejection) of the model and, once lowered, of the firmware."""
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
@@ -240,7 +238,7 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("lower")
 def step_lower(ctx: RunContext, step: Step) -> dict:
-    """Cross into the IR: every tensor gets an exact fixed-point type."""
+    """Lower the framework model into the typed fixed-point IR (the golden model)."""
     cfg = dict(step.cfg)
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
@@ -273,7 +271,7 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 
 @registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
-    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR for the target."""
+    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
     est = estimate(_need_graph(ctx, step), ctx.target)
     ctx.state.estimate = est
     total = est.total.to_dict()
@@ -284,7 +282,7 @@ def step_estimate(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("budget")
 def step_budget(ctx: RunContext, step: Step) -> dict:
-    """Check the estimate (or Yosys with synth: true / --synth) against the recipe's budget."""
+    """Check the estimate against the recipe budget (exit 4 when on_fail is error)."""
     est = ctx.state.estimate or estimate(_need_graph(ctx, step), ctx.target)
     budget = {k: v for k, v in ctx.recipe.budget.items() if k != "on_fail" and v is not None}
     report = check_budget(est, budget, ctx.target)
@@ -346,7 +344,7 @@ def csim_vectors(ctx: RunContext) -> np.ndarray:
 
 @registry.step("emit")
 def step_emit(ctx: RunContext, step: Step) -> dict:
-    """Write the HLS (hls4ml, native) and/or Verilog projects of the IR."""
+    """Write HLS (hls4ml, native) and/or Verilog projects into the run folder."""
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
     out = {}
@@ -359,14 +357,18 @@ def step_emit(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("csim")
 def step_csim(ctx: RunContext, step: Step) -> dict:
-    """C-simulate the emitted HLS projects with g++; every output must equal the golden model."""
+    """Compile the emitted HLS with g++ and compare every output with the golden model."""
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
     emitted = ctx.state.emitted
     backends = step.cfg.get("backend") or [b for b in emitted if b in CSIM_BACKENDS]
     if not backends:
         raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
-    results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
+    results = {}
+    with progress("C-sim", total=len(backends)) as prog:
+        for b in backends:
+            results[b] = checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log)
+            prog.update()
     rep = {"vectors": int(len(vectors)), "backends": results,
            "mismatches": int(sum(r["mismatches"] for r in results.values()))}
     if rep["mismatches"]:
@@ -378,7 +380,7 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("rtl")
 def step_rtl(ctx: RunContext, step: Step) -> dict:
-    """Simulate the emitted Verilog (Verilator/Icarus) against the golden model."""
+    """Simulate the Verilog (Verilator or Icarus) and compare with the golden model."""
     graph = _need_graph(ctx, step)
     res = checks.rtl(graph, ctx.run_dir, ctx.target, int(step.cfg["vectors"]), ctx.seed,
                      step.cfg["simulator"], log=ctx.log)
@@ -390,7 +392,7 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("synth")
 def step_synth(ctx: RunContext, step: Step) -> dict:
-    """Synthesize the Verilog with Yosys (synth_xilinx) and compare with the estimate."""
+    """Synthesize the Verilog with Yosys and put the numbers next to the estimate."""
     if ctx.state.synth_report and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
         return ctx.state.synth_report  # already synthesized by budget --synth
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
@@ -399,7 +401,7 @@ def step_synth(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("symbolic")
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
-    """Symbolic regression: one fixed-point expression per class instead of a network."""
+    """Fit one closed-form expression per class (symbolic regression) and lower it to the IR."""
     cfg = without_none(dict(step.cfg))
     graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
     ctx.state.candidates.extend(rep["candidates"])

@@ -22,6 +22,7 @@ from typing import Sequence
 from hwai.codegen.aptypes import ap_types_dir
 from hwai.codegen.fileset import FileSet
 from hwai.errors import HwaiError, require_tool
+from hwai.progress import progress
 
 # Measured on the 16-64-32-32-5 jet MLP (table-driven layer loops), g++ 12:
 # -O2 vs -O1: 1.66 vs 1.49 s user to compile, 57k vs 51k samples/s; -O3 and
@@ -69,7 +70,8 @@ def compile(sources: Sequence[str], output: str, cwd: Path, *, shared: bool = Fa
     cmd = [compiler(), *flags, "-isystem", str(ap_types_dir())]
     cmd += [f"-I{d}" for d in include_dirs] + (["-include", str(pch)] if pch else [])
     cmd += (["-shared"] if shared else []) + ["-o", output, *sources]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    with progress(f"g++ building {output}"):
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     log = Path(cwd) / "build.log"
     log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
     if proc.returncode != 0:
