@@ -556,10 +556,6 @@ def cmd_steps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0].replace("``", "") if (doc or "").strip() else ""
-
-
 def _key_doc(fld: Any) -> dict:
     default = fld.default if not isinstance(fld.default, (dict, list)) or fld.default else None
     return {"default": default, "choices": list(fld.choices) if fld.choices else None, "help": fld.help,
