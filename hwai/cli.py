@@ -491,7 +491,7 @@ def _backends(text: str) -> list[str]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hwai.sim.verify import verify_run
+    from hwai.recipe.offline import verify_run
 
     res = verify_run(args.run_dir, args.events, args.backends, args.chunk,
                      progress=not (args.quiet or args.json))  # MismatchError -> exit 5
@@ -543,11 +543,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_steps(args: argparse.Namespace) -> int:
-    from hwai.recipe.schema import STEPS
-    from hwai.recipe.steps import STEP_FUNCS
+    from hwai.recipe.catalog import steps
 
-    doc = {name: {"description": _first_line(STEP_FUNCS[name].__doc__),
-                  "keys": {k: _key_doc(f) for k, f in fields.items()}} for name, fields in STEPS.items()}
+    doc = {name: {"description": info.description,
+                  "keys": {k: _key_doc(f) for k, f in info.fields.items()}} for name, info in steps().items()}
     lines = []
     for name, d in doc.items():
         lines.append(f"{name:<9} {d['description']}")
@@ -555,10 +554,6 @@ def cmd_steps(args: argparse.Namespace) -> int:
         lines.append(f"{'':<9}   keys: {keys or '(none)'}")
     result(args, doc, "\n".join(lines))
     return 0
-
-
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0].replace("``", "") if (doc or "").strip() else ""
 
 
 def _key_doc(fld: Any) -> dict:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
+from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
 from hwai.errors import RecipeError
 
 REQUIRED = object()
@@ -180,7 +184,7 @@ STEPS: dict[str, dict[str, Field]] = {
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},
-    "emit": {"backend": F(str, list, default=["hls4ml", "native"])},
+    "emit": {"backend": F(str, list, default=list(CSIM_BACKENDS))},
     "csim": {"vectors": F(int, default=10000, minimum=1), "backend": F(str, list)},
     "synth": {"family": F(str, default="xcup", choices=("xcup", "xc7")), "dsp": F(bool, default=True),
               "timeout_s": F(int, default=900, minimum=1)},
@@ -189,8 +193,9 @@ STEPS: dict[str, dict[str, Field]] = {
 }
 # Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
 STEP_RULES: dict[str, tuple[Rule | Together, ...]] = {"quantize": SIGNED_Q}
-BACKENDS = ("hls4ml", "native", "verilog")
-TRAINING_STEPS = ("train", "prune", "quantize", "distill", "symbolic")
+MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
+IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
+TRAINING_STEPS = (*MODEL_STEPS, "symbolic")
 IR_STEPS = ("estimate", "budget", "emit", "csim", "synth", "rtl")
 
 RECIPE = {
@@ -237,8 +242,6 @@ class Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError with a one-line message."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -300,7 +303,6 @@ def with_absolute_paths(recipe: Recipe) -> dict:
 
 
 def _digest(doc: Any) -> str:
-    import json
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -406,10 +408,6 @@ def _check_backends(cfg: dict, ctx: str, path: str) -> None:
                 raise RecipeError(f"{ctx}: {path}.{key}: {v!r} is not one of {', '.join(BACKENDS)}"
                                   f"{_suggest(str(v), BACKENDS)}")
         cfg[key] = list(vals)
-
-
-MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
-IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
 
 
 def _check_order(names: list[str], ctx: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 from hwai.ir.graph import Graph
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.types import FixedType
+from hwai.symbolic.fit import fit_expressions, make_targets
+from hwai.symbolic.select import joint_models, pareto, plot_front, select
 
 
 def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
@@ -18,9 +21,6 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     ``cfg``: the validated ``symbolic:`` section with absent keys removed (the caller's job:
     this package sits below ``hwai.recipe`` and does not import it).
     """
-    from hwai.symbolic.fit import fit_expressions, make_targets
-    from hwai.symbolic.select import joint_models, pareto, plot_front, select
-
     data = ctx.data
     teacher = ctx.model if cfg["target"] == "logits" else None
     y_fit = make_targets(data.y_train, data.n_classes, _logits(ctx, teacher, data.x_train), cfg["target"])
@@ -39,7 +39,6 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     rep = {"selected": chosen.to_dict(), "pareto": [m.to_dict() for m in pareto(models)],
            "models": [m.to_dict() for m in models],
            "candidates": [{"step": f"sr-{m.level}", "accuracy": m.accuracy, "lut": m.lut} for m in models]}
-    ctx.state.setdefault("candidates", []).extend(rep["candidates"])
     return graph, rep
 
 
@@ -58,6 +57,4 @@ def _logits(ctx: Any, model: Any, x: np.ndarray) -> np.ndarray | None:
 
 
 def _with_meta(graph: Graph, meta: dict) -> Graph:
-    from dataclasses import replace
-
     return replace(graph, meta={**graph.meta, **meta})

@@ -142,6 +142,6 @@ def test_default_backends_skip_fast_for_a_design_it_cannot_hold(capsys) -> None:
     from hwai.ir.types import FixedType
 
     wide = helper_mlp((4, 3, 2), seed=1, wbits=24, input_type=FixedType(40, 10))
-    assert "fast" not in verify._default_backends(wide, Target())
+    assert "fast" not in verify.default_backends(wide, Target())
     assert "skipping fast (node 'fc1'" in capsys.readouterr().err
-    assert "fast" in verify._default_backends(jet_design(), Target())
+    assert "fast" in verify.default_backends(jet_design(), Target())
