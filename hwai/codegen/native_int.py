@@ -20,6 +20,7 @@ from hwai.codegen.context import MAX_IO_BITS, accum_is_modular, build_context
 from hwai.codegen.fileset import FileSet
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
+from hwai.ops import op_of
 from hwai.ir.types import FixedType, requantize
 from hwai.target import Target
 
@@ -68,17 +69,20 @@ def _int_layer(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
     for t in (tin, tout):
         _check_bits(node, t.width, "tensor")
-    if node.op == "dense":
-        return _dense(graph, node, op_ctx, tin, tout)
-    if node.op in ("relu", "quant"):
-        _check_bits(node, _bits(tin) + max(0, tout.frac - tin.frac), "left-shifted code")
-        return {"kind": "elementwise", "relu": node.op == "relu", "cast": int_cast(tin.frac, tout)}
-    raise UnsupportedLayerError(f"node {node.name!r}: op {node.op!r} has no integer C-simulation "
-                                "flavour; check it with the ap_fixed backend (--backends apfixed)")
+    return {**op_of(node).native_int(graph, node, op_ctx),
+            "template": f"{_DIR}/ops/{node.op}.cpp.j2"}
 
 
-def _dense(graph: Graph, node: Node, op_ctx: Ctx, tin: FixedType, tout: FixedType) -> Ctx:
+def elementwise_int(graph: Graph, node: Node) -> Ctx:
+    """A cast op: one ``int_cast`` from the input's fraction (the op adds its own keys)."""
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    _check_bits(node, _bits(tin) + max(0, tout.frac - tin.frac), "left-shifted code")
+    return {"kind": "elementwise", "cast": int_cast(tin.frac, tout)}
+
+
+def dense_int(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     """CSR tables (nonzero weights in input order) and the casts of dense_latency."""
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
     tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
     fp = tin.frac + tw.frac
     _check_bits(node, ta.width, "accumulator")

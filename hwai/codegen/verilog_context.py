@@ -15,15 +15,18 @@ Otherwise the layer follows hls4ml's order with a cast after every addition (a c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
+from hwai.codegen.context import check_rank1
 from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
 from hwai.ir.types import FixedType
 from hwai.names import identifier, prefix, unique_identifiers
+from hwai.ops import op_of
 from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 
@@ -244,15 +247,14 @@ def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
 # --- elementwise -------------------------------------------------------------------
 
 
-def elementwise_layer(g: Graph, node: Node, xs: list[Sig]) -> tuple[Layer, list[Sig]]:
+def elementwise_layer(g: Graph, node: Node, xs: list[Sig],
+                      pre: Callable[[Layer, Sig, int], Sig]) -> tuple[Layer, list[Sig]]:
+    """A cast op: ``pre`` adds the op's own wires for element i (relu's gating) and
+    returns the signal that is cast into the output type."""
     tout = g.tensor(node.outputs[0]).type
     layer, outs = Layer(ident(node.name), node.op), []
     for i, x in enumerate(xs):
-        src = x
-        if node.op == "relu":
-            src = Sig(f"{layer.name}_m{i}", x.width, max(x.lo, 0), max(x.hi, 0), x.frac)
-            layer.body.append({"kind": "wire", "name": src.name, "width": x.width,
-                                "expr": f"{x.name}[{x.width - 1}] ? {x.width}'sd0 : {x.name}"})
+        src = pre(layer, x, i)
         name = f"{ident(node.outputs[0])}_{i}"
         outs.append(add_cast(layer, src, tout, name, *cast_interval(src, tout)))
     return layer, outs
@@ -277,13 +279,9 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
     layers = []
     for node in graph.nodes:
         xs = env[node.inputs[0]]
-        if node.op == "dense":
-            n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
-            layer, outs = dense_layer(graph, node, xs, max(1, n_st), style, coeffs)
-        elif node.op in ("relu", "quant"):
-            layer, outs = elementwise_layer(graph, node, xs)
-        else:
-            raise ValueError(f"Verilog emitter has no rule for op {node.op!r} (node {node.name!r})")
+        check_rank1(graph, node, "Verilog")
+        n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
+        layer, outs = op_of(node).verilog(graph, node, xs, max(1, n_st), style, coeffs)
         layers.append(layer)
         env[node.outputs[0]] = outs
     tout = graph.tensor(graph.outputs[0])

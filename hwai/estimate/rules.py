@@ -1,4 +1,5 @@
-"""One cost rule per IR op (dense, relu, quant; expr in rules_expr) and EBOPs.
+"""Cost rules of the IR ops (each op's ``cost`` hook in :mod:`hwai.ops` calls its rule here;
+expr's is in rules_expr) and EBOPs.
 
 Dense: LUT = a * Σ adder carry-chain bits (:mod:`hwai.estimate.tree`, exact intervals)
 + b * cast bits; DSP from :func:`hwai.estimate.rules_mult.mult_kind`; FF = c * register
@@ -17,6 +18,7 @@ from hwai.estimate.cost import Coefficients, Cost
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, range_bits, signed_bits
 from hwai.ir.types import FixedType
+from hwai.ops import op_of
 from hwai.target import Target
 from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits  # noqa: F401 (re-export)
 from hwai.estimate.tree import neuron_leaves, tree_cost
@@ -30,13 +32,10 @@ def node_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
 
     ``iv``: :func:`hwai.passes.precision.intervals` of the graph (computed if absent).
     """
-    rule = _RULES.get(node.op)
-    if rule is None:
-        return Cost(), f"no cost rule for op {node.op!r}; counted as zero"
     if iv is None:
         from hwai.passes.precision import intervals
         iv = intervals(graph)
-    return rule(graph, node, target, c, iv)
+    return op_of(node).cost(graph, node, target, c, iv)
 
 
 def cast_bits(src: FixedType, dst: FixedType) -> int:
@@ -67,8 +66,9 @@ def _levels_to_cycles(levels: float, width: int, target: Target, c: Coefficients
     return max(1, math.ceil(delay / (target.clock_period_ns * c.clock_margin)))
 
 
-def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
-           iv: dict) -> tuple[Cost, str]:
+def dense_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
+               iv: dict) -> tuple[Cost, str]:
+    """The dense op's rule (:class:`hwai.ops.dense.Dense`); see the module docstring."""
     tx = graph.tensor(node.inputs[0]).type
     tout = graph.tensor(node.outputs[0]).type
     ta: FixedType = node.attrs["accum_type"]
@@ -123,7 +123,7 @@ def _live(graph: Graph, node: Node, trees: list, iv: dict) -> list:
     per-leaf bounds (a CSD digit's sign makes those looser)."""
     lo, hi, _ = iv[node.outputs[0]]
     users = graph.consumers(node.outputs[0])
-    relu_only = bool(users) and all(u.op == "relu" for u in users)
+    relu_only = bool(users) and all(op_of(u).zero_below for u in users)
     return [t for t, a, b in zip(trees, lo, hi) if a != b and not (relu_only and b <= 0)]
 
 
@@ -132,28 +132,18 @@ def _dead_low_bits(graph: Graph, node: Node, tout: FixedType) -> int:
     fractional bits needs only its rounding bit below them, so synthesis removes the
     rest of the register (measured: 477 modelled vs 81 synthesized FFs before this)."""
     users = graph.consumers(node.outputs[0])
-    if not users or any(u.op not in ("relu", "quant") for u in users):
+    if not users or not all(op_of(u).cast_only for u in users):
         return 0
     keep = max(graph.tensor(u.outputs[0]).type.frac for u in users) + 1  # + rounding bit
     return max(tout.frac - keep, 0)
 
 
-def _elementwise(graph: Graph, node: Node, target: Target, c: Coefficients,
-                 iv: dict) -> tuple[Cost, str]:
+def elementwise_cost(graph: Graph, node: Node, c: Coefficients, gate_bits: float) -> tuple[Cost, str]:
+    """A cast per element plus ``gate_bits`` LUT bits of the op's own logic (relu's gating)."""
     tx = graph.tensor(node.inputs[0]).type
     out = graph.tensor(node.outputs[0])
-    bits = cast_bits(tx, out.type)
-    if node.op == "relu":  # sign-gating of each bit; LUT6_2 packs two gated bits per LUT
-        bits += out.type.width / 2
+    bits = cast_bits(tx, out.type) + gate_bits
     return Cost(c.lut_per_cast_bit * bits * out.size, 0.0, 0, 0.0, 0, 1), ""
-
-
-def _expr(graph: Graph, node: Node, target: Target, c: Coefficients, iv: dict) -> tuple[Cost, str]:
-    from hwai.estimate.rules_expr import expr_cost  # sympy-free, but only needed for SR graphs
-    return expr_cost(graph, node, target, c, iv)
-
-
-_RULES = {"dense": _dense, "relu": _elementwise, "quant": _elementwise, "expr": _expr}
 
 
 # --- EBOPs --------------------------------------------------------------------
@@ -172,10 +162,13 @@ def ebops(graph: Graph) -> float:
 
     iv = intervals(graph)
     total = 0.0
-    for node in graph.nodes_of("dense"):
+    for node in graph.nodes:
+        ws = op_of(node).weights(node)
+        if not ws:
+            continue
         lo, hi, _ = iv[node.inputs[0]]
         abits = np.array([range_bits(int(a), int(b)) for a, b in zip(lo, hi)], dtype=np.float64)
-        w = np.asarray(node.attrs["weight"], dtype=np.int64)
+        w = np.asarray(ws[0], dtype=np.int64)
         wbits = np.vectorize(odd_bits, otypes=[np.int64])(w).astype(np.float64)
         total += float((abits[:, None] * wbits).sum())
     return total
