@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hwai.ops.base import NoAttrs, Op, OpAttrs
 from hwai.ops.dense import Dense
 from hwai.ops.expr import Expr
+from hwai.ops.leaky_relu import LeakyRelu
 from hwai.ops.quant import Quant
 from hwai.ops.relu import Relu
 
@@ -23,6 +24,7 @@ OPS: dict[str, Op] = {
     "relu": Relu(),
     "quant": Quant(),
     "expr": Expr(),
+    "leaky_relu": LeakyRelu(),
 }
 
 
