@@ -73,11 +73,12 @@ def _int_layer(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
             "template": f"{_DIR}/ops/{node.op}.cpp.j2"}
 
 
-def elementwise_int(graph: Graph, node: Node) -> Ctx:
-    """A cast op: one ``int_cast`` from the input's fraction (the op adds its own keys)."""
+def elementwise_int(graph: Graph, node: Node, shift: int = 0) -> Ctx:
+    """A cast op: one ``int_cast`` from the input's fraction + ``shift`` (an op that first
+    moves its codes ``shift`` bits left, as leaky_relu does, says so)."""
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
-    _check_bits(node, _bits(tin) + max(0, tout.frac - tin.frac), "left-shifted code")
-    return {"kind": "elementwise", "cast": int_cast(tin.frac, tout)}
+    _check_bits(node, _bits(tin) + shift + max(0, tout.frac - tin.frac - shift), "left-shifted code")
+    return {"kind": "elementwise", "cast": int_cast(tin.frac + shift, tout)}
 
 
 def dense_int(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:

@@ -74,11 +74,8 @@ class LeakyRelu(Elementwise):
         return {**ctx, "alpha_t": hls_type(self.alpha_type(node)), "alpha": repr(2.0 ** -node.attrs.shift)}
 
     def native_int(self, graph: "Graph", node: "Node", op_ctx: dict[str, Any]) -> dict[str, Any]:
-        from hwai.codegen.native_int import _bits, _check_bits, int_cast
-        tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
-        s = node.attrs.shift
-        _check_bits(node, _bits(tin) + s + max(0, tout.frac - tin.frac - s), "left-shifted code")
-        return {"kind": "elementwise", "shift": s, "cast": int_cast(tin.frac + s, tout)}
+        from hwai.codegen.native_int import elementwise_int
+        return {**elementwise_int(graph, node, node.attrs.shift), "shift": node.attrs.shift}
 
     def verilog(self, graph: "Graph", node: "Node", xs: list, stages: int, style: str, coeffs: Any):
         from hwai.codegen.verilog_context import elementwise_layer
