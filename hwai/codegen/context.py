@@ -166,8 +166,9 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     constant-trip loop reliably, while a data-dependent trip count would not unroll.
     """
     tin, tout = _io(graph, node)
-    w = np.asarray(node.attrs["weight"], dtype=np.int64)
-    tw, tb, ta = (node.attrs.get(k) for k in ("weight_type", "bias_type", "accum_type"))
+    w = np.asarray(node.attrs.weight, dtype=np.int64)
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     if tw is None or tb is None or ta is None:
         raise HwaiError(f"dense node {node.name!r} lacks weight/bias/accum types; "
                         "run hwai.passes.infer_precision first")
@@ -189,8 +190,8 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
         "rows": rows, "row_nnz": [str(r["nnz"]) for r in rows], "max_terms": max_terms,
         "nnz": nnz, "n_weights": int(w.size),
         "zero_pct": f"{100.0 * (1 - nnz / max(w.size, 1)):.1f}",
-        "bias": _literals(np.asarray(node.attrs["bias"], dtype=np.int64), tb),
-        "bias_codes": [str(int(q)) for q in np.asarray(node.attrs["bias"], dtype=np.int64)],
+        "bias": _literals(np.asarray(node.attrs.bias, dtype=np.int64), tb),
+        "bias_codes": [str(int(q)) for q in np.asarray(node.attrs.bias, dtype=np.int64)],
         "cast_products": not accum_is_modular(ta, _typed(tin).frac + tw.frac, tb.frac),
         "reuse_factor": rf, "pragmas": _reuse_pragmas(rf, nnz, target),
         "accum_desc": str(ta), "weight_desc": str(tw),

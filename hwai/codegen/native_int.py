@@ -84,20 +84,21 @@ def elementwise_int(graph: Graph, node: Node, shift: int = 0) -> Ctx:
 def dense_int(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     """CSR tables (nonzero weights in input order) and the casts of dense_latency."""
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tin.frac + tw.frac
     _check_bits(node, ta.width, "accumulator")
     _check_bits(node, _bits(tin) + _bits(tw), "product")
     rows = op_ctx["rows"]
     start = np.cumsum([0] + [r["nnz"] for r in rows]).tolist()
-    b = np.asarray(node.attrs["bias"], dtype=np.int64)
+    b = np.asarray(node.attrs.bias, dtype=np.int64)
     out = {"kind": "dense", "start": [str(s) for s in start],
            "idx": [i for r in rows for i in r["idx"][:r["nnz"]]] or ["0"],
            "w": [c for r in rows for c in r["w_codes"][:r["nnz"]]] or ["0"],
            "cast_out": int_cast(ta.frac, tout)}
     if accum_is_modular(ta, fp, tb.frac):
         # sum exactly, then one wrap: int64 must hold the exact sum (checked here)
-        abs_sum = np.abs(np.asarray(node.attrs["weight"], dtype=np.int64)).astype(object).sum(axis=0)
+        abs_sum = np.abs(np.asarray(node.attrs.weight, dtype=np.int64)).astype(object).sum(axis=0)
         bound = int(max(abs_sum * max(-tin.qmin, tin.qmax) * (1 << (ta.frac - fp))
                         + np.abs(b).astype(object) * (1 << (ta.frac - tb.frac)), default=0))
         _check_bits(node, bound.bit_length() + 1, "exact accumulator sum")

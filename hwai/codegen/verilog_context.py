@@ -108,8 +108,8 @@ def element_sigs(tensor: str, lo, hi, t: FixedType) -> list[Sig]:
 def dense_terms(node: Node, xs: list[Sig], j: int, fs: int, style: str,
                 coeffs: Coefficients, x_bits: int) -> list[tuple[Sig, bool, str]]:
     """Leaves of neuron ``j``'s tree: (signal spec, negated?, expression), at ``fs`` frac bits."""
-    w = np.asarray(node.attrs["weight"], dtype=np.int64)[:, j]
-    fp = xs[0].frac + node.attrs["weight_type"].frac if xs else fs
+    w = np.asarray(node.attrs.weight, dtype=np.int64)[:, j]
+    fp = xs[0].frac + node.attrs.weight_type.frac if xs else fs
     leaves = []
     for i, wi in enumerate(int(v) for v in w):
         kind = mult_kind(wi, x_bits, coeffs)
@@ -197,12 +197,12 @@ def _register(layer: Layer, s: Sig, name: str) -> Sig:
 
 def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
                 coeffs: Coefficients) -> tuple[Layer, list[Sig]]:
-    ta: FixedType = node.attrs["accum_type"]
-    tb: FixedType = node.attrs["bias_type"]
+    ta: FixedType = node.attrs.accum_type
+    tb: FixedType = node.attrs.bias_type
     tout = g.tensor(node.outputs[0]).type
     tx = g.tensor(node.inputs[0]).type
-    fp = tx.frac + node.attrs["weight_type"].frac
-    bias = np.asarray(node.attrs["bias"], dtype=np.int64)
+    fp = tx.frac + node.attrs.weight_type.frac
+    bias = np.asarray(node.attrs.bias, dtype=np.int64)
     layer, outs = Layer(ident(node.name), "dense", stages=stages), []
     modular = accum_is_modular(ta, fp, tb.frac)
     fs = max(fp, tb.frac)
@@ -224,11 +224,11 @@ def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
 def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
                 tb: FixedType, fp: int, pre: str) -> Sig:
     """hls4ml order: acc = cast(b); acc = cast(acc + cast(x_i * w_ij)) for non-zero w."""
-    b = int(node.attrs["bias"][j])
+    b = int(node.attrs.bias[j])
     bs = Sig(f"{pre}_b", signed_bits(b, b), b, b, tb.frac)
     layer.body.append({"kind": "wire", "name": bs.name, "width": bs.width, "expr": literal(b, bs.width)})
     acc = add_cast(layer, bs, ta, f"{pre}_a0", *cast_interval(bs, ta))
-    for i, wi in enumerate(int(v) for v in np.asarray(node.attrs["weight"])[:, j]):
+    for i, wi in enumerate(int(v) for v in np.asarray(node.attrs.weight)[:, j]):
         if wi == 0:
             continue               # cast(acc + cast(0)) == acc: acc already has type ta
         x = xs[i]

@@ -71,12 +71,12 @@ def dense_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
     """The dense op's rule (:class:`hwai.ops.dense.Dense`); see the module docstring."""
     tx = graph.tensor(node.inputs[0]).type
     tout = graph.tensor(node.outputs[0]).type
-    ta: FixedType = node.attrs["accum_type"]
-    tb: FixedType = node.attrs["bias_type"]
-    w = np.asarray(node.attrs["weight"], dtype=np.int64)
-    b = np.asarray(node.attrs["bias"], dtype=np.int64)
+    ta: FixedType = node.attrs.accum_type
+    tb: FixedType = node.attrs.bias_type
+    w = np.asarray(node.attrs.weight, dtype=np.int64)
+    b = np.asarray(node.attrs.bias, dtype=np.int64)
     x_lo, x_hi, _ = iv[node.inputs[0]]
-    fp = tx.frac + node.attrs["weight_type"].frac
+    fp = tx.frac + node.attrs.weight_type.frac
     fs = max(fp, tb.frac)             # the exact sum's fractional bits
     trees = []
     for j in range(w.shape[1]):

@@ -185,7 +185,8 @@ def _float_blocker(graph: Graph, node: Node, bits: int) -> str | None:
 
 def dense_blocker(graph: Graph, node: Node, bits: int) -> str | None:
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
     if not (ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= tb.frac):
         return "accumulator casts after every product (not modular): sequential int64"
@@ -206,8 +207,8 @@ def _mag(t: FixedType) -> int:
 def _dense_bound(node: Node, tx: FixedType, wshift: int, bshift: int) -> int:
     """Largest |partial sum| over every summation order, in accumulator codes (exact ints)."""
     xmax = _mag(tx)
-    wabs = np.abs(np.asarray(node.attrs["weight"], dtype=np.int64)).astype(object)
-    babs = np.abs(np.asarray(node.attrs["bias"], dtype=np.int64)).astype(object)
+    wabs = np.abs(np.asarray(node.attrs.weight, dtype=np.int64)).astype(object)
+    babs = np.abs(np.asarray(node.attrs.bias, dtype=np.int64)).astype(object)
     cols = wabs.sum(axis=0) * xmax * (1 << wshift) + babs * (1 << bshift)
     return int(max(cols, default=0))
 
@@ -297,7 +298,8 @@ def _type_interval(t: FixedType) -> Interval:
 def _dense_requants(graph: Graph, node: Node) -> tuple[Requant, Requant]:
     """The cast into the accumulator (a wrap, or nothing) and into the output type."""
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
     bound = _dense_bound(node, tx, ta.frac - fp, ta.frac - tb.frac)
     to_acc = requant_plan((-bound, bound), ta.frac, ta)
@@ -308,10 +310,11 @@ def _dense_requants(graph: Graph, node: Node) -> tuple[Requant, Requant]:
 def dense_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
     """x @ W + b as one BLAS call on codes; ``scale``: a consumer's 2**-s folded into W, b."""
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
-    w = np.ldexp(np.asarray(node.attrs["weight"], dtype=np.float64), ta.frac - fp) * scale
-    b = (np.ldexp(np.asarray(node.attrs["bias"], dtype=np.float64), ta.frac - tb.frac) * scale).astype(dtype)
+    w = np.ldexp(np.asarray(node.attrs.weight, dtype=np.float64), ta.frac - fp) * scale
+    b = (np.ldexp(np.asarray(node.attrs.bias, dtype=np.float64), ta.frac - tb.frac) * scale).astype(dtype)
     to_acc, to_out = _dense_requants(graph, node)
     w = np.ascontiguousarray(w.astype(dtype))
     src = node.inputs[0]
