@@ -33,8 +33,13 @@ class Elementwise(Op):
         return elementwise_int(graph, node)
 
     def cost(self, graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[Any, str]:
-        from hwai.estimate.rules import elementwise_cost
-        return elementwise_cost(graph, node, c, self.gate_bits(graph, node))
+        """LUT = b * (cast bits + the op's own gate bits) per element; combinational."""
+        from hwai.estimate.cost import Cost
+        from hwai.estimate.rules import cast_bits
+        tx = graph.tensor(node.inputs[0]).type
+        out = graph.tensor(node.outputs[0])
+        bits = cast_bits(tx, out.type) + self.gate_bits(graph, node)
+        return Cost(c.lut_per_cast_bit * bits * out.size, 0.0, 0, 0.0, 0, 1), ""
 
     def gate_bits(self, graph: "Graph", node: "Node") -> float:
         """LUT bits of the op's own logic before the cast (0 for a plain cast)."""
