@@ -84,8 +84,12 @@ class Op:
         return UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no {what}")
 
     # --- IR ---------------------------------------------------------------------
+    def out_shape(self, attrs: OpAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape rule: the per-sample output shape for an input of ``in_shape``."""
+        raise NotImplementedError(f"op {self.name!r} declares no shape rule")
+
     def check(self, graph: "Graph", node: "Node") -> None:
-        """Shape rule: raise IRError if the node's tensors do not fit together."""
+        """Raise IRError if the node's tensors do not fit together (its shape rule)."""
 
     # --- golden model -------------------------------------------------------------
     def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 class Elementwise(Op):
     """An op applied to each element independently (shape preserved)."""
 
+    def out_shape(self, attrs: Any, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(in_shape)
+
     def check(self, graph: "Graph", node: "Node") -> None:
         from hwai.ir.graph import IRError
 

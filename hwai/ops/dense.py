@@ -44,13 +44,16 @@ class Dense(Op):
     fast_form = fast_linear = True
 
     # --- IR ---------------------------------------------------------------------
+    def out_shape(self, attrs: DenseAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(in_shape[:-1]) + (int(attrs.weight.shape[1]),)   # the last axis is mapped
+
     def check(self, graph: "Graph", node: "Node") -> None:
         from hwai.ir.graph import IRError
 
         x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
         w = node.attrs.weight
-        if not x.shape or w.shape != (x.shape[-1], y.shape[-1] if y.shape else 1) \
-                or y.shape != x.shape[:-1] + (w.shape[1],):
+        if not x.shape or w.ndim != 2 or w.shape[0] != x.shape[-1] \
+                or y.shape != self.out_shape(node.attrs, x.shape):
             raise IRError(f"node {node.name!r}: weight shape {w.shape} does not map "
                           f"input {x.shape} to output {y.shape} (dense acts on the last axis)")
         if node.attrs.bias.shape != (w.shape[1],):

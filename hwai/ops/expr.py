@@ -31,6 +31,9 @@ class Expr(Op):
     Attrs = ExprAttrs
     hls4ml_symbolic = True
 
+    def out_shape(self, attrs: ExprAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (len(attrs.outputs),)
+
     def check(self, graph: "Graph", node: "Node") -> None:
         from hwai.ir.graph import IRError
 

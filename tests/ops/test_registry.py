@@ -104,3 +104,11 @@ def test_save_load_round_trip_keeps_shapes_and_typed_attrs(tmp_path) -> None:
     assert np.array_equal(back.node("phi").attrs.weight, g.node("phi").attrs.weight)
     x = np.random.default_rng(2).integers(X.qmin, X.qmax + 1, (50, P, FEAT))
     assert np.array_equal(interp.run(back, x)["y"], interp.run(g, x)["y"])
+
+
+@pytest.mark.unit
+def test_ops_declare_their_output_shape() -> None:
+    d = _dense("d", "x", "y", FEAT, N)
+    assert OPS["dense"].out_shape(d.attrs, (P, FEAT)) == (P, N)
+    assert OPS["relu"].out_shape(Node("r", "relu", ("x",), ("y",)).attrs, (P, FEAT)) == (P, FEAT)
+    assert OPS["leaky_relu"].out_shape(Node("l", "leaky_relu", ("x",), ("y",), {"shift": 2}).attrs, (7,)) == (7,)
