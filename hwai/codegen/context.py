@@ -1,28 +1,27 @@
 """IR graph -> the plain, JSON-able context the native templates render.
 
 Every number, type string, C identifier and table row is prepared here; templates
-only loop and branch. Per-op context functions are dispatched through ``OP_CONTEXT``.
+only loop and branch. Each op's context comes from its ``native`` hook (:mod:`hwai.ops`).
 
 Op-template contract (what ``hwai/templates/native/ops/<op>.h.j2`` receives): the op
 context's keys as top-level variables; it must define a function ``fn(const in_t
 x[n_in], out_t y[n_out])`` where ``fn``, ``n_in``, ``n_out`` are keys of that context.
-The ``expr`` op's context comes from :func:`hwai.codegen.expr_context.expr_context`
-(written with the symbolic-regression step) and is imported only when needed.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from hwai.codegen.hlstypes import ap_int_type, hls_type
-from hwai.errors import HwaiError
+from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor
 from hwai.ir.numeric import accum_is_modular
 from hwai.ir.types import FixedType
 from hwai.names import identifier, unique_identifiers
+from hwai.ops import op_of
 from hwai.target import Target
 
 # Weights and biases are printed as C++ double literals: exact only up to 53 bits.
@@ -127,12 +126,8 @@ def _num(x: float) -> str:
 
 def _layer(graph: Graph, node: Node, target: Target, names: dict[str, str]) -> Ctx:
     """Common per-layer data plus the op's own context (rendered by its template)."""
-    try:
-        fn = OP_CONTEXT[node.op]
-    except KeyError:
-        raise HwaiError(f"node {node.name!r}: op {node.op!r} has no native code generator "
-                        f"(supported: {', '.join(sorted(OP_CONTEXT))})") from None
-    op_ctx = fn(graph, node, target)
+    check_rank1(graph, node, "native HLS")
+    op_ctx = op_of(node).native(graph, node, target)
     rf = int(node.impl.get("reuse_factor", 1))
     args = [names[t] for t in node.inputs] + [names[t] for t in node.outputs]
     return {"name": node.name, "op": node.op, "fn": op_ctx["fn"], "ctx": op_ctx,
@@ -146,8 +141,17 @@ def _io(graph: Graph, node: Node) -> tuple[Tensor, Tensor]:
     return graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
 
 
-def _elementwise(graph: Graph, node: Node, target: Target) -> Ctx:
-    """relu and quant: per-element cast into the output type (its rounding/overflow)."""
+def check_rank1(graph: Graph, node: Node, backend: str) -> None:
+    """The emitters build vectors only; shaped tensors wait for their own loops."""
+    for t in (*node.inputs, *node.outputs):
+        if len(graph.tensor(t).shape) != 1:
+            raise UnsupportedLayerError(f"node {node.name!r}: tensor {t!r} has shape "
+                                        f"{graph.tensor(t).shape}; the {backend} emitter supports "
+                                        "only rank-1 (flat) tensors so far")
+
+
+def elementwise_context(graph: Graph, node: Node, target: Target) -> Ctx:
+    """A cast op (relu, quant, ...): per-element cast into the output type."""
     tin, tout = _io(graph, node)
     return {"fn": _fn(node), "node": node.name, "in_t": hls_type(_typed(tin)),
             "out_t": hls_type(_typed(tout)), "n_in": tin.size, "n_out": tout.size,
@@ -162,8 +166,9 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     constant-trip loop reliably, while a data-dependent trip count would not unroll.
     """
     tin, tout = _io(graph, node)
-    w = np.asarray(node.attrs["weight"], dtype=np.int64)
-    tw, tb, ta = (node.attrs.get(k) for k in ("weight_type", "bias_type", "accum_type"))
+    w = np.asarray(node.attrs.weight, dtype=np.int64)
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     if tw is None or tb is None or ta is None:
         raise HwaiError(f"dense node {node.name!r} lacks weight/bias/accum types; "
                         "run hwai.passes.infer_precision first")
@@ -185,8 +190,8 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
         "rows": rows, "row_nnz": [str(r["nnz"]) for r in rows], "max_terms": max_terms,
         "nnz": nnz, "n_weights": int(w.size),
         "zero_pct": f"{100.0 * (1 - nnz / max(w.size, 1)):.1f}",
-        "bias": _literals(np.asarray(node.attrs["bias"], dtype=np.int64), tb),
-        "bias_codes": [str(int(q)) for q in np.asarray(node.attrs["bias"], dtype=np.int64)],
+        "bias": _literals(np.asarray(node.attrs.bias, dtype=np.int64), tb),
+        "bias_codes": [str(int(q)) for q in np.asarray(node.attrs.bias, dtype=np.int64)],
         "cast_products": not accum_is_modular(ta, _typed(tin).frac + tw.frac, tb.frac),
         "reuse_factor": rf, "pragmas": _reuse_pragmas(rf, nnz, target),
         "accum_desc": str(ta), "weight_desc": str(tw),
@@ -226,17 +231,3 @@ def _reuse_pragmas(rf: int, nnz: int, target: Target) -> list[str]:
     if target.flavour == "vivado":  # Vivado HLS 2020.x spelling
         return [f"#pragma HLS ALLOCATION instances=mul limit={limit} operation"]
     return [f"#pragma HLS ALLOCATION operation instances=mul limit={limit}"]
-
-
-def _expr(graph: Graph, node: Node, target: Target) -> Ctx:
-    try:
-        from hwai.codegen.expr_context import expr_context
-    except ImportError as err:
-        raise HwaiError(f"node {node.name!r}: op 'expr' needs hwai.codegen.expr_context "
-                        f"(symbolic-regression code generation), which failed to import: {err}") from None
-    return expr_context(graph, node, target)
-
-
-OP_CONTEXT: dict[str, Callable[[Graph, Node, Target], Ctx]] = {
-    "dense": dense_context, "relu": _elementwise, "quant": _elementwise, "expr": _expr,
-}

@@ -13,6 +13,7 @@ import numpy as np
 
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph
+from hwai.ops import op_of
 from hwai.target import Target
 
 PROJECT_DIRS = {"hls4ml": "hls", "native": "native", "verilog": "verilog"}
@@ -40,7 +41,7 @@ def _native(graph: Graph, target: Target, out: Path, vectors: np.ndarray) -> dic
 def _hls4ml(graph: Graph, target: Target, out: Path, vectors: np.ndarray) -> dict:
     from hwai.codegen.hls4ml_bridge import to_hls4ml
 
-    if graph.nodes_of("expr"):
+    if any(op_of(n).hls4ml_symbolic for n in graph.nodes):
         return _hls4ml_symbolic(graph, target, out)
     to_hls4ml(graph, out, target, vectors=vectors)
     return {"files": sum(1 for p in out.rglob("*") if p.is_file())}

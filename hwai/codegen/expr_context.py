@@ -35,13 +35,13 @@ def expr_context(graph: Graph, node: Node, target: Any = None) -> dict:
     types = program_types(graph, node)
     tin, tout = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
     fn = "expr_" + identifier(node.name)
-    sizes = [len(t) for t in node.attrs["tables"]]
-    steps = [_step(k, ins, types, fn, sizes) for k, ins in enumerate(node.attrs["program"])]
-    tables = [_table(fn, i, np.asarray(tab), _table_type(node, i)) for i, tab in enumerate(node.attrs["tables"])]
+    sizes = [len(t) for t in node.attrs.tables]
+    steps = [_step(k, ins, types, fn, sizes) for k, ins in enumerate(node.attrs.program)]
+    tables = [_table(fn, i, np.asarray(tab), _table_type(node, i)) for i, tab in enumerate(node.attrs.tables)]
     return {"fn": fn, "node": node.name, "in_t": hls_type(tin.type), "out_t": hls_type(tout.type),
             "n_in": tin.size, "n_out": tout.size, "steps": steps, "tables": tables,
-            "outputs": [{"j": j, "k": int(k)} for j, k in enumerate(node.attrs["outputs"])],
-            "expressions": list(node.attrs.get("expressions", []))}
+            "outputs": [{"j": j, "k": int(k)} for j, k in enumerate(node.attrs.outputs)],
+            "expressions": list(node.attrs.expressions)}
 
 
 def _step(k: int, ins: dict, types: list[FixedType], fn: str, sizes: list[int]) -> dict:
@@ -64,7 +64,7 @@ def _step(k: int, ins: dict, types: list[FixedType], fn: str, sizes: list[int]) 
 
 
 def _table_type(node: Node, i: int) -> FixedType:
-    for ins in node.attrs["program"]:
+    for ins in node.attrs.program:
         if ins["op"] == "lut" and int(ins["table"]) == i:
             return ins["type"]
     raise ValueError(f"node {node.name!r}: table {i} is not used by any instruction")

@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from hwai.codegen.context import check_rank1
 from hwai.codegen.hls4ml_layers import HlsLayer, compile_project, convert_layer_list, write_project
 from hwai.codegen.hlstypes import hls_type
-from hwai.errors import HwaiError, UnsupportedLayerError
+from hwai.errors import HwaiError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
 from hwai.ir.types import FixedType
 from hwai.names import hls4ml_renames
+from hwai.ops import op_of
 from hwai.target import Target
 
 # hls4ml needs some model-wide default; every variable that matters is set per layer
@@ -48,11 +50,11 @@ def plan_layers(graph: Graph) -> list[HlsLayer]:
     infer_precision produces). Same for ``relu -> quant``.
     """
     fused: dict[str, str] = {}       # producer node -> quant node fused into it
+    kinds = {}
     for node in graph.nodes:
-        if node.op == "expr":
-            raise UnsupportedLayerError(f"node {node.name!r}: expr nodes are emitted by hwai's "
-                                        "native HLS core, not through hls4ml")
-        if node.op == "quant" and _fusable(graph, node):
+        check_rank1(graph, node, "hls4ml")
+        kinds[node.name] = op_of(node).hls4ml_kind(node)
+        if kinds[node.name] == "linear" and _fusable(graph, node):
             fused[graph.producer(node.inputs[0]).name] = node.name
     absorbed = set(fused.values())
     plan = []
@@ -60,8 +62,7 @@ def plan_layers(graph: Graph) -> list[HlsLayer]:
         if node.name in absorbed:
             continue
         out = graph.node(fused[node.name]).outputs[0] if node.name in fused else node.outputs[0]
-        kind = {"dense": "dense", "relu": "relu", "quant": "linear"}[node.op]
-        plan.append(HlsLayer(node.name, kind, node, out, graph.tensor(out).type))
+        plan.append(HlsLayer(node.name, kinds[node.name], node, out, graph.tensor(out).type))
     _check_names(graph, plan)
     return plan
 
@@ -69,13 +70,13 @@ def plan_layers(graph: Graph) -> list[HlsLayer]:
 def _fusable(graph: Graph, quant: Node) -> bool:
     src = quant.inputs[0]
     prod = graph.producer(src)
-    if prod is None or prod.op not in ("dense", "relu") or src in graph.outputs:
+    cast = None if prod is None else op_of(prod).hls4ml_before_cast(graph, prod)
+    if cast is None or src in graph.outputs:
         return False
     if [c.name for c in graph.consumers(src)] != [quant.name]:
         return False
     t = graph.tensor(src).type
-    before = prod.attrs["accum_type"] if prod.op == "dense" else graph.tensor(prod.inputs[0]).type
-    lo = min(before.min_value, 0.0) if prod.op == "relu" else before.min_value
+    before, lo = cast
     return t.frac >= before.frac and t.min_value <= lo and t.max_value >= before.max_value
 
 
@@ -83,9 +84,10 @@ def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
     # hls4ml splits a Dense into '<name>' + '<name>_linear'; a clash would merge layers
     names = {l.name for l in plan} | set(graph.inputs)
     for l in plan:
-        if l.kind == "dense" and f"{l.name}_linear" in names:
-            raise HwaiError(f"node name {l.name}_linear clashes with hls4ml's activation for "
-                            f"dense {l.name!r}; rename the node")
+        for extra in op_of(l.node).hls4ml_extra_layers(l, ""):
+            if extra in names:
+                raise HwaiError(f"node name {extra} clashes with hls4ml's activation for "
+                                f"{l.node.op} {l.name!r}; rename the node")
 
 
 def _reserved_renames(graph: Graph) -> dict[str, str]:
@@ -116,13 +118,10 @@ def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
     layers: dict[str, Any] = {graph.inputs[0]: {"Precision": {"result": hls_type(tin)}, "Trace": True}}
     for l in plan:
         cfg: dict[str, Any] = {"Precision": {"result": hls_type(l.result)}, "Trace": True}
-        if l.kind == "dense":
-            a = l.node.attrs
-            cfg["Precision"].update(weight=hls_type(a["weight_type"]), bias=hls_type(a["bias_type"]),
-                                    accum=hls_type(a["accum_type"]))
-            cfg.update(ReuseFactor=int(l.node.impl.get("reuse_factor", 1)), Strategy="Latency")
-            # the '<dense>_linear' activation hls4ml adds: same type, so it is eliminated
-            layers[f"{l.name}_linear"] = {"Precision": {"result": hls_type(l.result)}}
+        op = op_of(l.node)
+        cfg["Precision"].update({k: hls_type(t) for k, t in op.hls4ml_precision(l).items()})
+        cfg.update(op.hls4ml_config(l))
+        layers.update(op.hls4ml_extra_layers(l, hls_type(l.result)))
         layers[l.name] = cfg
     return {"Model": {"Precision": {"default": _MODEL_DEFAULT}, "ReuseFactor": 1,
                       "Strategy": "Latency", "BramFactor": 1_000_000_000, "TraceOutput": False},
@@ -213,10 +212,7 @@ def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
         if layer is None:
             raise HwaiError(f"hls4ml removed layer {l.name!r}; its cast would be lost")
         out[f"{l.name}.result"] = layer.get_output_variable().type.precision
-        if l.kind == "dense":
-            out[f"{l.name}.weight"] = layer.weights["weight"].type.precision
-            out[f"{l.name}.bias"] = layer.weights["bias"].type.precision
-            out[f"{l.name}.accum"] = layer.get_attr("accum_t").precision
+        out.update({f"{l.name}.{k}": p for k, p in op_of(l.node).hls4ml_types(layer, l).items()})
     return out
 
 
@@ -225,10 +221,7 @@ def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
     want = {"input.result": graph.tensor(graph.inputs[0]).type}
     for l in plan:
         want[f"{l.name}.result"] = l.result
-        if l.kind == "dense":
-            a = l.node.attrs
-            want.update({f"{l.name}.weight": a["weight_type"], f"{l.name}.bias": a["bias_type"],
-                         f"{l.name}.accum": a["accum_type"]})
+        want.update({f"{l.name}.{k}": t for k, t in op_of(l.node).hls4ml_precision(l).items()})
     got = hls4ml_types(hls_model, plan)
     bad = [f"{k}: IR {hls_type(t)} vs hls4ml {got[k]}" for k, t in want.items() if not _same(got[k], t)]
     extra = sorted(set(hls_model.graph) - {l.name for l in plan} - set(graph.inputs))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
@@ -38,36 +37,23 @@ class HlsLayer:
     result: FixedType
 
 
-def exact_weights(node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """A dense node's weight (n_in x n_out) and bias as the exact real values of their codes."""
-    a = node.attrs
-    return a["weight_type"].to_float(a["weight"]), a["bias_type"].to_float(a["bias"])
-
-
 def layer_list(graph: Graph, plan: list[HlsLayer]) -> list[dict[str, Any]]:
-    """hls4ml's layer dicts for ``plan`` (a chain from the graph's single input)."""
+    """hls4ml's layer dicts for ``plan`` (a chain from the graph's single input); each op
+    writes its own (``Op.hls4ml_layer_dicts``)."""
+    from hwai.ops import op_of
+
     tin = graph.tensor(graph.inputs[0])
     out: list[dict[str, Any]] = [{"name": tin.name, "class_name": "InputLayer",
                                   "data_format": "channels_last", "input_shape": [tin.size]}]
     for layer in plan:
-        if layer.kind == "dense":
-            out += [_dense(graph, layer), _activation(f"{layer.name}_linear", "linear")]
-        else:
-            out.append(_activation(layer.name, layer.kind))
+        out += op_of(layer.node).hls4ml_layer_dicts(graph, layer)
     return out
 
 
-def _dense(graph: Graph, layer: HlsLayer) -> dict[str, Any]:
-    w, b = exact_weights(layer.node)
-    n_in, n_out = graph.tensor(layer.node.inputs[0]).size, graph.tensor(layer.tensor).size
-    return {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
-            "activation": "linear", "use_bias": True, "weight_data": w.reshape(n_in, n_out),
-            "bias_data": b.reshape(n_out), "n_in": n_in, "n_out": n_out,
-            "weight_quantizer": None, "bias_quantizer": None}
-
-
-def _activation(name: str, function: str) -> dict[str, Any]:
-    return {"name": name, "class_name": "Activation", "data_format": "channels_last", "activation": function}
+def activation_dict(name: str, function: str, **extra: Any) -> dict[str, Any]:
+    """An ``Activation``-family layer dict as hls4ml's Keras parser writes it."""
+    return {"name": name, "class_name": "Activation", "data_format": "channels_last",
+            "activation": function, **extra}
 
 
 def convert_layer_list(graph: Graph, plan: list[HlsLayer], hls_config: dict[str, Any],

@@ -20,6 +20,7 @@ from hwai.codegen.context import MAX_IO_BITS, accum_is_modular, build_context
 from hwai.codegen.fileset import FileSet
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
+from hwai.ops import op_of
 from hwai.ir.types import FixedType, requantize
 from hwai.target import Target
 
@@ -68,31 +69,36 @@ def _int_layer(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
     for t in (tin, tout):
         _check_bits(node, t.width, "tensor")
-    if node.op == "dense":
-        return _dense(graph, node, op_ctx, tin, tout)
-    if node.op in ("relu", "quant"):
-        _check_bits(node, _bits(tin) + max(0, tout.frac - tin.frac), "left-shifted code")
-        return {"kind": "elementwise", "relu": node.op == "relu", "cast": int_cast(tin.frac, tout)}
-    raise UnsupportedLayerError(f"node {node.name!r}: op {node.op!r} has no integer C-simulation "
-                                "flavour; check it with the ap_fixed backend (--backends apfixed)")
+    return {**op_of(node).native_int(graph, node, op_ctx),
+            "template": f"{_DIR}/ops/{node.op}.cpp.j2"}
 
 
-def _dense(graph: Graph, node: Node, op_ctx: Ctx, tin: FixedType, tout: FixedType) -> Ctx:
+def elementwise_int(graph: Graph, node: Node, shift: int = 0) -> Ctx:
+    """A cast op: one ``int_cast`` from the input's fraction + ``shift`` (an op that first
+    moves its codes ``shift`` bits left, as leaky_relu does, says so)."""
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    _check_bits(node, _bits(tin) + shift + max(0, tout.frac - tin.frac - shift), "left-shifted code")
+    return {"kind": "elementwise", "cast": int_cast(tin.frac + shift, tout)}
+
+
+def dense_int(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     """CSR tables (nonzero weights in input order) and the casts of dense_latency."""
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tin.frac + tw.frac
     _check_bits(node, ta.width, "accumulator")
     _check_bits(node, _bits(tin) + _bits(tw), "product")
     rows = op_ctx["rows"]
     start = np.cumsum([0] + [r["nnz"] for r in rows]).tolist()
-    b = np.asarray(node.attrs["bias"], dtype=np.int64)
+    b = np.asarray(node.attrs.bias, dtype=np.int64)
     out = {"kind": "dense", "start": [str(s) for s in start],
            "idx": [i for r in rows for i in r["idx"][:r["nnz"]]] or ["0"],
            "w": [c for r in rows for c in r["w_codes"][:r["nnz"]]] or ["0"],
            "cast_out": int_cast(ta.frac, tout)}
     if accum_is_modular(ta, fp, tb.frac):
         # sum exactly, then one wrap: int64 must hold the exact sum (checked here)
-        abs_sum = np.abs(np.asarray(node.attrs["weight"], dtype=np.int64)).astype(object).sum(axis=0)
+        abs_sum = np.abs(np.asarray(node.attrs.weight, dtype=np.int64)).astype(object).sum(axis=0)
         bound = int(max(abs_sum * max(-tin.qmin, tin.qmax) * (1 << (ta.frac - fp))
                         + np.abs(b).astype(object) * (1 << (ta.frac - tb.frac)), default=0))
         _check_bits(node, bound.bit_length() + 1, "exact accumulator sum")

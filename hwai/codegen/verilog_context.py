@@ -15,15 +15,18 @@ Otherwise the layer follows hls4ml's order with a cast after every addition (a c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
+from hwai.codegen.context import check_rank1
 from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
 from hwai.ir.types import FixedType
 from hwai.names import identifier, prefix, unique_identifiers
+from hwai.ops import op_of
 from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 
@@ -105,8 +108,8 @@ def element_sigs(tensor: str, lo, hi, t: FixedType) -> list[Sig]:
 def dense_terms(node: Node, xs: list[Sig], j: int, fs: int, style: str,
                 coeffs: Coefficients, x_bits: int) -> list[tuple[Sig, bool, str]]:
     """Leaves of neuron ``j``'s tree: (signal spec, negated?, expression), at ``fs`` frac bits."""
-    w = np.asarray(node.attrs["weight"], dtype=np.int64)[:, j]
-    fp = xs[0].frac + node.attrs["weight_type"].frac if xs else fs
+    w = np.asarray(node.attrs.weight, dtype=np.int64)[:, j]
+    fp = xs[0].frac + node.attrs.weight_type.frac if xs else fs
     leaves = []
     for i, wi in enumerate(int(v) for v in w):
         kind = mult_kind(wi, x_bits, coeffs)
@@ -194,12 +197,12 @@ def _register(layer: Layer, s: Sig, name: str) -> Sig:
 
 def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
                 coeffs: Coefficients) -> tuple[Layer, list[Sig]]:
-    ta: FixedType = node.attrs["accum_type"]
-    tb: FixedType = node.attrs["bias_type"]
+    ta: FixedType = node.attrs.accum_type
+    tb: FixedType = node.attrs.bias_type
     tout = g.tensor(node.outputs[0]).type
     tx = g.tensor(node.inputs[0]).type
-    fp = tx.frac + node.attrs["weight_type"].frac
-    bias = np.asarray(node.attrs["bias"], dtype=np.int64)
+    fp = tx.frac + node.attrs.weight_type.frac
+    bias = np.asarray(node.attrs.bias, dtype=np.int64)
     layer, outs = Layer(ident(node.name), "dense", stages=stages), []
     modular = accum_is_modular(ta, fp, tb.frac)
     fs = max(fp, tb.frac)
@@ -221,11 +224,11 @@ def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
 def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
                 tb: FixedType, fp: int, pre: str) -> Sig:
     """hls4ml order: acc = cast(b); acc = cast(acc + cast(x_i * w_ij)) for non-zero w."""
-    b = int(node.attrs["bias"][j])
+    b = int(node.attrs.bias[j])
     bs = Sig(f"{pre}_b", signed_bits(b, b), b, b, tb.frac)
     layer.body.append({"kind": "wire", "name": bs.name, "width": bs.width, "expr": literal(b, bs.width)})
     acc = add_cast(layer, bs, ta, f"{pre}_a0", *cast_interval(bs, ta))
-    for i, wi in enumerate(int(v) for v in np.asarray(node.attrs["weight"])[:, j]):
+    for i, wi in enumerate(int(v) for v in np.asarray(node.attrs.weight)[:, j]):
         if wi == 0:
             continue               # cast(acc + cast(0)) == acc: acc already has type ta
         x = xs[i]
@@ -244,15 +247,14 @@ def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
 # --- elementwise -------------------------------------------------------------------
 
 
-def elementwise_layer(g: Graph, node: Node, xs: list[Sig]) -> tuple[Layer, list[Sig]]:
+def elementwise_layer(g: Graph, node: Node, xs: list[Sig],
+                      pre: Callable[[Layer, Sig, int], Sig]) -> tuple[Layer, list[Sig]]:
+    """A cast op: ``pre`` adds the op's own wires for element i (relu's gating) and
+    returns the signal that is cast into the output type."""
     tout = g.tensor(node.outputs[0]).type
     layer, outs = Layer(ident(node.name), node.op), []
     for i, x in enumerate(xs):
-        src = x
-        if node.op == "relu":
-            src = Sig(f"{layer.name}_m{i}", x.width, max(x.lo, 0), max(x.hi, 0), x.frac)
-            layer.body.append({"kind": "wire", "name": src.name, "width": x.width,
-                                "expr": f"{x.name}[{x.width - 1}] ? {x.width}'sd0 : {x.name}"})
+        src = pre(layer, x, i)
         name = f"{ident(node.outputs[0])}_{i}"
         outs.append(add_cast(layer, src, tout, name, *cast_interval(src, tout)))
     return layer, outs
@@ -277,13 +279,9 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
     layers = []
     for node in graph.nodes:
         xs = env[node.inputs[0]]
-        if node.op == "dense":
-            n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
-            layer, outs = dense_layer(graph, node, xs, max(1, n_st), style, coeffs)
-        elif node.op in ("relu", "quant"):
-            layer, outs = elementwise_layer(graph, node, xs)
-        else:
-            raise ValueError(f"Verilog emitter has no rule for op {node.op!r} (node {node.name!r})")
+        check_rank1(graph, node, "Verilog")
+        n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
+        layer, outs = op_of(node).verilog(graph, node, xs, max(1, n_st), style, coeffs)
         layers.append(layer)
         env[node.outputs[0]] = outs
     tout = graph.tensor(graph.outputs[0])

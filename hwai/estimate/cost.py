@@ -1,6 +1,7 @@
 """Resource/latency estimate data types, the fitted coefficients, and ``estimate()``.
 
-The estimate is analytic (one rule per op, see :mod:`hwai.estimate.rules`) for a fully
+The estimate is analytic (one rule per op: each op's ``cost`` hook in :mod:`hwai.ops`,
+with the formulas in :mod:`hwai.estimate.rules`) for a fully
 unrolled, latency-strategy, ``io_parallel`` design with constant weights — the CMS L1
 trigger style of hls4ml and of hwai's own Verilog emitter. The coefficients are fitted
 against Yosys ``synth_xilinx`` runs of emitted designs (``calibration/fit.py``); the data
@@ -15,6 +16,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from hwai.ir.graph import Graph
+from hwai.ops import op_of
 from hwai.target import Target
 
 
@@ -117,7 +119,6 @@ class Estimate:
 
 def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -> Estimate:
     """Estimate LUT/FF/DSP/BRAM, latency and II of ``graph`` built for ``target``."""
-    from hwai.estimate.rules import node_cost  # rules import cost types; avoid a cycle
     from hwai.passes.precision import intervals
 
     coeffs = coeffs or Coefficients.fitted()
@@ -127,7 +128,7 @@ def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -
     notes: list[str] = []
     total = Cost()
     for node in graph.nodes:
-        cost, note = node_cost(graph, node, target, coeffs, iv)
+        cost, note = op_of(node).cost(graph, node, target, coeffs, iv)  # rules: hwai.ops
         per_node[node.name] = cost
         total = total + cost
         if note:

@@ -34,15 +34,15 @@ def expr_cost(graph: Graph, node: Node, target: Target, c: Coefficients, iv: dic
     from hwai.ir.expr import program_types
 
     types = program_types(graph, node)
-    program = node.attrs["program"]
+    program = node.attrs.program
     lut, dsp, level = 0.0, 0, [0] * len(program)
     for k, ins in enumerate(program):
         args = ins.get("args", [])
-        l_k, d_k, cyc = _instruction(ins, types, args, node.attrs["tables"], c)
+        l_k, d_k, cyc = _instruction(ins, types, args, node.attrs.tables, c)
         lut, dsp = lut + l_k, dsp + d_k
         level[k] = max([level[a] for a in args], default=0) + cyc
-    depth = max([level[k] for k in node.attrs["outputs"]], default=0)
-    ff = c.ff_per_reg_bit * sum(types[k].width for k in node.attrs["outputs"])  # output register
+    depth = max([level[k] for k in node.attrs.outputs], default=0)
+    ff = c.ff_per_reg_bit * sum(types[k].width for k in node.attrs.outputs)  # output register
     # one register per level: a stage is one adder/table level on the widest value
     stage = c.ns_per_level + c.ns_per_carry_bit * max(t.width for t in types)
     if dsp:

@@ -22,6 +22,7 @@ from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.numeric import DEFAULT_TYPE
 from hwai.ir.types import FixedType
+from hwai.ops import op_of
 from hwai.passes.precision import infer_precision
 
 INPUT_NAME = "input_1"  # Keras' default; hls4ml reserves the layer name "input"
@@ -192,9 +193,9 @@ class _State:
     act_default: FixedType = DEFAULT_TYPE
 
     def add(self, name: str, op: str, out_type: FixedType | None, **attrs: Any) -> None:
-        out = Tensor(name, self.cur.shape if op != "dense" else (int(np.asarray(attrs["weight"]).shape[1]),),
-                     out_type)
-        self.layers.append((Node(name, op, (self.cur.name,), (name,), attrs), out))
+        node = Node(name, op, (self.cur.name,), (name,), attrs)
+        out = Tensor(name, op_of(node).out_shape(node.attrs, self.cur.shape), out_type)
+        self.layers.append((node, out))
         self.cur = out
 
 

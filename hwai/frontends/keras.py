@@ -195,6 +195,8 @@ def _layer_activation(layer: Any) -> tuple[str, FixedType | None]:
         return "relu", None
     if cls == "Softmax":
         return "softmax", None
+    if cls == "LeakyReLU":
+        return f"leaky_relu:{kl.leaky_shift(layer)}", None
     if cls == "QActivation":
         return kl.activation_kind(layer, layer.quantizer)
     return kl.activation_kind(layer, layer.get_config()["activation"])
@@ -274,6 +276,9 @@ def _emit_activation(em: _Emitter, keras_name: str, node_name: str, kind: str,
         em.emit(node_name, "relu", keras_name, qtype)
     elif kind == "quant":
         em.emit(node_name, "quant", keras_name, qtype)
+    elif kind.startswith("leaky_relu:"):  # a float Dense before it: cast to act_type like relu
+        em.emit(node_name, "leaky_relu", keras_name, em.act_type if em.pending_float else None,
+                shift=int(kind.split(":")[1]))
     em.pending_float = False
 
 

@@ -24,7 +24,7 @@ SUPPORTED = {
     "InputLayer": "skip", "Dropout": "skip", "Flatten": "skip",
     "Dense": "dense", "QDense": "dense",
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
-    "QActivation": "activation", "BatchNormalization": "batchnorm",
+    "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
 }
 
 # Widest weight code we accept as "on a power-of-two grid": QKeras weights have at most
@@ -77,6 +77,17 @@ def relu_layer_ok(layer: Any) -> None:
     if cfg.get("max_value") is not None or float(cfg.get("negative_slope", 0.0)) != 0.0 \
             or float(cfg.get("threshold", 0.0)) != 0.0:
         raise unsupported(layer, "ReLU with max_value/negative_slope/threshold")
+
+
+def leaky_shift(layer: Any) -> int:
+    """``LeakyReLU(alpha=2**-k)``: k (hwai's ``leaky_relu`` is exact only for such slopes)."""
+    cfg = layer.get_config()
+    alpha = float(cfg.get("alpha", cfg.get("negative_slope", 0.3)))
+    k = -math.log2(alpha) if 0.0 < alpha < 1.0 else 0.0
+    if k < 1 or k != int(k):
+        raise unsupported(layer, f"LeakyReLU alpha {alpha} is not a power of two 2**-k, k >= 1 "
+                                 "(use e.g. alpha=0.125)")
+    return int(k)
 
 
 def _common_quantizer_checks(layer: Any, q: Any) -> None:

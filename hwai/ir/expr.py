@@ -61,7 +61,7 @@ def program_types(graph: Graph, node: Node) -> list[FixedType]:
     tin = graph.tensor(node.inputs[0]).type
     if tin is None:
         raise IRError(f"node {node.name!r}: expr input {node.inputs[0]!r} has no type")
-    return [tin if ins["op"] == "input" else ins["type"] for ins in node.attrs["program"]]
+    return [tin if ins["op"] == "input" else ins["type"] for ins in node.attrs.program]
 
 
 def exact_interval(ins: Instr, args: Sequence[ScalarInterval],
@@ -134,12 +134,12 @@ def evaluate_node(graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray
     """Golden integer evaluation of an ``expr`` node; ``xs[0]`` is (batch, n_in) codes."""
     x = np.asarray(xs[0])
     types = program_types(graph, node)
-    tables = node.attrs["tables"]
+    tables = node.attrs.tables
     vals: list[IntArray] = []
-    for ins in node.attrs["program"]:
+    for ins in node.attrs.program:
         vals.append(_eval_instr(ins, x, vals, types, tables))
     tout = graph.tensor(node.outputs[0]).type
-    out = [requantize(vals[k], types[k].frac, tout) for k in node.attrs["outputs"]]
+    out = [requantize(vals[k], types[k].frac, tout) for k in node.attrs.outputs]
     return [np.stack(out, axis=1) if out else np.zeros((x.shape[0], 0), dtype=np.int64)]
 
 
@@ -196,9 +196,9 @@ def interval_node(graph: Graph, node: Node, env: dict) -> None:
     tin = graph.tensor(node.inputs[0]).type
     inputs = [cast_interval_scalar((int(lo), int(hi), fx), tin.exact()) for lo, hi in zip(xlo, xhi)]
     types = program_types(graph, node)
-    ivs = program_intervals(node.attrs["program"], types, node.attrs["tables"], inputs)
+    ivs = program_intervals(node.attrs.program, types, node.attrs.tables, inputs)
     tout = graph.tensor(node.outputs[0]).type
-    outs = [cast_interval_scalar(ivs[k], tout) for k in node.attrs["outputs"]]
+    outs = [cast_interval_scalar(ivs[k], tout) for k in node.attrs.outputs]
     env[node.outputs[0]] = (np.array([o[0] for o in outs], dtype=object),
                             np.array([o[1] for o in outs], dtype=object), tout.frac)
 
@@ -207,7 +207,7 @@ def interval_node(graph: Graph, node: Node, env: dict) -> None:
 
 def validate_node(graph: Graph, node: Node) -> None:
     """Structural checks: argument order, table references, widths C++ can print exactly."""
-    prog, tables = node.attrs["program"], node.attrs["tables"]
+    prog, tables = node.attrs.program, node.attrs.tables
     n_in = graph.tensor(node.inputs[0]).size
     for k, ins in enumerate(prog):
         if ins["op"] not in INSTR_OPS:
@@ -221,14 +221,14 @@ def validate_node(graph: Graph, node: Node) -> None:
                           f"{MAX_WIDTH} bits; set a precision cap")
         if ins["op"] == "lut" and not 0 <= int(ins["table"]) < len(tables):
             raise IRError(f"node {node.name!r} instr {k}: no table {ins['table']}")
-    if len(node.attrs["outputs"]) != graph.tensor(node.outputs[0]).size:
-        raise IRError(f"node {node.name!r}: {len(node.attrs['outputs'])} outputs for "
+    if len(node.attrs.outputs) != graph.tensor(node.outputs[0]).size:
+        raise IRError(f"node {node.name!r}: {len(node.attrs.outputs)} outputs for "
                       f"tensor of size {graph.tensor(node.outputs[0]).size}")
 
 
 def op_counts(node: Node) -> dict[str, int]:
     """Instruction counts by op (a crude cost proxy used when no estimator is present)."""
     counts: dict[str, int] = {}
-    for ins in node.attrs["program"]:
+    for ins in node.attrs.program:
         counts[ins["op"]] = counts.get(ins["op"], 0) + 1
     return dict(sorted(counts.items()))

@@ -30,6 +30,7 @@ import numpy as np
 
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
+from hwai.ops import op_of
 
 # A node runs in floats when every code, partial sum and bias it handles has magnitude
 # <= 2**B with B = significand bits - 1 (52 for float64, 23 for float32). Then every
@@ -96,7 +97,7 @@ def build_plan(graph: Graph, reference: ReferenceEval, trace: bool = False) -> P
             continue
         fresh = not trace and _sole_use(graph, node.inputs[0])
         scale = moved.get(node.name, 1.0)
-        plan.steps.append(_FLOAT_STEP[node.op](graph, node, dtype, fresh, scale))
+        plan.steps.append(op_of(node).fast_step(graph, node, dtype, fresh, scale))
         plan.float_nodes.append(f"{node.name}:{np.dtype(dtype).name}")
     return plan
 
@@ -120,10 +121,10 @@ def _moved_scales(graph: Graph, dtypes: dict[str, type | None]) -> dict[str, flo
     out: dict[str, float] = {}
     for node in graph.nodes:
         t = node.outputs[0]
-        if node.op != "dense" or dtypes[node.name] is None or not _sole_use(graph, t):
+        if not op_of(node).fast_linear or dtypes[node.name] is None or not _sole_use(graph, t):
             continue
         nxt = graph.consumers(t)[0]
-        if nxt.op not in ("relu", "quant") or dtypes[nxt.name] != dtypes[node.name]:
+        if not op_of(nxt).fast_cast or dtypes[nxt.name] != dtypes[node.name]:
             continue
         if all(r.identity for r in _dense_requants(graph, node)):
             out[node.name] = out[nxt.name] = _elementwise_requant(graph, nxt).scale
@@ -171,21 +172,21 @@ def _hashable(v: object) -> object:
 
 def _float_blocker(graph: Graph, node: Node, bits: int) -> str | None:
     """Why ``node`` cannot run exactly in floats with ``bits``-bit codes, or None."""
-    if node.op not in _FLOAT_STEP:
+    op = op_of(node)
+    if not op.fast_form:
         return f"op {node.op!r} has no float form"
     types = [graph.tensor(t).type for t in (*node.inputs, *node.outputs)]
     if any(t is None for t in types):
         return "untyped tensor"
     if max(_mag(t) for t in types) > 1 << bits:
         return f"a tensor's codes exceed 2**{bits}"
-    if node.op == "dense":
-        return _dense_blocker(graph, node, bits)
-    return _elementwise_blocker(graph, node, bits)
+    return op.fast_blocker(graph, node, bits)
 
 
-def _dense_blocker(graph: Graph, node: Node, bits: int) -> str | None:
+def dense_blocker(graph: Graph, node: Node, bits: int) -> str | None:
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
     if not (ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= tb.frac):
         return "accumulator casts after every product (not modular): sequential int64"
@@ -206,13 +207,13 @@ def _mag(t: FixedType) -> int:
 def _dense_bound(node: Node, tx: FixedType, wshift: int, bshift: int) -> int:
     """Largest |partial sum| over every summation order, in accumulator codes (exact ints)."""
     xmax = _mag(tx)
-    wabs = np.abs(np.asarray(node.attrs["weight"], dtype=np.int64)).astype(object)
-    babs = np.abs(np.asarray(node.attrs["bias"], dtype=np.int64)).astype(object)
+    wabs = np.abs(np.asarray(node.attrs.weight, dtype=np.int64)).astype(object)
+    babs = np.abs(np.asarray(node.attrs.bias, dtype=np.int64)).astype(object)
     cols = wabs.sum(axis=0) * xmax * (1 << wshift) + babs * (1 << bshift)
     return int(max(cols, default=0))
 
 
-def _elementwise_blocker(graph: Graph, node: Node, bits: int) -> str | None:
+def elementwise_blocker(graph: Graph, node: Node, bits: int) -> str | None:
     tx = graph.tensor(node.inputs[0]).type
     tout = graph.tensor(node.outputs[0]).type
     up = max(0, tout.frac - tx.frac)
@@ -297,7 +298,8 @@ def _type_interval(t: FixedType) -> Interval:
 def _dense_requants(graph: Graph, node: Node) -> tuple[Requant, Requant]:
     """The cast into the accumulator (a wrap, or nothing) and into the output type."""
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
     bound = _dense_bound(node, tx, ta.frac - fp, ta.frac - tb.frac)
     to_acc = requant_plan((-bound, bound), ta.frac, ta)
@@ -305,13 +307,14 @@ def _dense_requants(graph: Graph, node: Node) -> tuple[Requant, Requant]:
     return to_acc, requant_plan(acc_iv, ta.frac, graph.tensor(node.outputs[0]).type)
 
 
-def _dense_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
+def dense_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
     """x @ W + b as one BLAS call on codes; ``scale``: a consumer's 2**-s folded into W, b."""
     tx = graph.tensor(node.inputs[0]).type
-    tw, tb, ta = (node.attrs[k] for k in ("weight_type", "bias_type", "accum_type"))
+    a = node.attrs
+    tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     fp = tx.frac + tw.frac
-    w = np.ldexp(np.asarray(node.attrs["weight"], dtype=np.float64), ta.frac - fp) * scale
-    b = (np.ldexp(np.asarray(node.attrs["bias"], dtype=np.float64), ta.frac - tb.frac) * scale).astype(dtype)
+    w = np.ldexp(np.asarray(node.attrs.weight, dtype=np.float64), ta.frac - fp) * scale
+    b = (np.ldexp(np.asarray(node.attrs.bias, dtype=np.float64), ta.frac - tb.frac) * scale).astype(dtype)
     to_acc, to_out = _dense_requants(graph, node)
     w = np.ascontiguousarray(w.astype(dtype))
     src = node.inputs[0]
@@ -326,11 +329,11 @@ def _dense_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float
 def _elementwise_requant(graph: Graph, node: Node) -> Requant:
     tx = graph.tensor(node.inputs[0]).type
     return requant_plan(_type_interval(tx), tx.frac, graph.tensor(node.outputs[0]).type,
-                        relu=node.op == "relu")
+                        relu=op_of(node).zero_below)
 
 
-def _elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
-    """relu/quant; ``scale`` != 1: its 2**-s was already applied by the dense before it."""
+def elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float = 1.0) -> Step:
+    """A cast op (relu/quant); ``scale`` != 1: its 2**-s was already applied by the dense before it."""
     r = _elementwise_requant(graph, node)
     if scale != 1.0:
         r = replace(r, scale=1.0)
@@ -340,11 +343,6 @@ def _elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale:
         x = env[src]
         return [apply_requant(_as(x, dtype), r, fresh or x.dtype != dtype)]
     return Step(node.name, node.outputs, run)
-
-
-_FLOAT_STEP: dict[str, Callable[[Graph, Node, type, bool, float], Step]] = {
-    "dense": _dense_step, "relu": _elementwise_step, "quant": _elementwise_step,
-}
 
 
 def _reference_step(graph: Graph, node: Node, reference: ReferenceEval) -> Step:

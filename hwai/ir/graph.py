@@ -4,33 +4,22 @@
 ``impl`` says *how* to build it (reuse factor, strategy). Passes return new graphs;
 nothing here mutates in place.
 
-Ops and their attrs (all integer arrays are the stored ``q`` of the named type):
-
-=========  ====================================================================
-``dense``  ``weight`` (n_in, n_out), ``weight_type``, ``bias`` (n_out,), ``bias_type``,
-           ``accum_type``. out = cast(acc) where acc = cast(bias) then, for each
-           input in order, acc = cast(acc + cast(x_i*w_ij)) — hls4ml's dense_latency.
-``relu``   out = cast(max(x, 0))
-``quant``  out = cast(x)  (a linear quantizer: rounding/overflow of the output type)
-``expr``   symbolic expression, see :mod:`hwai.ir.expr` (symbolic-regression step)
-=========  ====================================================================
-
-"cast" is always :func:`hwai.ir.types.requantize` into the output tensor's type.
+Ops (``node.op``) are registered in :data:`hwai.ops.OPS`: one module per op holds its
+typed attributes (a frozen dataclass; a plain dict given here is converted), shape
+rule, golden semantics, interval, cost and emitter hooks. Tensor shapes are the real
+per-sample shapes (no batch axis, never flattened here).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from hwai.ir.types import FixedType
-
-OPS = ("dense", "relu", "quant", "expr")
-
 
 class IRError(ValueError):
     """A graph that violates an IR invariant."""
@@ -56,7 +45,14 @@ class Node:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     impl: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        spec = _registered(self.op)
+        if spec is not None and not isinstance(self.attrs, spec.Attrs):
+            object.__setattr__(self, "attrs", spec.Attrs.from_mapping(self.name, self.op, self.attrs))
+
     def with_attrs(self, **kw: Any) -> "Node":
+        if is_dataclass(self.attrs):
+            return replace(self, attrs=replace(self.attrs, **kw))
         return replace(self, attrs={**self.attrs, **kw})
 
     def with_impl(self, **kw: Any) -> "Node":
@@ -115,8 +111,7 @@ class Graph:
             self.tensor(t)
         names = set()
         for n in self.nodes:
-            if n.op not in OPS:
-                raise IRError(f"node {n.name!r}: unknown op {n.op!r} (known: {', '.join(OPS)})")
+            op = _op_of(n)
             if n.name in names:
                 raise IRError(f"duplicate node name {n.name!r}")
             names.add(n.name)
@@ -126,7 +121,7 @@ class Graph:
             for o in n.outputs:
                 self.tensor(o)
                 known.add(o)
-            _check_shapes(self, n)
+            op.check(self, n)
         for o in self.outputs:
             if o not in known:
                 raise IRError(f"graph output {o!r} is never produced")
@@ -170,19 +165,15 @@ class Graph:
                    _decode(doc["meta"], arrays))
 
 
-def _check_shapes(g: Graph, n: Node) -> None:
-    if n.op == "dense":
-        x, y = g.tensor(n.inputs[0]), g.tensor(n.outputs[0])
-        w = np.asarray(n.attrs["weight"])
-        if w.shape != (x.size, y.size):
-            raise IRError(f"node {n.name!r}: weight shape {w.shape} does not match "
-                          f"input {x.size} x output {y.size}")
-        if np.asarray(n.attrs["bias"]).shape != (y.size,):
-            raise IRError(f"node {n.name!r}: bias shape {np.asarray(n.attrs['bias']).shape} != ({y.size},)")
-    elif n.op in ("relu", "quant"):
-        x, y = g.tensor(n.inputs[0]), g.tensor(n.outputs[0])
-        if x.shape != y.shape:
-            raise IRError(f"node {n.name!r}: elementwise op changes shape {x.shape} -> {y.shape}")
+def _registered(op: str) -> Any:
+    # The op modules build on this module, so the registry is looked up at call time.
+    from hwai.ops import OPS
+    return OPS.get(op)
+
+
+def _op_of(node: Node) -> Any:
+    from hwai.ops import op_of
+    return op_of(node)
 
 
 def _tensor_doc(t: Tensor) -> dict:

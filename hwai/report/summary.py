@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwai.ir.graph import Graph
+from hwai.ops import op_of
 
 
 def layer_table(graph: Graph) -> list[dict]:
@@ -13,22 +14,13 @@ def layer_table(graph: Graph) -> list[dict]:
     for n in graph.nodes:
         out = graph.tensor(n.outputs[0]).type
         row = {"node": n.name, "op": n.op, "output_type": str(out), "output_bits": out.width if out else None}
-        if n.op == "dense":
-            w = np.asarray(n.attrs["weight"])
-            row.update({"shape": list(w.shape),
-                        "weight_bits": n.attrs["weight_type"].width,
-                        "bias_bits": n.attrs["bias_type"].width,
-                        "accum_bits": n.attrs["accum_type"].width,
-                        "weight_type": str(n.attrs["weight_type"]),
-                        "nonzero_weights": int(np.count_nonzero(w)),
-                        "sparsity": float(1.0 - np.count_nonzero(w) / w.size),
-                        "reuse_factor": int(n.impl.get("reuse_factor", 1))})
+        row.update(op_of(n).summary(n))
         rows.append(row)
     return rows
 
 
 def graph_sparsity(graph: Graph) -> float:
     """Fraction of zero weights over all dense layers."""
-    ws = [np.asarray(n.attrs["weight"]) for n in graph.nodes if n.op == "dense"]
+    ws = [w for n in graph.nodes for w in op_of(n).weights(n)]
     total = sum(w.size for w in ws)
     return float(1.0 - sum(np.count_nonzero(w) for w in ws) / total) if total else 0.0

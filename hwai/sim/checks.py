@@ -14,6 +14,7 @@ import numpy as np
 
 from hwai.codegen.emitters import PROJECT_DIRS
 from hwai.ir.graph import Graph
+from hwai.ops import op_of
 from hwai.target import Target
 
 
@@ -24,7 +25,7 @@ def csim(backend: str, graph: Graph, run_dir: Path, vectors: np.ndarray,
 
     t0 = time.perf_counter()
     project = run_dir / PROJECT_DIRS[backend]
-    if backend == "hls4ml" and graph.nodes_of("expr"):
+    if backend == "hls4ml" and any(op_of(n).hls4ml_symbolic for n in graph.nodes):
         return _csim_hls4ml_symbolic(graph, project, vectors, log)
     if backend == "native":
         diffs = _handoff_differences(project, len(vectors), log)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwai.ir.graph import Graph
+from hwai.ops import op_of
 
 
 def make_vectors(graph: Graph, n: int, seed: int, real_codes: np.ndarray | None = None) -> np.ndarray:
@@ -71,14 +72,12 @@ def _directions(graph: Graph) -> list[np.ndarray]:
         src = maps.get(node.inputs[0]) if node.inputs else None
         if src is None:
             continue
-        if node.op == "dense":
-            w = node.attrs["weight_type"].to_float(node.attrs["weight"])
-            m = src @ w
-            m = m / max(float(np.abs(m).max(initial=0.0)), 1e-300)  # keep the scale tame
-            out.append(m)
-            maps[node.outputs[0]] = m
-        elif node.op in ("relu", "quant"):
-            maps[node.outputs[0]] = src
+        step = op_of(node).linear_map(node, src)
+        if step is None:
+            continue
+        maps[node.outputs[0]] = step[0]
+        if step[1]:
+            out.append(step[0])
     return out
 
 

@@ -28,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, generate_verilog, top_module
 from hwai.errors import HwaiError, MissingToolError
 from hwai.ir.graph import Graph, Node, Tensor
+from hwai.ops import op_of
 from hwai.progress import progress as show_progress
 from hwai.synth.parse import SynthResult, classify, parse_ltp, parse_stat_json
 
@@ -110,7 +110,7 @@ def split_graph(graph: Graph, per: str = "layer") -> list[Graph]:
     additionally one part per output neuron (``per='neuron'``)."""
     groups: list[list[Node]] = []
     for node in graph.nodes:
-        if node.op == "dense" or not groups:
+        if op_of(node).starts_part or not groups:
             groups.append([])
         groups[-1].append(node)
     parts = [_subgraph(graph, nodes, f"{graph.name}_p{k}") for k, nodes in enumerate(groups)]
@@ -118,7 +118,7 @@ def split_graph(graph: Graph, per: str = "layer") -> list[Graph]:
         return parts
     if per != "neuron":
         raise ValueError(f"split {per!r} not one of 'layer', 'neuron'")
-    return [n for p in parts for n in (_neurons(p) if p.nodes[0].op == "dense" else [p])]
+    return [n for p in parts for n in (_neurons(p) if op_of(p.nodes[0]).starts_part else [p])]
 
 
 def _subgraph(g: Graph, nodes: list[Node], name: str) -> Graph:
@@ -128,14 +128,11 @@ def _subgraph(g: Graph, nodes: list[Node], name: str) -> Graph:
 
 
 def _neurons(part: Graph) -> list[Graph]:
-    """One single-output graph per neuron of the part's dense node (elementwise kept)."""
+    """One single-output graph per neuron of the part's first node (elementwise kept)."""
     dense = part.nodes[0]
     out = []
-    for j in range(np.asarray(dense.attrs["bias"]).shape[0]):
-        attrs = {**dense.attrs, "weight": np.asarray(dense.attrs["weight"])[:, j:j + 1],
-                 "bias": np.asarray(dense.attrs["bias"])[j:j + 1]}
-        nodes = [Node(dense.name, "dense", dense.inputs, dense.outputs, attrs, dense.impl),
-                 *part.nodes[1:]]
+    for j in range(part.tensor(dense.outputs[0]).size):
+        nodes = [op_of(dense).neuron(dense, j), *part.nodes[1:]]
         tensors = {k: (Tensor(k, (1,), t.type) if k != dense.inputs[0] else t)
                    for k, t in part.tensors.items()}
         out.append(Graph(f"{part.name}_n{j}", part.inputs, part.outputs, tensors, tuple(nodes)))

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwai.codegen.hls4ml_layers import exact_weights, layer_list
+from hwai.codegen.hls4ml_layers import layer_list
+from hwai.ops import op_of
 from hwai.estimate.designs import mlp_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def test_layer_list_is_what_hls4ml_keras_parser_makes_with_exact_weights() -> No
         ("x", "InputLayer", None), ("dense0", "Dense", "linear"), ("dense0_linear", "Activation", "linear"),
         ("relu0", "Activation", "relu"), ("dense1", "Dense", "linear"), ("dense1_linear", "Activation", "linear")]
     dense = layers[1]
-    w, b = exact_weights(graph.node("dense0"))
+    w, b = op_of(graph.node("dense0")).float_weights(graph.node("dense0"))
     assert dense["weight_data"].shape == (6, 5) and dense["weight_data"].dtype == np.float64
     np.testing.assert_array_equal(dense["weight_data"], w.reshape(6, 5))
     np.testing.assert_array_equal(dense["bias_data"], b)

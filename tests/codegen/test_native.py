@@ -196,8 +196,9 @@ def test_testbench_binary_passes_and_catches_a_wrong_golden(ap_types: None, tmp_
 def test_expr_without_its_context_module_is_a_clear_error(monkeypatch) -> None:
     import sys
 
-    from hwai.codegen.context import OP_CONTEXT
+    from hwai.ops import OPS
 
     monkeypatch.setitem(sys.modules, "hwai.codegen.expr_context", None)  # import -> ImportError
+    node = Node("e", "expr", ("x",), ("y",), {"program": [], "tables": [], "outputs": []})
     with pytest.raises(HwaiError, match="hwai.codegen.expr_context"):
-        OP_CONTEXT["expr"](small_graph(), Node("e", "expr", ("x",), ("y",)), TARGET)
+        OPS["expr"].native(small_graph(), node, TARGET)

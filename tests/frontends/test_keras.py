@@ -159,3 +159,25 @@ def test_reference_qkeras_jet_model_agreement(qkeras_reference, openml_rows) -> 
     g = lower_keras(qkeras_reference, tin, name="jet")
     a = agreement(qkeras_reference, g, make_vectors(g, 20000, seed=0, real_codes=tin.from_float(openml_rows[0])))
     assert a.argmax_equal >= 0.999 and a.code_equal >= 0.999, a.summary()
+
+
+def test_leaky_relu_layer_maps_to_the_exact_op() -> None:
+    """LeakyReLU(alpha=2**-k) after a float Dense: leaky_relu(shift=k) cast to act_type."""
+    from hwai.errors import UnsupportedLayerError
+    from hwai.frontends.keras import lower_keras, keras_logits
+    from hwai.ir.interp import run_float
+
+    L = tf.keras.layers
+    model = tf.keras.Sequential([L.Input((6,)), L.Dense(5, name="d1"), L.LeakyReLU(alpha=0.125, name="lk"),
+                                 L.Dense(3, name="d2")])
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    at = FixedType(16, 6, True, "RND_CONV", "SAT")
+    g = lower_keras(model, TIN, weight_type=FixedType(12, 4, True, "RND_CONV", "SAT"), act_type=at)
+    assert [n.op for n in g.nodes] == ["dense", "leaky_relu", "dense", "quant"]
+    assert g.node("lk").attrs.shift == 3 and g.tensor("lk").type == at
+    x = TIN.to_float(np.random.default_rng(1).integers(-128, 128, (200, 6)))
+    assert np.abs(run_float(g, x) - keras_logits(model, x)).max() < 0.1
+    bad = tf.keras.Sequential([L.Input((6,)), L.Dense(5, name="d1"), L.LeakyReLU(alpha=0.3, name="lk")])
+    with pytest.raises(UnsupportedLayerError, match="layer 'lk' .*alpha 0.3.* not a power of two"):
+        lower_keras(bad, TIN, weight_type=at, act_type=at)
