@@ -6,6 +6,10 @@ The CLI prints ``hwai: <message>`` and exits with ``exit_code``; no traceback.
 from __future__ import annotations
 
 
+class IRError(ValueError):
+    """A graph that violates an IR invariant (a bug in a frontend or pass, not user input)."""
+
+
 class HwaiError(Exception):
     """Base class: ``str(err)`` is the one-line message shown to the user."""
 

@@ -21,7 +21,7 @@ from hwai.ir.graph import Graph, Node, Tensor
 from hwai.ir.numeric import accum_is_modular
 from hwai.ir.types import FixedType
 from hwai.names import identifier, unique_identifiers
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.target import Target
 
 # Weights and biases are printed as C++ double literals: exact only up to 53 bits.

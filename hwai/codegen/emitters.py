@@ -13,7 +13,7 @@ import numpy as np
 
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.target import Target
 
 PROJECT_DIRS = {"hls4ml": "hls", "native": "native", "verilog": "verilog"}

@@ -40,7 +40,7 @@ class HlsLayer:
 def layer_list(graph: Graph, plan: list[HlsLayer]) -> list[dict[str, Any]]:
     """hls4ml's layer dicts for ``plan`` (a chain from the graph's single input); each op
     writes its own (``Op.hls4ml_layer_dicts``)."""
-    from hwai.ops import op_of
+    from hwai.ir.registry import op_of
 
     tin = graph.tensor(graph.inputs[0])
     out: list[dict[str, Any]] = [{"name": tin.name, "class_name": "InputLayer",

@@ -20,7 +20,7 @@ from hwai.codegen.context import MAX_IO_BITS, accum_is_modular, build_context
 from hwai.codegen.fileset import FileSet
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.ir.types import FixedType, requantize
 from hwai.target import Target
 

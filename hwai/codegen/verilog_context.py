@@ -26,7 +26,7 @@ from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
 from hwai.ir.types import FixedType
 from hwai.names import identifier, prefix, unique_identifiers
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 

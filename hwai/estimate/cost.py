@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.target import Target
 
 

@@ -16,7 +16,7 @@ from hwai.estimate.cost import Coefficients, Cost
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import range_bits
 from hwai.ir.types import FixedType
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.target import Target
 from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits  # noqa: F401 (re-export)
 

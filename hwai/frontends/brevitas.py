@@ -22,7 +22,7 @@ from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.numeric import DEFAULT_TYPE
 from hwai.ir.types import FixedType
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.passes.precision import infer_precision
 
 INPUT_NAME = "input_1"  # Keras' default; hls4ml reserves the layer name "input"

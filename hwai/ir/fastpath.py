@@ -30,7 +30,7 @@ import numpy as np
 
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 # A node runs in floats when every code, partial sum and bias it handles has magnitude
 # <= 2**B with B = significand bits - 1 (52 for float64, 23 for float32). Then every

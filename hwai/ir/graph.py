@@ -4,7 +4,7 @@
 ``impl`` says *how* to build it (reuse factor, strategy). Passes return new graphs;
 nothing here mutates in place.
 
-Ops (``node.op``) are registered in :data:`hwai.ops.OPS`: one module per op holds its
+Ops (``node.op``) are registered in :data:`hwai.ir.registry.OP_TABLE`: one module per op holds its
 typed attributes (a frozen dataclass; a plain dict given here is converted), shape
 rule, golden semantics, interval, cost and emitter hooks. Tensor shapes are the real
 per-sample shapes (no batch axis, never flattened here).
@@ -19,11 +19,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from hwai.errors import IRError
+from hwai.ir.registry import op_named, op_of
 from hwai.ir.types import FixedType
-
-class IRError(ValueError):
-    """A graph that violates an IR invariant."""
-
 
 @dataclass(frozen=True)
 class Tensor:
@@ -46,7 +44,7 @@ class Node:
     impl: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        spec = _registered(self.op)
+        spec = op_named(self.op)
         if spec is not None and not isinstance(self.attrs, spec.Attrs):
             object.__setattr__(self, "attrs", spec.Attrs.from_mapping(self.name, self.op, self.attrs))
 
@@ -111,7 +109,7 @@ class Graph:
             self.tensor(t)
         names = set()
         for n in self.nodes:
-            op = _op_of(n)
+            op = op_of(n)
             if n.name in names:
                 raise IRError(f"duplicate node name {n.name!r}")
             names.add(n.name)
@@ -165,15 +163,6 @@ class Graph:
                    _decode(doc["meta"], arrays))
 
 
-def _registered(op: str) -> Any:
-    # The op modules build on this module, so the registry is looked up at call time.
-    from hwai.ops import OPS
-    return OPS.get(op)
-
-
-def _op_of(node: Node) -> Any:
-    from hwai.ops import op_of
-    return op_of(node)
 
 
 def _tensor_doc(t: Tensor) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 
 from hwai.ir import fastpath
 from hwai.ir.graph import Graph, IRError, Node
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 IntArray = np.ndarray
 Env = dict[str, IntArray]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 
 def with_reuse_factor(graph: Graph, reuse_factor: int) -> Graph:

@@ -13,7 +13,7 @@ import numpy as np
 
 from hwai.ir.graph import Graph, IRError
 from hwai.ir.numeric import Interval
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 
 def intervals(graph: Graph) -> dict[str, Interval]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 
 def layer_table(graph: Graph) -> list[dict]:

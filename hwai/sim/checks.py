@@ -14,7 +14,7 @@ import numpy as np
 
 from hwai.codegen.emitters import PROJECT_DIRS
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.target import Target
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwai.ir.graph import Graph
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 
 
 def make_vectors(graph: Graph, n: int, seed: int, real_codes: np.ndarray | None = None) -> np.ndarray:

@@ -33,7 +33,7 @@ from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, generate_verilog, top_module
 from hwai.errors import HwaiError, MissingToolError
 from hwai.ir.graph import Graph, Node, Tensor
-from hwai.ops import op_of
+from hwai.ir.registry import op_of
 from hwai.progress import progress as show_progress
 from hwai.synth.parse import SynthResult, classify, parse_ltp, parse_stat_json
 
