@@ -142,7 +142,8 @@ class Op:
                                     "flavour; check it with the ap_fixed backend (--backends apfixed)")
 
     def verilog(self, graph: "Graph", node: "Node", xs: list, stages: int, style: str, coeffs: Any):
-        raise ValueError(f"Verilog emitter has no rule for op {self.name!r} (node {node.name!r})")
+        raise UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no Verilog emitter yet; "
+                                    "use the native HLS or hls4ml backend")
 
     def hls4ml_kind(self, node: "Node") -> str:
         raise UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no hls4ml layer")

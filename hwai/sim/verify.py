@@ -192,12 +192,16 @@ def default_backends(graph: Graph, target: Target) -> list[str]:
     import shutil
 
     from hwai.codegen.native_int import generate_int
+    from hwai.codegen.verilog import generate_verilog
     from hwai.errors import UnsupportedLayerError
 
     out = [b for b in BACKENDS if b != "rtl" or shutil.which("verilator")]
-    try:
-        generate_int(graph, target)
-    except UnsupportedLayerError as err:
-        print(f"verify: skipping fast ({err})", file=sys.stderr)
-        out.remove("fast")
+    for backend, generate in (("fast", generate_int), ("rtl", generate_verilog)):
+        if backend not in out:
+            continue
+        try:
+            generate(graph, target)
+        except UnsupportedLayerError as err:
+            print(f"verify: skipping {backend} ({err})", file=sys.stderr)
+            out.remove(backend)
     return out

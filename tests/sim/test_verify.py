@@ -145,3 +145,15 @@ def test_default_backends_skip_fast_for_a_design_it_cannot_hold(capsys) -> None:
     assert "fast" not in verify.default_backends(wide, Target())
     assert "skipping fast (node 'fc1'" in capsys.readouterr().err
     assert "fast" in verify.default_backends(jet_design(), Target())
+
+
+def test_default_backends_skip_flavours_the_design_has_no_emitter_for(monkeypatch) -> None:
+    """An SR (expr) design has neither an int64 C-sim flavour nor a Verilog emitter: the
+    default backends leave both out instead of failing with an internal error."""
+    import shutil as _shutil
+
+    from hwai.target import Target
+    from tests.ir.test_expr import _graph
+
+    monkeypatch.setattr(_shutil, "which", lambda name: "/usr/bin/" + name)
+    assert verify.default_backends(_graph(), Target()) == ["golden", "apfixed"]
