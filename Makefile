@@ -42,7 +42,7 @@ bench: setup
 
 # ruff, then the layer contract in pyproject.toml (import-linter; tests/test_layering.py checks it too)
 lint: setup
-	$(BIN)/ruff check --select F,E9 hwai tests bench calibration
+	$(BIN)/ruff check hwai tests bench calibration
 	cd $(CURDIR) && PYTHONPATH=$(CURDIR) $(BIN)/lint-imports
 
 clean:

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwai.codegen.native import generate, golden_outputs  # noqa: E402
+from hwai.ir import interp  # noqa: E402
 from hwai.ir.graph import Graph, Node, Tensor, chain  # noqa: E402
 from hwai.ir.types import FixedType as F  # noqa: E402
 from hwai.passes.precision import infer_precision  # noqa: E402
-from hwai.ir import interp  # noqa: E402
 from hwai.sim.fast_csim import load_fast  # noqa: E402
 from hwai.sim.native_csim import load_native  # noqa: E402
 from hwai.target import Target  # noqa: E402

@@ -38,7 +38,7 @@ def bench_compress() -> dict:
     report = json.loads((out / "report.json").read_text())
     return {"wall_s": round(wall, 1), "peak_rss_mib": round(peak_kib / 1024, 1), "cpus": os.cpu_count(),
             "firmware_accuracy": report["firmware_accuracy"], "csim": report["csim"],
-            "steps_s": {k: v for k, v in _step_seconds(out).items()}}
+            "steps_s": dict(_step_seconds(out))}
 
 
 def _step_seconds(run_dir: Path) -> dict:

@@ -7,8 +7,9 @@ itself if it wants to.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from hwai.estimate.cost import Estimate
 from hwai.target import Target

@@ -15,8 +15,9 @@ import re
 import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hwai import __version__, quiet_frameworks
 from hwai.errors import HwaiError, RecipeError
@@ -123,7 +124,7 @@ def _human_output(args: argparse.Namespace) -> Iterator[None]:
     if not (args.json or args.quiet):
         yield
         return
-    target = sys.stderr if args.json else open(os.devnull, "w")
+    target = sys.stderr if args.json else open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
         with contextlib.redirect_stdout(target):
             yield

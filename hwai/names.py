@@ -15,7 +15,7 @@ This module imports nothing from hwai (any layer may use it).
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = ["C_KEYWORDS", "HLS4ML_RESERVED", "LANGUAGES", "VERILOG_KEYWORDS", "fresh",
            "hls4ml_renames", "identifier", "prefix", "unique_identifiers"]
@@ -23,44 +23,11 @@ __all__ = ["C_KEYWORDS", "HLS4ML_RESERVED", "LANGUAGES", "VERILOG_KEYWORDS", "fr
 DIGIT_PREFIX = "n_"
 
 # C++20 keywords and alternative tokens, plus C's (ISO/IEC 14882:2020 [lex.key], C17 6.4.1).
-C_KEYWORDS = frozenset("""
-alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
-char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
-co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
-extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
-nullptr operator or or_eq private protected public register reinterpret_cast requires restrict
-return short signed sizeof static static_assert static_cast struct switch template this
-thread_local throw true try typedef typeid typename union unsigned using virtual void volatile
-wchar_t while xor xor_eq _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary
-_Noreturn _Static_assert _Thread_local
-""".split())
+C_KEYWORDS = frozenset(["alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "requires", "restrict", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local"])
 
 # Verilog-2005 (IEEE 1364-2005 Annex B) and SystemVerilog-2017 (IEEE 1800-2017 Annex B)
 # reserved words: Verilator and most synthesis tools parse .v files with both sets.
-VERILOG_KEYWORDS = frozenset("""
-accept_on alias always always_comb always_ff always_latch and assert assign assume automatic
-before begin bind bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle
-checker class clocking cmos config const constraint context continue cover covergroup
-coverpoint cross deassign default defparam design disable dist do edge else end endcase
-endchecker endclass endclocking endconfig endfunction endgenerate endgroup endinterface
-endmodule endpackage endprimitive endprogram endproperty endspecify endsequence endtable
-endtask enum event eventually expect export extends extern final first_match for force
-foreach forever fork forkjoin function generate genvar global highz0 highz1 if iff ifnone
-ignore_bins illegal_bins implements implies import incdir include initial inout input inside
-instance int integer interconnect interface intersect join join_any join_none large let
-liblist library local localparam logic longint macromodule matches medium modport module
-nand negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1 null or output
-package packed parameter pmos posedge primitive priority program property protected pull0
-pull1 pulldown pullup pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase
-randsequence rcmos real realtime ref reg reject_on release repeat restrict return rnmos rpmos
-rtran rtranif0 rtranif1 s_always s_eventually s_nexttime s_until s_until_with scalared
-sequence shortint shortreal showcancelled signed small soft solve specify specparam static
-string strong strong0 strong1 struct super supply0 supply1 sync_accept_on sync_reject_on
-table tagged task this throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0
-tri1 triand trior trireg type typedef union unique unique0 unsigned until until_with untyped
-use uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire
-with within wor xnor xor
-""".split())
+VERILOG_KEYWORDS = frozenset(["accept_on", "alias", "always", "always_comb", "always_ff", "always_latch", "and", "assert", "assign", "assume", "automatic", "before", "begin", "bind", "bins", "binsof", "bit", "break", "buf", "bufif0", "bufif1", "byte", "case", "casex", "casez", "cell", "chandle", "checker", "class", "clocking", "cmos", "config", "const", "constraint", "context", "continue", "cover", "covergroup", "coverpoint", "cross", "deassign", "default", "defparam", "design", "disable", "dist", "do", "edge", "else", "end", "endcase", "endchecker", "endclass", "endclocking", "endconfig", "endfunction", "endgenerate", "endgroup", "endinterface", "endmodule", "endpackage", "endprimitive", "endprogram", "endproperty", "endspecify", "endsequence", "endtable", "endtask", "enum", "event", "eventually", "expect", "export", "extends", "extern", "final", "first_match", "for", "force", "foreach", "forever", "fork", "forkjoin", "function", "generate", "genvar", "global", "highz0", "highz1", "if", "iff", "ifnone", "ignore_bins", "illegal_bins", "implements", "implies", "import", "incdir", "include", "initial", "inout", "input", "inside", "instance", "int", "integer", "interconnect", "interface", "intersect", "join", "join_any", "join_none", "large", "let", "liblist", "library", "local", "localparam", "logic", "longint", "macromodule", "matches", "medium", "modport", "module", "nand", "negedge", "nettype", "new", "nexttime", "nmos", "nor", "noshowcancelled", "not", "notif0", "notif1", "null", "or", "output", "package", "packed", "parameter", "pmos", "posedge", "primitive", "priority", "program", "property", "protected", "pull0", "pull1", "pulldown", "pullup", "pulsestyle_ondetect", "pulsestyle_onevent", "pure", "rand", "randc", "randcase", "randsequence", "rcmos", "real", "realtime", "ref", "reg", "reject_on", "release", "repeat", "restrict", "return", "rnmos", "rpmos", "rtran", "rtranif0", "rtranif1", "s_always", "s_eventually", "s_nexttime", "s_until", "s_until_with", "scalared", "sequence", "shortint", "shortreal", "showcancelled", "signed", "small", "soft", "solve", "specify", "specparam", "static", "string", "strong", "strong0", "strong1", "struct", "super", "supply0", "supply1", "sync_accept_on", "sync_reject_on", "table", "tagged", "task", "this", "throughout", "time", "timeprecision", "timeunit", "tran", "tranif0", "tranif1", "tri", "tri0", "tri1", "triand", "trior", "trireg", "type", "typedef", "union", "unique", "unique0", "unsigned", "until", "until_with", "untyped", "use", "uwire", "var", "vectored", "virtual", "void", "wait", "wait_order", "wand", "weak", "weak0", "weak1", "while", "wildcard", "wire", "with", "within", "wor", "xnor", "xor"])
 
 # hls4ml 1.3's ModelGraph refuses a layer named 'input'; its generated C++ needs C names too.
 HLS4ML_RESERVED = frozenset({"input"})

@@ -12,13 +12,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 TTY_EVERY_S = 1.0     # refresh of the live line on a terminal
 LOG_EVERY_S = 30.0    # heartbeat interval in logs: sparse on purpose
 _state = {"quiet": False}
-_stack: list["Progress"] = []
+_stack: list[Progress] = []
 _lock = threading.Lock()
 
 

@@ -37,9 +37,8 @@ def test_quiet_silences_progress(capsys) -> None:
 
 
 def test_only_the_innermost_progress_speaks(capsys) -> None:
-    with progress("C-sim", total=2):
-        with progress("g++ building a.so"):
-            time.sleep(0.3)
+    with progress("C-sim", total=2), progress("g++ building a.so"):
+        time.sleep(0.3)
     lines = capsys.readouterr().err.splitlines()
     assert lines and all("g++ building a.so" in line for line in lines)
 

@@ -19,9 +19,9 @@ from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor
 from hwai.ir.numeric import accum_is_modular
+from hwai.ir.registry import op_of
 from hwai.ir.types import FixedType
 from hwai.names import identifier, unique_identifiers
-from hwai.ir.registry import op_of
 from hwai.target import Target
 
 # Weights and biases are printed as C++ double literals: exact only up to 53 bits.

@@ -6,8 +6,8 @@ run report; generation itself lives in the backend's module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

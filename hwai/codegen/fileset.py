@@ -45,7 +45,7 @@ class FileSet(Mapping[str, bytes]):
             h.update(path.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
         return h.hexdigest()
 
-    def with_file(self, path: str, content: bytes | str) -> "FileSet":
+    def with_file(self, path: str, content: bytes | str) -> FileSet:
         """A new FileSet with one file added or replaced (the original is untouched)."""
         return FileSet({**self._files, path: content})
 
@@ -62,7 +62,7 @@ class FileSet(Mapping[str, bytes]):
         return written
 
     @classmethod
-    def from_dir(cls, folder: str | Path) -> "FileSet":
+    def from_dir(cls, folder: str | Path) -> FileSet:
         """Read a written project back (every regular file below ``folder``)."""
         root = Path(folder)
         return cls({p.relative_to(root).as_posix(): p.read_bytes()

@@ -30,9 +30,9 @@ from hwai.codegen.hlstypes import hls_type
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
+from hwai.ir.registry import op_of
 from hwai.ir.types import FixedType
 from hwai.names import hls4ml_renames
-from hwai.ir.registry import op_of
 from hwai.target import Target
 
 # hls4ml needs some model-wide default; every variable that matters is set per layer

@@ -15,11 +15,11 @@ matter (a torch recipe never imports TensorFlow here).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType

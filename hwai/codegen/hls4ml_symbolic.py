@@ -19,8 +19,9 @@ an LSB; say so when reporting.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hwai.codegen.aptypes import ap_types_dir
 from hwai.codegen.hlstypes import hls_type

@@ -25,7 +25,7 @@ def template_root() -> Path:
     return root
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment() -> jinja2.Environment:
     """Strict, deterministic Jinja2 environment over :func:`template_root`.
 

@@ -14,8 +14,8 @@ Otherwise the layer follows hls4ml's order with a cast after every addition (a c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -24,9 +24,9 @@ from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
+from hwai.ir.registry import op_of
 from hwai.ir.types import FixedType
 from hwai.names import identifier, prefix, unique_identifiers
-from hwai.ir.registry import op_of
 from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 

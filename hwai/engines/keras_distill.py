@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, seed_everything, with_train_defaults
 from hwai.distill import cache_dir, cached_logits, settings
+from hwai.engines.core import EarlyStopping, seed_everything, with_train_defaults
 
 
 def kd_loss_tf(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:

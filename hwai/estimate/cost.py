@@ -11,9 +11,10 @@ and the resulting error figures live in ``calibration/`` and ``docs/estimator.md
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from hwai.ir.graph import Graph
 from hwai.ir.registry import op_of
@@ -32,7 +33,7 @@ class Cost:
     ii: int = 1
     stage_ns: float = 0.0   # combinational delay of the slowest pipeline stage
 
-    def __add__(self, other: "Cost") -> "Cost":
+    def __add__(self, other: Cost) -> Cost:
         """Series composition: resources and latencies add, the slowest II and stage win."""
         return Cost(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp,
                     self.bram + other.bram, self.latency_cycles + other.latency_cycles,
@@ -88,12 +89,12 @@ class Coefficients:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Coefficients":
+    def from_dict(cls, d: Mapping[str, Any]) -> Coefficients:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
     @classmethod
-    def fitted(cls) -> "Coefficients":
+    def fitted(cls) -> Coefficients:
         """The calibrated set shipped with hwai, or the defaults if none was fitted yet."""
         try:
             text = resources.files("hwai.estimate").joinpath("coefficients.json").read_text()

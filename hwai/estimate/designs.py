@@ -6,7 +6,7 @@ exact zeros, the shape pruning + QKeras quantization produces.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

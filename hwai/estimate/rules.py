@@ -13,12 +13,12 @@ import math
 import numpy as np
 
 from hwai.estimate.cost import Coefficients, Cost
+from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits  # noqa: F401 (re-export)
 from hwai.ir.graph import Graph, Node
 from hwai.ir.numeric import range_bits
-from hwai.ir.types import FixedType
 from hwai.ir.registry import op_of
+from hwai.ir.types import FixedType
 from hwai.target import Target
-from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits  # noqa: F401 (re-export)
 
 # --- per-op rules -----------------------------------------------------------
 

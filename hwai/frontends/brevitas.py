@@ -13,16 +13,17 @@ Handlers are registered by module type (``_HANDLERS``); anything else raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.numeric import DEFAULT_TYPE
-from hwai.ir.types import FixedType
 from hwai.ir.registry import op_of
+from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 
 INPUT_NAME = "input_1"  # Keras' default; hls4ml reserves the layer name "input"
@@ -282,10 +283,8 @@ def _bias(st: _State, name: str, mod: Any, qw: Any, where: str) -> tuple[np.ndar
         return np.zeros(mod.out_features, dtype=np.int64), FixedType(1, 1, True)
     bq = getattr(mod, "bias_quant", None)
     if qw is not None and bq is not None and bq.is_quant_enabled:
-        if bq.requires_input_scale:  # e.g. Int32Bias: scale = input scale * weight scale
-            qb = bq(mod.bias, _dummy_input(st.cur.type, mod), qw)
-        else:
-            qb = mod.quant_bias()
+        # e.g. Int32Bias: scale = input scale * weight scale
+        qb = bq(mod.bias, _dummy_input(st.cur.type, mod), qw) if bq.requires_input_scale else mod.quant_bias()
         return _param_codes(qb, where + " bias")
     if name not in st.inexact:
         st.inexact.append(name)
@@ -319,7 +318,7 @@ def _skip(st: _State, name: str, mod: Any) -> None:
 
 _HANDLERS: dict[str, Callable[[_State, str, Any], None]] = {
     "QuantIdentity": _quant_identity, "QuantLinear": _linear, "Linear": _linear,
-    "QuantReLU": _quant_relu, "ReLU": _relu, **{k: _skip for k in _SKIP},
+    "QuantReLU": _quant_relu, "ReLU": _relu, **dict.fromkeys(_SKIP, _skip),
 }
 
 

@@ -27,7 +27,6 @@ from hwai.names import fresh, identifier
 from hwai.passes.precision import infer_precision
 
 
-
 @dataclass
 class _Step:
     """One planned Dense (with an optional folded BatchNormalization) or activation."""

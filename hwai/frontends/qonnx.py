@@ -253,7 +253,7 @@ def _on_add(imp: _Importer, node: Any, i: int) -> None:
 
 
 _HANDLERS = {"Quant": _on_quant, "Add": _on_add, "Gemm": _on_gemm, "MatMul": _on_matmul, "Relu": _on_relu,
-             "Constant": _on_constant, "Softmax": _on_softmax, **{k: _on_pass for k in _PASS}}
+             "Constant": _on_constant, "Softmax": _on_softmax, **dict.fromkeys(_PASS, _on_pass)}
 
 
 def _check_ops(path: Path, nodes: list[Any]) -> None:

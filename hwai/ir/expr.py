@@ -35,7 +35,8 @@ Everything is ints, strings, FixedTypes and int arrays, so :meth:`Graph.save` /
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 import math
 import weakref
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
 from hwai.ir.graph import Graph, Node
-from hwai.ir.types import FixedType
 from hwai.ir.registry import op_of
+from hwai.ir.types import FixedType
 
 # A node runs in floats when every code, partial sum and bias it handles has magnitude
 # <= 2**B with B = significand bits - 1 (52 for float64, 23 for float32). Then every

@@ -13,15 +13,17 @@ per-sample shapes (no batch axis, never flattened here).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from hwai.errors import IRError
 from hwai.ir.registry import op_named, op_of
 from hwai.ir.types import FixedType
+
 
 @dataclass(frozen=True)
 class Tensor:
@@ -48,12 +50,12 @@ class Node:
         if spec is not None and not isinstance(self.attrs, spec.Attrs):
             object.__setattr__(self, "attrs", spec.Attrs.from_mapping(self.name, self.op, self.attrs))
 
-    def with_attrs(self, **kw: Any) -> "Node":
+    def with_attrs(self, **kw: Any) -> Node:
         if is_dataclass(self.attrs):
             return replace(self, attrs=replace(self.attrs, **kw))
         return replace(self, attrs={**self.attrs, **kw})
 
-    def with_impl(self, **kw: Any) -> "Node":
+    def with_impl(self, **kw: Any) -> Node:
         return replace(self, impl={**self.impl, **kw})
 
 
@@ -92,17 +94,17 @@ class Graph:
         return [n for n in self.nodes if n.op == op]
 
     # --- functional updates ------------------------------------------------
-    def with_tensor(self, t: Tensor) -> "Graph":
+    def with_tensor(self, t: Tensor) -> Graph:
         return replace(self, tensors={**self.tensors, t.name: t})
 
-    def with_node(self, node: Node) -> "Graph":
+    def with_node(self, node: Node) -> Graph:
         return replace(self, nodes=tuple(node if n.name == node.name else n for n in self.nodes))
 
-    def retyped(self, name: str, ftype: FixedType | None) -> "Graph":
+    def retyped(self, name: str, ftype: FixedType | None) -> Graph:
         return self.with_tensor(replace(self.tensor(name), type=ftype))
 
     # --- invariants ---------------------------------------------------------
-    def validate(self, require_types: bool = True) -> "Graph":
+    def validate(self, require_types: bool = True) -> Graph:
         """Check topological order, shapes and (by default) that every tensor is typed."""
         known = set(self.inputs)
         for t in self.inputs:
@@ -148,7 +150,7 @@ class Graph:
         return jpath, npath
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Graph":
+    def load(cls, folder: str | Path) -> Graph:
         folder = Path(folder)
         doc = json.loads((folder / "graph.json").read_text())
         with np.load(folder / "graph.npz", allow_pickle=False) as z:

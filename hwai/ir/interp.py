@@ -8,7 +8,7 @@ operations so that even deliberately narrow accumulators match bit for bit.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

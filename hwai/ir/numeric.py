@@ -10,7 +10,8 @@ written twice drifts: these were written up to five times and the copies disagre
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

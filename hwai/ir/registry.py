@@ -27,7 +27,7 @@ OP_TABLE: dict[str, str] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def op_named(name: str) -> Any | None:
     """The op object registered as ``name`` (an :class:`hwai.ops.base.Op`), or None."""
     where = OP_TABLE.get(name)

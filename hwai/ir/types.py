@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Union
 
 import numpy as np
 
@@ -98,11 +97,11 @@ class FixedType:
     def max_value(self) -> float:
         return math.ldexp(self.qmax, -self.frac)
 
-    def with_modes(self, rounding: str | None = None, overflow: str | None = None) -> "FixedType":
+    def with_modes(self, rounding: str | None = None, overflow: str | None = None) -> FixedType:
         return FixedType(self.width, self.integer, self.signed,
                          rounding or self.rounding, overflow or self.overflow)
 
-    def exact(self) -> "FixedType":
+    def exact(self) -> FixedType:
         """The same bits with the modes that never alter a representable value."""
         return self.with_modes("TRN", "WRAP")
 
@@ -141,7 +140,7 @@ class FixedType:
                 "rounding": self.rounding, "overflow": self.overflow}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FixedType":
+    def from_dict(cls, d: dict) -> FixedType:
         """Inverse of :meth:`to_dict` (every key present). Recipe dicts, which may leave
         keys out, go through :func:`hwai.ir.numeric.fixed_from_dict` and its defaults."""
         return cls(int(d["width"]), int(d["integer"]), bool(d["signed"]), d["rounding"], d["overflow"])
@@ -292,4 +291,4 @@ def _narrow(q: IntArray) -> IntArray:
     return q
 
 
-Number = Union[int, float]
+Number = int | float

@@ -9,8 +9,9 @@ backend that cannot build an op says so instead of emitting something wrong.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class OpAttrs(Mapping[str, Any]):
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_mapping(cls, node: str, op: str, values: Mapping[str, Any]) -> "OpAttrs":
+    def from_mapping(cls, node: str, op: str, values: Mapping[str, Any]) -> OpAttrs:
         """Build from a dict (frontends, old checkpoints); unknown keys are an error."""
         from hwai.ir.graph import IRError
 
@@ -80,7 +81,7 @@ class Op:
     fast_cast: ClassVar[bool] = False
     hls4ml_symbolic: ClassVar[bool] = False  # emitted by hls4ml's symbolic-expression backend
 
-    def unsupported(self, node: "Node", what: str) -> UnsupportedLayerError:
+    def unsupported(self, node: Node, what: str) -> UnsupportedLayerError:
         return UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no {what}")
 
     # --- IR ---------------------------------------------------------------------
@@ -88,72 +89,72 @@ class Op:
         """Shape rule: the per-sample output shape for an input of ``in_shape``."""
         raise NotImplementedError(f"op {self.name!r} declares no shape rule")
 
-    def check(self, graph: "Graph", node: "Node") -> None:
+    def check(self, graph: Graph, node: Node) -> None:
         """Raise IRError if the node's tensors do not fit together (its shape rule)."""
 
     # --- golden model -------------------------------------------------------------
-    def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         raise self.unsupported(node, "golden semantics")
 
-    def fast_step(self, graph: "Graph", node: "Node", dtype: type, fresh: bool, scale: float):
+    def fast_step(self, graph: Graph, node: Node, dtype: type, fresh: bool, scale: float):
         """The fast path's float step (:mod:`hwai.ir.fastpath`); None = no float form."""
         return None
 
-    def fast_blocker(self, graph: "Graph", node: "Node", bits: int) -> str | None:
+    def fast_blocker(self, graph: Graph, node: Node, bits: int) -> str | None:
         """Why this node cannot run exactly with ``bits``-bit float codes, or None."""
         return None
 
     # --- precision ------------------------------------------------------------------
-    def fill_types(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> tuple["Graph", "Node"]:
+    def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         """Give untyped outputs/accumulators the exact type of their interval."""
         return graph, node
 
-    def interval(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> None:
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         raise self.unsupported(node, "interval rule")
 
     # --- cost ---------------------------------------------------------------------
-    def cost(self, graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+    def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         from hwai.estimate.cost import Cost
         return Cost(), f"no cost rule for op {self.name!r}; counted as zero"
 
-    def weights(self, node: "Node") -> list[np.ndarray]:
+    def weights(self, node: Node) -> list[np.ndarray]:
         """Weight arrays whose zeros count as sparsity (reports, EBOPs)."""
         return []
 
-    def summary(self, node: "Node") -> dict[str, Any]:
+    def summary(self, node: Node) -> dict[str, Any]:
         """Extra per-layer report fields."""
         return {}
 
-    def linear_map(self, node: "Node", src: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool] | None:
         """Corner-vector search: the input->output linear map (and whether it is a
         layer whose accumulators deserve corner vectors), or None to stop following."""
         return None
 
-    def neuron(self, node: "Node", j: int) -> "Node":
+    def neuron(self, node: Node, j: int) -> Node:
         """The node computing only output ``j`` (ops with ``starts_part``: per-neuron synthesis)."""
         raise self.unsupported(node, "per-neuron split")
 
     # --- emitters -------------------------------------------------------------------
-    def native(self, graph: "Graph", node: "Node", target: Any) -> dict[str, Any]:
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         raise self.unsupported(node, "native HLS code generator")
 
-    def native_int(self, graph: "Graph", node: "Node", op_ctx: dict[str, Any]) -> dict[str, Any]:
+    def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no integer C-simulation "
                                     "flavour; check it with the ap_fixed backend (--backends apfixed)")
 
-    def verilog(self, graph: "Graph", node: "Node", xs: list, stages: int, style: str, coeffs: Any):
+    def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
         raise UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no Verilog emitter yet; "
                                     "use the native HLS or hls4ml backend")
 
-    def hls4ml_kind(self, node: "Node") -> str:
+    def hls4ml_kind(self, node: Node) -> str:
         raise UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no hls4ml layer")
 
-    def hls4ml_before_cast(self, graph: "Graph", node: "Node") -> tuple[Any, float] | None:
+    def hls4ml_before_cast(self, graph: Graph, node: Node) -> tuple[Any, float] | None:
         """(type, lowest value) of what the node casts into its output, if a following
         quant may be fused into it; None if it may not."""
         return None
 
-    def hls4ml_layer_dicts(self, graph: "Graph", layer: Any) -> list[dict[str, Any]]:
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
         """hls4ml layer-list dicts (what its Keras parser writes) computing the node."""
         raise self.unsupported(layer.node, "hls4ml layer")
 

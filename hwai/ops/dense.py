@@ -47,7 +47,7 @@ class Dense(Op):
     def out_shape(self, attrs: DenseAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(in_shape[:-1]) + (int(attrs.weight.shape[1]),)   # the last axis is mapped
 
-    def check(self, graph: "Graph", node: "Node") -> None:
+    def check(self, graph: Graph, node: Node) -> None:
         from hwai.ir.graph import IRError
 
         x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
@@ -60,7 +60,7 @@ class Dense(Op):
             raise IRError(f"node {node.name!r}: bias shape {node.attrs.bias.shape} != ({w.shape[1]},)")
 
     # --- golden model -------------------------------------------------------------
-    def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         x = xs[0]
         tx = graph.tensor(node.inputs[0]).type
         tout = graph.tensor(node.outputs[0]).type
@@ -77,18 +77,18 @@ class Dense(Op):
             acc = _sequential_accumulate(x, w, b, fp, tb, ta)
         return [requantize(acc, ta.frac, tout)]
 
-    def fast_step(self, graph: "Graph", node: "Node", dtype: type, fresh: bool, scale: float):
+    def fast_step(self, graph: Graph, node: Node, dtype: type, fresh: bool, scale: float):
         from hwai.ir.fastpath import dense_step
         return dense_step(graph, node, dtype, fresh, scale)
 
-    def fast_blocker(self, graph: "Graph", node: "Node", bits: int) -> str | None:
+    def fast_blocker(self, graph: Graph, node: Node, bits: int) -> str | None:
         from hwai.ir.fastpath import dense_blocker
         if len(graph.tensor(node.inputs[0]).shape) != 1:
             return "input of rank > 1: int64 reference"
         return dense_blocker(graph, node, bits)
 
     # --- precision ------------------------------------------------------------------
-    def fill_types(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> tuple["Graph", "Node"]:
+    def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         if node.attrs.accum_type is None:
             lo, hi, frac = exact_interval(node, env)
             node = node.with_attrs(accum_type=type_for_range(int(lo.min()), int(hi.max()), frac))
@@ -98,18 +98,18 @@ class Dense(Op):
             graph = graph.retyped(out.name, node.attrs.accum_type.exact())
         return graph, node
 
-    def interval(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> None:
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         acc = cast_interval(exact_interval(node, env), node.attrs.accum_type)
         env[node.outputs[0]] = cast_interval(acc, graph.tensor(node.outputs[0]).type)
 
     # --- cost / reports -------------------------------------------------------------
-    def cost(self, graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+    def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         return _cost(graph, node, target, c, iv)
 
-    def weights(self, node: "Node") -> list[np.ndarray]:
+    def weights(self, node: Node) -> list[np.ndarray]:
         return [np.asarray(node.attrs.weight)]
 
-    def summary(self, node: "Node") -> dict[str, Any]:
+    def summary(self, node: Node) -> dict[str, Any]:
         a: DenseAttrs = node.attrs
         w = np.asarray(a.weight)
         return {"shape": list(w.shape), "weight_bits": a.weight_type.width,
@@ -118,37 +118,37 @@ class Dense(Op):
                 "sparsity": float(1.0 - np.count_nonzero(w) / w.size),
                 "reuse_factor": int(node.impl.get("reuse_factor", 1))}
 
-    def linear_map(self, node: "Node", src: np.ndarray) -> tuple[np.ndarray, bool]:
+    def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool]:
         m = src @ node.attrs.weight_type.to_float(node.attrs.weight)
         return m / max(float(np.abs(m).max(initial=0.0)), 1e-300), True  # keep the scale tame
 
-    def neuron(self, node: "Node", j: int) -> "Node":
+    def neuron(self, node: Node, j: int) -> Node:
         """The one-output slice of neuron ``j`` (hierarchical synthesis per neuron)."""
         from dataclasses import replace
         a: DenseAttrs = node.attrs
         return replace(node, attrs=replace(a, weight=a.weight[:, j:j + 1], bias=a.bias[j:j + 1]))
 
     # --- emitters -------------------------------------------------------------------
-    def native(self, graph: "Graph", node: "Node", target: Any) -> dict[str, Any]:
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         from hwai.codegen.context import dense_context
         return dense_context(graph, node, target)
 
-    def native_int(self, graph: "Graph", node: "Node", op_ctx: dict[str, Any]) -> dict[str, Any]:
+    def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
         from hwai.codegen.native_int import dense_int
         return dense_int(graph, node, op_ctx)
 
-    def verilog(self, graph: "Graph", node: "Node", xs: list, stages: int, style: str, coeffs: Any):
+    def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
         from hwai.codegen.verilog_context import dense_layer
         return dense_layer(graph, node, xs, stages, style, coeffs)
 
-    def hls4ml_kind(self, node: "Node") -> str:
+    def hls4ml_kind(self, node: Node) -> str:
         return "dense"
 
-    def hls4ml_before_cast(self, graph: "Graph", node: "Node") -> tuple[FixedType, float]:
+    def hls4ml_before_cast(self, graph: Graph, node: Node) -> tuple[FixedType, float]:
         t = node.attrs.accum_type
         return t, t.min_value
 
-    def hls4ml_layer_dicts(self, graph: "Graph", layer: Any) -> list[dict[str, Any]]:
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
         """hls4ml's ``Dense`` dict with the exact float64 weights, plus the ``<dense>_linear``
         activation its Keras parser splits off (``parse_dense_layer``)."""
         from hwai.codegen.hls4ml_layers import activation_dict
@@ -172,7 +172,7 @@ class Dense(Op):
         # the '<dense>_linear' activation hls4ml adds: same type, so it is eliminated
         return {f"{layer.name}_linear": {"Precision": {"result": result}}}
 
-    def float_weights(self, node: "Node") -> tuple[np.ndarray, np.ndarray]:
+    def float_weights(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
         a: DenseAttrs = node.attrs
         return a.weight_type.to_float(a.weight), a.bias_type.to_float(a.bias)
 
@@ -182,7 +182,7 @@ class Dense(Op):
                 "accum": hls_layer.get_attr("accum_t").precision}
 
 
-def exact_interval(node: "Node", env: dict[str, Interval]) -> Interval:
+def exact_interval(node: Node, env: dict[str, Interval]) -> Interval:
     """Exact accumulator interval per output element at full precision (last axis)."""
     xlo, xhi, fx = env[node.inputs[0]]
     w = np.asarray(node.attrs.weight).astype(object)
@@ -216,7 +216,7 @@ def _sequential_accumulate(x: IntArray, w: IntArray, b: IntArray, fp: int,
 
 # --- cost rule -----------------------------------------------------------------
 
-def _cost(graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
     """Dense: LUT = a * Σ adder carry-chain bits (:mod:`hwai.estimate.tree`, exact
     intervals) + b * cast bits; DSP from :func:`hwai.estimate.rules_mult.mult_kind`;
     FF = c * register bits (one output register per neuron, sized by its interval, plus
@@ -274,7 +274,7 @@ def _cost(graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[
 
 
 
-def _live(graph: "Graph", node: "Node", trees: list, iv: dict) -> list:
+def _live(graph: Graph, node: Node, trees: list, iv: dict) -> list:
     """Neurons synthesis keeps: a constant sum (no non-zero weight) is wiring, and a sum
     that is never positive feeds only zeros to a ReLU, so its whole adder tree and
     register are removed (measured: up to 2.6x fewer FFs than modelled on 90-95 %
@@ -286,7 +286,7 @@ def _live(graph: "Graph", node: "Node", trees: list, iv: dict) -> list:
     return [t for t, a, b in zip(trees, lo, hi) if a != b and not (relu_only and b <= 0)]
 
 
-def _dead_low_bits(graph: "Graph", node: "Node", tout: FixedType) -> int:
+def _dead_low_bits(graph: Graph, node: Node, tout: FixedType) -> int:
     """Low output bits no consumer reads: a following relu/quant that keeps fewer
     fractional bits needs only its rounding bit below them, so synthesis removes the
     rest of the register (measured: 477 modelled vs 81 synthesized FFs before this)."""
@@ -297,6 +297,6 @@ def _dead_low_bits(graph: "Graph", node: "Node", tout: FixedType) -> int:
     return max(tout.frac - keep, 0)
 
 
-def _op(node: "Node") -> Any:
+def _op(node: Node) -> Any:
     from hwai.ops import op_of  # the registry imports this module
     return op_of(node)

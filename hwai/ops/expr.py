@@ -34,7 +34,7 @@ class Expr(Op):
     def out_shape(self, attrs: ExprAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (len(attrs.outputs),)
 
-    def check(self, graph: "Graph", node: "Node") -> None:
+    def check(self, graph: Graph, node: Node) -> None:
         from hwai.ir.graph import IRError
 
         y = graph.tensor(node.outputs[0])
@@ -42,17 +42,17 @@ class Expr(Op):
             raise IRError(f"node {node.name!r}: {len(node.attrs.outputs)} expression outputs "
                           f"for output shape {y.shape}")
 
-    def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         return program.evaluate_node(graph, node, xs)
 
-    def interval(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> None:
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         program.interval_node(graph, node, env)
 
-    def cost(self, graph: "Graph", node: "Node", target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+    def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         from hwai.estimate.rules_expr import expr_cost
         return expr_cost(graph, node, target, c, iv)
 
-    def native(self, graph: "Graph", node: "Node", target: Any) -> dict[str, Any]:
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         try:
             from hwai.codegen.expr_context import expr_context
         except ImportError as err:
@@ -61,7 +61,7 @@ class Expr(Op):
                             f"(symbolic-regression code generation), which failed to import: {err}") from None
         return expr_context(graph, node, target)
 
-    def hls4ml_kind(self, node: "Node") -> str:
+    def hls4ml_kind(self, node: Node) -> str:
         from hwai.errors import UnsupportedLayerError
         raise UnsupportedLayerError(f"node {node.name!r}: expr nodes are emitted by hwai's "
                                     "native HLS core, not through hls4ml")

@@ -44,52 +44,52 @@ class LeakyRelu(Elementwise):
     name = "leaky_relu"
     Attrs = LeakyReluAttrs
 
-    def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         tx = graph.tensor(node.inputs[0]).type
         s = node.attrs.shift
         return [requantize(_scaled(xs[0], s), tx.frac + s, graph.tensor(node.outputs[0]).type)]
 
-    def fill_types(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> tuple["Graph", "Node"]:
+    def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         out = graph.tensor(node.outputs[0])
         if out.type is None:
             lo, hi, frac = self._pre(node, env)
             graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
         return graph, node
 
-    def interval(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> None:
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         env[node.outputs[0]] = cast_interval(self._pre(node, env), graph.tensor(node.outputs[0]).type)
 
-    def _pre(self, node: "Node", env: dict[str, Interval]) -> Interval:
+    def _pre(self, node: Node, env: dict[str, Interval]) -> Interval:
         lo, hi, frac = env[node.inputs[0]]
         s = node.attrs.shift
         return _scaled(lo, s).astype(object), _scaled(hi, s).astype(object), frac + s
 
-    def gate_bits(self, graph: "Graph", node: "Node") -> float:
+    def gate_bits(self, graph: Graph, node: Node) -> float:
         # a sign-controlled 2:1 mux per output bit, packed two per LUT6_2 (as relu's gate)
         return graph.tensor(node.outputs[0]).type.width / 2
 
-    def native(self, graph: "Graph", node: "Node", target: Any) -> dict[str, Any]:
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         from hwai.codegen.hlstypes import hls_type
         ctx = super().native(graph, node, target)
         return {**ctx, "alpha_t": hls_type(self.alpha_type(node)), "alpha": repr(2.0 ** -node.attrs.shift)}
 
-    def native_int(self, graph: "Graph", node: "Node", op_ctx: dict[str, Any]) -> dict[str, Any]:
+    def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
         from hwai.codegen.native_int import elementwise_int
         return {**elementwise_int(graph, node, node.attrs.shift), "shift": node.attrs.shift}
 
-    def verilog(self, graph: "Graph", node: "Node", xs: list, stages: int, style: str, coeffs: Any):
+    def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
         from hwai.codegen.verilog_context import elementwise_layer
         s = node.attrs.shift
         return elementwise_layer(graph, node, xs, lambda layer, x, i: _verilog_scaled(layer, x, i, s))
 
-    def alpha_type(self, node: "Node") -> FixedType:
+    def alpha_type(self, node: Node) -> FixedType:
         """The slope's type in C++/hls4ml: exactly 2**-shift."""
         return FixedType(node.attrs.shift + 1, 1, signed=False)
 
-    def hls4ml_kind(self, node: "Node") -> str:
+    def hls4ml_kind(self, node: Node) -> str:
         return "leaky_relu"
 
-    def hls4ml_layer_dicts(self, graph: "Graph", layer: Any) -> list[dict[str, Any]]:
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
         # what hls4ml's Keras parser makes of LeakyReLU(alpha) (parse_activation_layer)
         from hwai.codegen.hls4ml_layers import activation_dict
         return [activation_dict(layer.name, "LeakyReLU", class_name="LeakyReLU",

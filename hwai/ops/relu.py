@@ -21,31 +21,31 @@ class Relu(Elementwise):
     cast_only = True
     fast_form = fast_cast = True
 
-    def evaluate(self, graph: "Graph", node: "Node", xs: list[IntArray]) -> list[IntArray]:
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         tx = graph.tensor(node.inputs[0]).type
         return [requantize(np.maximum(xs[0], 0), tx.frac, graph.tensor(node.outputs[0]).type)]
 
-    def fast_step(self, graph: "Graph", node: "Node", dtype: type, fresh: bool, scale: float):
+    def fast_step(self, graph: Graph, node: Node, dtype: type, fresh: bool, scale: float):
         from hwai.ir.fastpath import elementwise_step
         return elementwise_step(graph, node, dtype, fresh, scale)
 
-    def fast_blocker(self, graph: "Graph", node: "Node", bits: int) -> str | None:
+    def fast_blocker(self, graph: Graph, node: Node, bits: int) -> str | None:
         from hwai.ir.fastpath import elementwise_blocker
         return elementwise_blocker(graph, node, bits)
 
-    def fill_types(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> tuple["Graph", "Node"]:
+    def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         out = graph.tensor(node.outputs[0])
         if out.type is None:
             lo, hi, frac = env[node.inputs[0]]
             graph = graph.retyped(out.name, type_for_range(0, max(int(hi.max()), 0), frac, force_signed=False))
         return graph, node
 
-    def interval(self, graph: "Graph", node: "Node", env: dict[str, Interval]) -> None:
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         lo, hi, frac = env[node.inputs[0]]
         iv = (np.maximum(lo, 0), np.maximum(hi, 0), frac)
         env[node.outputs[0]] = cast_interval(iv, graph.tensor(node.outputs[0]).type)
 
-    def gate_bits(self, graph: "Graph", node: "Node") -> float:
+    def gate_bits(self, graph: Graph, node: Node) -> float:
         # sign-gating of each bit; LUT6_2 packs two gated bits per LUT
         return graph.tensor(node.outputs[0]).type.width / 2
 
@@ -57,9 +57,9 @@ class Relu(Elementwise):
                            "expr": f"{x.name}[{x.width - 1}] ? {x.width}'sd0 : {x.name}"})
         return src
 
-    def hls4ml_kind(self, node: "Node") -> str:
+    def hls4ml_kind(self, node: Node) -> str:
         return "relu"
 
-    def hls4ml_before_cast(self, graph: "Graph", node: "Node") -> tuple[FixedType, float]:
+    def hls4ml_before_cast(self, graph: Graph, node: Node) -> tuple[FixedType, float]:
         t = graph.tensor(node.inputs[0]).type
         return t, min(t.min_value, 0.0)

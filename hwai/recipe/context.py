@@ -9,9 +9,10 @@ so a misspelt key is an AttributeError instead of a silent ``None``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from hwai.recipe.schema import Recipe, Step
 from hwai.target import Target

@@ -10,9 +10,9 @@ a firmware engineer can re-emit or re-check without re-training anything.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -58,10 +58,7 @@ def load_run(run_dir: Path) -> tuple[Graph, Target, np.ndarray, int]:
         raise RunFolderError(f"{run_dir}: no IR checkpoint; the run must include a lower (or symbolic) step")
     graph = Graph.load(ckpt)
     vec = run_dir / "vectors" / "inputs.npy"
-    if vec.is_file():
-        vectors = np.load(vec)
-    else:
-        vectors = make_vectors(graph, 10000, recipe.seed)
+    vectors = np.load(vec) if vec.is_file() else make_vectors(graph, 10000, recipe.seed)
     return graph, Target(**recipe.target), vectors, recipe.seed
 
 

@@ -8,9 +8,9 @@ come before the slow one (loading the data and building/importing the model).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from hwai.errors import HwaiError, RunFolderError, require_tool
 from hwai.recipe import rundir, steps

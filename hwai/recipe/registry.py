@@ -9,8 +9,9 @@ with :func:`get`; ``hwai steps`` lists :func:`hwai.recipe.catalog.steps`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from hwai.recipe.schema import IR_PRODUCERS, IR_STEPS, MODEL_STEPS, STEPS, Field, Step
 

@@ -18,8 +18,9 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hwai import __version__
 from hwai.errors import RunFolderError

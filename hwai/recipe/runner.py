@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import yaml
 
 from hwai.errors import BudgetError, HwaiError, RecipeError
 from hwai.recipe import record, registry, rundir
-from hwai.recipe import steps as step_impls   # importing it registers every step
+from hwai.recipe import steps as step_impls  # importing it registers every step
 from hwai.recipe.context import RunContext, RunState
 from hwai.recipe.preflight import preflight
 from hwai.recipe.registry import StepFn

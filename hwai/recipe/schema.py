@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -31,9 +32,9 @@ class Field:
     types: tuple[type, ...]
     default: Any = None
     choices: tuple[Any, ...] | None = None
-    fields: Mapping[str, "Field"] | None = None     # nested mapping schema
-    item: "Field | None" = None                      # list item schema
-    values: "Field | None" = None                    # schema of every value of a free-keyed mapping
+    fields: Mapping[str, Field] | None = None     # nested mapping schema
+    item: Field | None = None                      # list item schema
+    values: Field | None = None                    # schema of every value of a free-keyed mapping
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
@@ -41,7 +42,7 @@ class Field:
     unique: bool = False                             # a list's items must differ
     pattern: str | None = None                       # a string must match (re.fullmatch)
     is_path: bool = False                            # a file path: resolved against the recipe's folder
-    rules: tuple["Rule", ...] = ()                   # relations between a mapping's fields
+    rules: tuple[Rule, ...] = ()                   # relations between a mapping's fields
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from hwai.ir.graph import Graph
 from hwai.ir.interp import run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.metrics import classification_metrics
-from hwai.progress import progress
 from hwai.passes.pipeline import with_reuse_factor
+from hwai.progress import progress
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
 from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, without_none
@@ -117,7 +117,7 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
     row = {"step": step.folder, "accuracy": metrics.get("accuracy"), "auc": metrics.get("macro_auc")}
     if graph is not None:
         try:
-            row.update({k: v for k, v in estimate(graph, ctx.target).total.to_dict().items()})
+            row.update(estimate(graph, ctx.target).total.to_dict())
         except Exception as err:  # the plot is a nicety; a failed estimate must not stop the run
             ctx.log(f"[hwai]   (no cost estimate for {step.folder}: {err})")
     return row

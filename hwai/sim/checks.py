@@ -7,8 +7,8 @@ tolerance: outputs are compared as integer codes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def csim(backend: str, graph: Graph, run_dir: Path, vectors: np.ndarray,
     if rep.n_mismatches and trace is None:
         trace = _trace_backend(backend, graph, project, vectors[rep.first_index:rep.first_index + 1])
         if trace is not None:
-            rep = compare(graph, vectors, got, trace={k: v for k, v in trace.items()})
+            rep = compare(graph, vectors, got, trace=dict(trace))
     seconds = round(time.perf_counter() - t0, 2)
     log(f"[hwai]   csim {backend}: {rep.summary} ({seconds} s)")
     return {"mismatches": int(rep.n_mismatches), "vectors": int(rep.n_vectors), "summary": rep.summary,

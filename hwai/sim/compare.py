@@ -31,7 +31,7 @@ class MismatchReport:
     def ok(self) -> bool:
         return self.n_mismatches == 0
 
-    def raise_if_mismatch(self) -> "MismatchReport":
+    def raise_if_mismatch(self) -> MismatchReport:
         if self.n_mismatches:
             raise MismatchError(self.summary)
         return self

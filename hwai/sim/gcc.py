@@ -16,8 +16,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hwai.codegen.aptypes import ap_types_dir
 from hwai.codegen.fileset import FileSet
@@ -44,7 +44,7 @@ def compiler() -> str:
     return require_tool("g++", "apt-get install g++  (or: conda install gxx)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiler_id(cxx: str) -> str:
     """First line of ``g++ --version``: part of the cache key (a new compiler rebuilds)."""
     out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)

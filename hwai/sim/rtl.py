@@ -23,9 +23,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -143,7 +143,7 @@ def _fileset(files: FileSet | Mapping[str, bytes] | str | Path) -> FileSet:
     return FileSet(files)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def verilator_version(exe: str) -> str:
     return subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
 

@@ -8,8 +8,9 @@ boundaries. The numbers are Yosys + ABC mapped to Xilinx primitives, not Vivado'
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwai.estimate import estimate as run_estimate
 from hwai.ir.graph import Graph

@@ -25,7 +25,7 @@ class SynthResult:
     cells: int = 0
     seconds: float = 0.0
 
-    def __add__(self, o: "SynthResult") -> "SynthResult":
+    def __add__(self, o: SynthResult) -> SynthResult:
         """Hierarchical sum: resources add, depth is the worst part (each part is registered)."""
         return SynthResult(self.lut + o.lut, self.ff + o.ff, self.carry + o.carry,
                            self.dsp + o.dsp, self.muxf + o.muxf, self.bram + o.bram,

@@ -24,10 +24,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
-
 
 from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, generate_verilog, top_module

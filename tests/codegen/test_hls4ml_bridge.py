@@ -21,7 +21,7 @@ W6 = FixedType(6, 1)
 
 def _dense(name: str, src: str, w: np.ndarray, b: np.ndarray, accum: FixedType | None,
            out: FixedType | None) -> tuple[Node, Tensor]:
-    attrs = dict(weight=w, weight_type=W6, bias=b, bias_type=W6, accum_type=accum)
+    attrs = {"weight": w, "weight_type": W6, "bias": b, "bias_type": W6, "accum_type": accum}
     return Node(name, "dense", (src,), (name,), attrs), Tensor(name, (w.shape[1],), out)
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from hwai.codegen.hls4ml_layers import layer_list
-from hwai.ops import op_of
 from hwai.estimate.designs import mlp_graph
+from hwai.ops import op_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ from hwai.codegen.fileset import FileSet
 from hwai.codegen.native import default_vectors, generate, golden_outputs
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph, Node, Tensor
-from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES, FixedType as F
+from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES
+from hwai.ir.types import FixedType as F
 from hwai.passes.precision import infer_precision
 from hwai.target import Target
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwai.data import Dataset, load_dataset
 from hwai.codegen import preprocess
+from hwai.data import Dataset, load_dataset
 from hwai.ir.types import FixedType
 from tests.ir.helpers import mlp_graph
 from tests.recipe.test_runner import fake  # noqa: F401  (fixture: a fake engine and dataset)

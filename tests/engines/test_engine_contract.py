@@ -58,7 +58,8 @@ def epochs_logged(text: str, tag: str) -> list[int]:
 
 
 def test_defaults_are_the_schema_ones() -> None:
-    from hwai.recipe.schema import STEPS, TRAIN as SCHEMA_TRAIN
+    from hwai.recipe.schema import STEPS
+    from hwai.recipe.schema import TRAIN as SCHEMA_TRAIN
 
     assert {k: f.default for k, f in SCHEMA_TRAIN.items()} == core.TRAIN_DEFAULTS
     assert STEPS["prune"]["epochs"].default == STEPS["quantize"]["epochs"].default == core.FINETUNE_EPOCHS

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from hwai.estimate import Coefficients, estimate
-from hwai.estimate.calibration import (MIN_LUT, RESULTS, features, load_results, out_of_sample,
-                                       row_graph, select)
+from hwai.estimate.calibration import MIN_LUT, RESULTS, features, load_results, out_of_sample, row_graph, select
 from hwai.ir.graph import Node, Tensor, chain
 from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision

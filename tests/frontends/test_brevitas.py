@@ -92,8 +92,12 @@ def test_float32_torch_is_not_exact_but_float64_is() -> None:
 def test_brevitas_own_fixed_point_quantizers_exact() -> None:
     """Learned/statistics power-of-two scales, Int32Bias (scale = in*w), per-channel weights,
     a narrow signed activation (SAT_SYM) and a signed QuantReLU."""
-    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias,
-                                Uint8ActPerTensorFixedPoint)
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Int32Bias,
+        Uint8ActPerTensorFixedPoint,
+    )
     from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ TIN = FixedType(8, 3, True, "RND_CONV", "SAT")
 
 
 def qmodel(act: str = "quantized_relu(6,2)", last: str = "quantized_bits(8,3,alpha=1)",
-           seed: int = 1, wq: str = "quantized_bits(6,0,alpha=1)") -> "tf.keras.Model":
+           seed: int = 1, wq: str = "quantized_bits(6,0,alpha=1)") -> tf.keras.Model:
     """8-16-8-4 QKeras MLP with deterministic random weights and a final softmax."""
     from qkeras import QActivation, QDense
 
@@ -92,7 +92,7 @@ def test_golden_equals_qkeras(act: str, last: str) -> None:
 
 def test_float_dense_batchnorm_relu() -> None:
     """Float Dense + BN fold + relu: weights in weight_type, relu cast to unsigned act_type."""
-    from hwai.frontends.keras import lower_keras, keras_logits
+    from hwai.frontends.keras import keras_logits, lower_keras
 
     L = tf.keras.layers
     model = tf.keras.Sequential([L.Input((6,)), L.Dense(5, name="d1"), L.BatchNormalization(name="bn"),
@@ -164,7 +164,7 @@ def test_reference_qkeras_jet_model_agreement(qkeras_reference, openml_rows) -> 
 def test_leaky_relu_layer_maps_to_the_exact_op() -> None:
     """LeakyReLU(alpha=2**-k) after a float Dense: leaky_relu(shift=k) cast to act_type."""
     from hwai.errors import UnsupportedLayerError
-    from hwai.frontends.keras import lower_keras, keras_logits
+    from hwai.frontends.keras import keras_logits, lower_keras
     from hwai.ir.interp import run_float
 
     L = tf.keras.layers

@@ -8,10 +8,12 @@ from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 
+ACT = FixedType(6, 2, False, "RND_CONV", "SAT")
+INPUT = FixedType(10, 4, True, "RND_CONV", "SAT")
+
 
 def mlp_graph(sizes: tuple[int, ...] = (8, 12, 6, 4), seed: int = 0, wbits: int = 6, sparsity: float = 0.5,
-              act: FixedType = FixedType(6, 2, False, "RND_CONV", "SAT"),
-              input_type: FixedType = FixedType(10, 4, True, "RND_CONV", "SAT"),
+              act: FixedType = ACT, input_type: FixedType = INPUT,
               accum: FixedType | None = None, out: FixedType | None = None) -> Graph:
     """dense -> relu(act) ... -> dense (-> quant(out)); exact accumulators unless ``accum`` given."""
     rng = np.random.default_rng(seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import numpy as np
@@ -40,5 +41,5 @@ def test_validate_catches_bad_graphs() -> None:
 
 def test_nodes_are_frozen() -> None:
     n = Node("a", "relu", ("x",), ("y",))
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         n.name = "b"  # type: ignore[misc]

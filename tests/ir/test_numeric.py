@@ -9,9 +9,20 @@ import pytest
 
 from hwai.ir import numeric
 from hwai.ir.expr import program_intervals
-from hwai.ir.numeric import (DEFAULT_TYPE, FIXED_DEFAULTS, Overflow, Rounding, accum_is_modular,
-                             cast_interval, cast_interval_scalar, fixed_from_dict, range_bits, rtl_codes,
-                             signed_bits, type_for_range)
+from hwai.ir.numeric import (
+    DEFAULT_TYPE,
+    FIXED_DEFAULTS,
+    Overflow,
+    Rounding,
+    accum_is_modular,
+    cast_interval,
+    cast_interval_scalar,
+    fixed_from_dict,
+    range_bits,
+    rtl_codes,
+    signed_bits,
+    type_for_range,
+)
 from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES, FixedType, requantize
 
 pytestmark = pytest.mark.unit
@@ -52,9 +63,8 @@ def test_cast_interval_sound_and_tight(rounding: str, overflow: str) -> None:
         blo, bhi = brute(lo, hi, frac, to)
         clo, chi, cf = cast_interval_scalar((lo, hi, frac), to)
         assert cf == to.frac and clo <= blo and bhi <= chi, (to, lo, hi, frac)
-        if overflow in ("SAT", "SAT_SYM") or (clo, chi) != (to.qmin, to.qmax):
-            if overflow != "SAT_ZERO":
-                assert (clo, chi) == (blo, bhi), (to, lo, hi, frac)
+        if (overflow in ("SAT", "SAT_SYM") or (clo, chi) != (to.qmin, to.qmax)) and overflow != "SAT_ZERO":
+            assert (clo, chi) == (blo, bhi), (to, lo, hi, frac)
 
 
 def test_signed_and_range_bits_match_brute_force() -> None:
@@ -86,7 +96,7 @@ def test_dict_to_type_defaults_are_the_schema_ones() -> None:
     assert fixed_from_dict(None, DEFAULT_TYPE) is DEFAULT_TYPE and fixed_from_dict({"width": None}) is None
     assert fixed_from_dict(want) is want
     assert {k: FIXED[k].default for k in FIXED_DEFAULTS} == FIXED_DEFAULTS
-    assert DEFAULT_TYPE == FixedType(16, 6, True, "RND_CONV", "SAT")
+    assert FixedType(16, 6, True, "RND_CONV", "SAT") == DEFAULT_TYPE
     with pytest.raises(ValueError, match="integer"):
         fixed_from_dict({"width": 8})
 
@@ -110,4 +120,4 @@ def test_rtl_codes_are_the_localparams_of_hwai_cast() -> None:
     for m in Rounding:   # every code has its own branch in the module
         assert f"(RM == RM_{m.name})" in text
     assert rtl_codes(FixedType(8, 3, True, "RND_INF", "SAT_SYM")) == {"RM": 5, "OM": 3}
-    assert ROUNDING_MODES == tuple(m.name for m in Rounding)
+    assert tuple(m.name for m in Rounding) == ROUNDING_MODES

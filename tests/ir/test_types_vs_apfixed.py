@@ -26,7 +26,7 @@ def _cpp(n: int) -> str:
     lines = ['#include "ap_fixed.h"', "#include <cstdio>", "int main(){", "  long long q;",
              "  while (scanf(\"%lld\", &q) == 1) {",
              f"    ap_fixed<{SRC.width},{SRC.integer}> x; x.range() = q;"]
-    for k, t in enumerate(TARGETS):
+    for t in TARGETS:
         kind = "ap_fixed" if t.signed else "ap_ufixed"
         lines.append(f"    {{ {kind}<{t.width},{t.integer},AP_{t.rounding},AP_{t.overflow}> y = x; "
                      f"printf(\"%lld \", (long long)y.range().to_int64() - "

@@ -82,8 +82,9 @@ def test_native_and_fast_csim_equal_golden_on_10k_vectors() -> None:
 
 @pytest.mark.rtl
 def test_verilator_equals_golden_on_10k_vectors(tmp_path) -> None:
-    from hwai.sim.rtl import compare_with_golden
     import shutil
+
+    from hwai.sim.rtl import compare_with_golden
     if shutil.which("verilator") is None:
         pytest.skip("verilator not installed")
     g = leaky_graph()

@@ -42,5 +42,5 @@ def test_run_state_is_typed_not_a_string_keyed_dict() -> None:
     assert {"estimate", "vectors", "emitted", "candidates", "confirm_with_synth", "budget_ignored"} <= names
     assert state.candidates == [] and state.emitted == {} and state.vectors is None
     with pytest.raises(AttributeError):
-        state.vector  # a misspelt key fails loudly instead of reading None
+        _ = state.vector  # a misspelt key fails loudly instead of reading None
     assert RunState().candidates is not state.candidates   # no shared mutable default

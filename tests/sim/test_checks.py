@@ -17,7 +17,6 @@ from hwai.target import Target
 from tests.ir.helpers import mlp_graph
 
 
-
 def _tampered(graph, node_name: str):
     """The same graph with one weight of ``node_name`` changed (a 'wrong design')."""
     node = graph.node(node_name)

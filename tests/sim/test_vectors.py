@@ -18,11 +18,11 @@ def small_graph():
     rng = np.random.default_rng(0)
     w1, w2 = rng.integers(-20, 20, (5, 7)), rng.integers(-20, 20, (7, 3))
     wt = FixedType(6, 1)
-    d1 = Node("d1", "dense", ("x",), ("d1",), dict(weight=w1, weight_type=wt, bias=np.arange(7) - 3,
-                                                  bias_type=wt, accum_type=None))
+    d1 = Node("d1", "dense", ("x",), ("d1",), {"weight": w1, "weight_type": wt, "bias": np.arange(7) - 3,
+                                                  "bias_type": wt, "accum_type": None})
     r1 = Node("r1", "relu", ("d1",), ("r1",))
-    d2 = Node("d2", "dense", ("r1",), ("d2",), dict(weight=w2, weight_type=wt, bias=np.zeros(3, int),
-                                                   bias_type=wt, accum_type=None))
+    d2 = Node("d2", "dense", ("r1",), ("d2",), {"weight": w2, "weight_type": wt, "bias": np.zeros(3, int),
+                                                   "bias_type": wt, "accum_type": None})
     layers = [(d1, Tensor("d1", (7,))), (r1, Tensor("r1", (7,), FixedType(5, 2, False, "RND", "SAT"))),
               (d2, Tensor("d2", (3,)))]
     return infer_precision(chain("small", Tensor("x", (5,), TIN), layers))

@@ -137,9 +137,9 @@ def test_rtl_backend_small(tmp_path: Path) -> None:
 
 
 def test_default_backends_skip_fast_for_a_design_it_cannot_hold(capsys) -> None:
+    from hwai.ir.types import FixedType
     from hwai.target import Target
     from tests.ir.helpers import mlp_graph as helper_mlp
-    from hwai.ir.types import FixedType
 
     wide = helper_mlp((4, 3, 2), seed=1, wbits=24, input_type=FixedType(40, 10))
     assert "fast" not in verify.default_backends(wide, Target())

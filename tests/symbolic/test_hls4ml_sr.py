@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+from hwai.codegen.hls4ml_symbolic import lut_expressions, to_hls4ml_symbolic
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.types import FixedType
-from hwai.codegen.hls4ml_symbolic import lut_expressions, to_hls4ml_symbolic
 from hwai.sim.hls4ml_symbolic import agreement
 from hwai.symbolic.to_ir import expressions_to_graph
 

@@ -5,9 +5,8 @@ import pytest
 from hwai.codegen.verilog import generate_verilog
 from hwai.errors import MissingToolError
 from hwai.estimate import Coefficients, estimate
-from hwai.estimate.designs import dense_graph
+from hwai.estimate.designs import dense_graph, mlp_graph
 from hwai.synth.yosys import split_graph, synth_fileset, synth_script, yosys_command
-from hwai.estimate.designs import mlp_graph
 from hwai.target import Target
 
 

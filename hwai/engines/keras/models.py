@@ -8,7 +8,8 @@ lowering can drop the final softmax (the trigger only needs the argmax / logits)
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hwai.errors import DataError, UnsupportedLayerError
 

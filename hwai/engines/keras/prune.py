@@ -15,9 +15,17 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
+from hwai.engines.core import (
+    FINETUNE_EPOCHS,
+    check_schedule,
+    check_sparsity,
+    log_prune_epoch,
+    prunable,
+    sparsity_plan,
+    train_config,
+    zero_fraction,
+)
 from hwai.engines.keras.models import canonicalize
-from hwai.engines.core import (FINETUNE_EPOCHS, check_schedule, check_sparsity, log_prune_epoch, prunable,
-                               sparsity_plan, train_config, zero_fraction)
 from hwai.engines.keras.train import fit, steps_per_epoch
 
 
@@ -84,7 +92,7 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         _report(kernel_sparsity(base, quantized=False), target)
         return base
     sched = EpochSchedule(plan, steps_per_epoch(data, c.batch_size))
-    wrapped = wrap_layers(base, {n: sched for n in names})
+    wrapped = wrap_layers(base, dict.fromkeys(names, sched))
     fit(wrapped, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), epoch_sparsity_logger(names, c.epochs)],
         early_stopping=False)

@@ -19,13 +19,18 @@ import sys
 from typing import Any
 
 from hwai.data.dataset import Dataset
-from hwai.engines.keras.models import (activation_name, canonicalize, chain_layers, copy_weights, is_softmax,
-                                      rebuild_chain)
-from hwai.engines.keras.prune import constant_masks, kernel_sparsity, private_copy, wrap_layers
 from hwai.engines.core import FINETUNE_EPOCHS, QSPEC_DEFAULT, qspec, resolve_layer_specs, train_config
+from hwai.engines.keras.models import (
+    activation_name,
+    canonicalize,
+    chain_layers,
+    copy_weights,
+    is_softmax,
+    rebuild_chain,
+)
+from hwai.engines.keras.prune import constant_masks, kernel_sparsity, private_copy, wrap_layers
 from hwai.engines.keras.train import fit
 from hwai.errors import HwaiError, UnsupportedLayerError
-
 
 
 def layer_specs(model: Any, cfg: dict) -> dict[str, dict]:

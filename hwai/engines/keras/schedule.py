@@ -8,7 +8,8 @@ by the pruning code (it imports TensorFlow and tfmot).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot

@@ -42,7 +42,7 @@ def bit_widths(model: Any) -> dict[str, dict[str, int]]:
         act = _activation_bits(layer)
         if act is not None and current is None and act != FLOAT_BITS:  # e.g. input_quant
             out[layer.name] = {"activation": act}
-        elif act is not None and current is not None and "activation" not in out[current]:
-            if not is_softmax(layer):
-                out[current]["activation"] = act
+        elif (act is not None and current is not None and "activation" not in out[current]
+              and not is_softmax(layer)):
+            out[current]["activation"] = act
     return out

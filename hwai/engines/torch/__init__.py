@@ -108,7 +108,7 @@ class TorchEngine:
     def lower(self, model: Any, input_type: FixedType, cfg: dict) -> Graph:
         """Lower with the Brevitas frontend; a model's own input quantizer wins unless
         ``cfg['input']`` sets the firmware input type explicitly."""
-        from hwai.frontends.brevitas import leading_input_type, check_supported, lower_brevitas
+        from hwai.frontends.brevitas import check_supported, leading_input_type, lower_brevitas
 
         explicit = fixed_from_dict(cfg.get("input"))
         has_lead = leading_input_type(check_supported(model)) is not None

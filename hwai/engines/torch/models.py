@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hwai.errors import DataError, ModelFileError
 

@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import (FINETUNE_EPOCHS, check_schedule, check_sparsity, log_prune_epoch, prunable,
-                               target_sparsity, zero_fraction)
+from hwai.engines.core import (
+    FINETUNE_EPOCHS,
+    check_schedule,
+    check_sparsity,
+    log_prune_epoch,
+    prunable,
+    target_sparsity,
+    zero_fraction,
+)
 from hwai.engines.torch.models import linear_layers
 from hwai.engines.torch.train import fit
 

@@ -7,7 +7,8 @@ with the best weights restored, one compact progress line per epoch.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
