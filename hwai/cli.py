@@ -8,6 +8,7 @@ hwai synth RUN_DIR [--family xcup|xc7] [--no-dsp]
 hwai verify RUN_DIR [--events N] [--backends golden,fast,apfixed,rtl] [--chunk K]
 hwai report RUN_DIR
 hwai runs [DIR]
+hwai sweep RECIPE [--resume] [--address HOST:PORT] [--trials N] [--time-limit S] | SWEEP_DIR --best [--synth]
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir", type=Path)
     r.set_defaults(func=cmd_report)
     add_run_commands(sub)
+    add_sweep_command(sub)
     return p
 
 
@@ -205,6 +207,36 @@ def cmd_runs(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+# --- hwai sweep (Ray Tune: ASHA + Optuna TPE) ---------------------------------------------
+
+def add_sweep_command(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser("sweep", help="search methods and settings on Ray Tune (ASHA + TPE): Pareto front, "
+                       "recommendation, report.html; --best re-runs the chosen point to firmware")
+    w.add_argument("target", type=Path, help="recipe with a search: block (or, with --best, a sweep folder)")
+    w.add_argument("--resume", action="store_true", help="continue a killed sweep; finished trials are kept")
+    w.add_argument("--address", help="HOST:PORT of a Ray head ('ray start --head'); default: this machine")
+    w.add_argument("--trials", type=int, help="override search.trials")
+    w.add_argument("--time-limit", type=float, metavar="S", help="override search.time_limit_s (seconds)")
+    w.add_argument("--data", help="local dataset file overriding data.source")
+    w.add_argument("--out", type=Path, help="sweep folder (default runs/<recipe name>-sweep)")
+    w.add_argument("--best", action="store_true", help="re-run the sweep's chosen point through emit, C-sim, RTL")
+    w.add_argument("--synth", action="store_true", help="with --best: confirm the budget with Yosys")
+    w.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hwai.sweep.best import run_best
+    from hwai.sweep.driver import run_sweep
+
+    if args.best:
+        run_dir = run_best(args.target, synth=args.synth, data=args.data)
+        print((run_dir / "report.md").read_text().split("## Budget")[0])
+        return 0
+    run_sweep(args.target, args.out, resume=args.resume, address=args.address, trials=args.trials,
+              time_limit=args.time_limit, data=args.data)
     return 0
 
 

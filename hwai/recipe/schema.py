@@ -203,6 +203,7 @@ RECIPE = {
     "target": F(dict, default={}, fields=TARGET),
     "budget": F(dict, default={}, fields=BUDGET),
     "steps": F(list, default=REQUIRED),
+    "search": F(dict, help="hwai sweep's space, methods and objective (checked by hwai.sweep.space)"),
 }
 
 
@@ -263,6 +264,9 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
                   for s in _validate_steps(top["steps"], ctx))
     _check_split(top["data"], ctx)
     _check_model(top["model"], ctx)
+    if top.get("search") is not None:
+        from hwai.sweep.space import check_search_block
+        check_search_block(top["search"], ctx)
     return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
                   top["target"], top["budget"], steps, digest or _digest(doc), doc)
 
