@@ -26,8 +26,9 @@ from typing import Any, Callable
 
 from hwai.errors import HwaiError, MissingToolError, RecipeError, RunFolderError
 from hwai.sweep import results
-from hwai.sweep.space import Search, default_cpus, parse_search, ray_space, recipe_step_names
-from hwai.sweep.trial import LEDGER, run_trial
+from hwai.sweep.space import (METHOD, Search, default_cpus, parse_search, ray_space, recipe_step_names,
+                              trial_document)
+from hwai.sweep.trial import LEDGER, run_trial, write_ledger
 
 MARKER = ".hwai-sweep.json"
 EXPERIMENT = "tune"
@@ -53,6 +54,7 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
     if address:
         check_address(address)
     ray = _import_ray()
+    preflight_sweep(doc, search, str(recipe.path), data)
     _open(sweep_dir, recipe, doc, search, resume)
     setup = {"doc": doc, "recipe_path": str(recipe.path), "sweep_dir": str(sweep_dir.resolve()),
              "data": os.path.abspath(data) if data else None,
@@ -119,6 +121,22 @@ def check_address(address: str) -> None:
                            "start one with 'ray start --head --port=6379' (see docs/sweep.md)") from None
 
 
+def preflight_sweep(doc: dict, search: Search, recipe_path: str, data: str | None) -> None:
+    """Tools of every method's recipe, then the data and model once: a missing file or tool
+    fails here in one line, not in every trial."""
+    from hwai.recipe.preflight import check_tools, checks
+    from hwai.recipe.runner import RunContext
+    from hwai.recipe.schema import recipe_from_dict
+    from hwai.target import Target
+
+    first = {p.path: p.args[0] for p in search.params}
+    for method in search.methods:
+        recipe = recipe_from_dict(trial_document(doc, search, {**first, METHOD: method}), Path(recipe_path))
+        check_tools(recipe, synth=False)
+    ctx = RunContext(recipe, Path("."), Target(**recipe.target), log=lambda s: None)
+    dict(checks(ctx, data, force=True, resume=False, synth=False))["data"]()
+
+
 def _import_ray() -> Any:
     try:
         import optuna  # noqa: F401  (the searcher)
@@ -183,7 +201,7 @@ def _tune_config(search: Search, doc: dict) -> Any:
     seed = int(doc.get("seed") or 0)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.n_startup_trials)
     searcher = OptunaSearch(metric=["objective", "cost"], mode=["max", "min"], sampler=sampler)
-    concurrent = search.max_concurrent or max(1, int(default_cpus() // search.cpus_per_trial))
+    concurrent = search.max_concurrent or max(1, int(_cpus() // search.cpus_per_trial))
     steps = len(recipe_step_names(doc)) + 2   # + the inserted lower; reports are per step
     scheduler = ASHAScheduler(time_attr="training_iteration", metric="objective", mode="max",
                               max_t=steps, grace_period=min(search.grace_period, steps),
@@ -191,6 +209,13 @@ def _tune_config(search: Search, doc: dict) -> Any:
     return tune.TuneConfig(num_samples=search.trials, time_budget_s=search.time_limit_s,
                            search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
                            scheduler=scheduler)
+
+
+def _cpus() -> float:
+    """The CPUs Ray sees: this machine's, or the whole cluster's with --address."""
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", default_cpus())) if ray.is_initialized() else default_cpus()
 
 
 def _callback_base() -> type:
@@ -215,9 +240,8 @@ class Progress(_callback_base()):  # type: ignore[misc]
     def _finish(self, trial: Any, result: dict) -> None:
         ledger = self.sweep_dir / "trials" / trial.trial_id / LEDGER
         if not ledger.is_file():  # stopped by ASHA (or raised) before its own ledger
-            ledger.parent.mkdir(parents=True, exist_ok=True)
             keep = {k: v for k, v in result.items() if k in results.ROW_KEYS}
             keep["stopped_early"] = not result.get("finished", False)
             keep.setdefault("feasible", False)
-            ledger.write_text(json.dumps(keep, indent=1, sort_keys=True, default=str) + "\n")
+            write_ledger(ledger, keep)
         print(results.progress_line(self.sweep_dir, self.total, trial.trial_id, self.metric), flush=True)

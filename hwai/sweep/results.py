@@ -15,7 +15,7 @@ from typing import Any
 from hwai.report.plots import pareto_front
 
 ROW_KEYS = ("method", "settings", "run_dir", "physics", "cost", "objective", "feasible", "accuracy",
-            "lut", "dsp", "latency_cycles", "wall_s", "error", "step", "finished", "stopped_early")
+            "lut", "dsp", "latency_cycles", "wall_s", "error", "step", "finished", "stopped_early", "node")
 
 
 def load_rows(sweep_dir: Path) -> list[dict]:

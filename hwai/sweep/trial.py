@@ -30,8 +30,18 @@ def run_trial(config: dict, setup: Mapping[str, Any]) -> None:
         tune.report(json.loads(ledger.read_text()))
         return
     result = execute(config, setup, run_dir, tune.report)
-    ledger.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    write_ledger(ledger, result)
     tune.report(result)
+
+
+def write_ledger(path: Path, result: dict) -> None:
+    """Once: the first writer wins (the trial itself, or the driver when ASHA stopped it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x") as f:
+            f.write(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+    except FileExistsError:
+        pass
 
 
 def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
@@ -44,7 +54,7 @@ def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
     values = decode(search, config)
     method = values.get(METHOD, next(iter(search.methods)))
     base = {"method": method, "settings": used_settings(search, method, values),
-            "run_dir": f"trials/{run_dir.name}"}
+            "run_dir": f"trials/{run_dir.name}", "node": _node_id()}
     steps = StepReporter(run_dir, search, setup.get("budget") or {}, base, report)
     try:
         recipe = recipe_from_dict(trial_document(setup["doc"], search, values), Path(setup["recipe_path"]))
@@ -53,6 +63,15 @@ def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
         run_dir.mkdir(parents=True, exist_ok=True)  # for the ledger, when the run never started
         return {**base, **steps.last, "objective": 0.0, "feasible": False, "error": str(err), "finished": True}
     return {**base, **final_result(run_dir, search), "finished": True}
+
+
+def _node_id() -> str | None:
+    """The Ray node the trial ran on (a cluster sweep shows its spread)."""
+    try:
+        import ray
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except ImportError:
+        return None
 
 
 def used_settings(search: Search, method: str, values: Mapping[str, Any]) -> dict:
