@@ -90,6 +90,7 @@ class StepReporter:
         self.run_dir, self.search, self.budget, self.base, self.report = run_dir, search, budget, base, report
         self.seen: set[str] = set()
         self.last: dict = {"physics": 0.0, "cost": None}
+        self.fits = True  # the latest costed model is inside the budget
         self.log = run_dir.with_suffix(".log").open("a")  # beside the run: its folder is hwai's
 
     def __call__(self, line: str) -> None:
@@ -105,9 +106,10 @@ class StepReporter:
         cost = step_cost(rep, self.search)
         self.last = {"physics": physics if physics is not None else self.last["physics"],
                      "cost": cost if cost is not None else self.last["cost"]}
-        fits = self.last["cost"] is None or _fits(rep, self.budget)
+        if cost is not None:
+            self.fits = _fits(rep, self.budget)
         result = {**self.base, **self.last, "step": rep.get("step"), "finished": False,
-                  "objective": self.last["physics"] if fits else 0.0}
+                  "objective": self.last["physics"] if self.fits else 0.0}
         if result["cost"] is None:
             result["cost"] = float("inf")
         (self.run_dir / PROGRESS).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
