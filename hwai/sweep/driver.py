@@ -57,8 +57,7 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
     preflight_sweep(doc, search, str(recipe.path), data)
     _open(sweep_dir, recipe, doc, search, resume)
     setup = {"doc": doc, "recipe_path": str(recipe.path), "sweep_dir": str(sweep_dir.resolve()),
-             "data": os.path.abspath(data) if data else None,
-             "budget": {k: v for k, v in recipe.budget.items() if k != "on_fail"}}
+             "data": os.path.abspath(data) if data else None}
     t0 = time.perf_counter()
     _init_ray(ray, address)
     try:

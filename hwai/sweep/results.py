@@ -172,4 +172,8 @@ def _num(x: Any, fmt: str = ",.0f") -> str:
 
 
 def settings_text(row: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items())) or "-"
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted((row.get("settings") or {}).items())) or "-"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -55,7 +55,7 @@ def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
     method = values.get(METHOD, next(iter(search.methods)))
     base = {"method": method, "settings": used_settings(search, method, values),
             "run_dir": f"trials/{run_dir.name}", "node": _node_id()}
-    steps = StepReporter(run_dir, search, setup.get("budget") or {}, base, report)
+    steps = StepReporter(run_dir, search, base, report)
     try:
         recipe = recipe_from_dict(trial_document(setup["doc"], search, values), Path(setup["recipe_path"]))
         run_recipe(recipe, run_dir, data_path=setup.get("data"), force=True, log=steps)
@@ -85,12 +85,10 @@ class StepReporter:
     """The run's log callback: quiet on the terminal (lines go to ``trials/<id>.log``), and one
     ``tune.report`` per finished step, read from the step's ``report.json``."""
 
-    def __init__(self, run_dir: Path, search: Search, budget: Mapping[str, Any], base: dict,
-                 report: Callable[[dict], None]) -> None:
-        self.run_dir, self.search, self.budget, self.base, self.report = run_dir, search, budget, base, report
+    def __init__(self, run_dir: Path, search: Search, base: dict, report: Callable[[dict], None]) -> None:
+        self.run_dir, self.search, self.base, self.report = run_dir, search, base, report
         self.seen: set[str] = set()
         self.last: dict = {"physics": 0.0, "cost": None}
-        self.fits = True  # the latest costed model is inside the budget
         self.log = run_dir.with_suffix(".log").open("a")  # beside the run: its folder is hwai's
 
     def __call__(self, line: str) -> None:
@@ -106,10 +104,10 @@ class StepReporter:
         cost = step_cost(rep, self.search)
         self.last = {"physics": physics if physics is not None else self.last["physics"],
                      "cost": cost if cost is not None else self.last["cost"]}
-        if cost is not None:
-            self.fits = _fits(rep, self.budget)
+        # ASHA ranks physics alone: an intermediate model is no verdict on the budget (a pruned
+        # model still has float weights until quantize shrinks it); the final result applies it
         result = {**self.base, **self.last, "step": rep.get("step"), "finished": False,
-                  "objective": self.last["physics"] if self.fits else 0.0}
+                  "objective": self.last["physics"]}
         if result["cost"] is None:
             result["cost"] = float("inf")
         (self.run_dir / PROGRESS).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
@@ -142,12 +140,6 @@ def step_cost(rep: Mapping[str, Any], search: Search) -> float | None:
         return cost_of(rep.get("total"), search)
     cands = rep.get("candidates") or []
     return cost_of(cands[-1], search) if cands else None
-
-
-def _fits(rep: Mapping[str, Any], budget: Mapping[str, Any]) -> bool:
-    """A quick in-budget guess from a step's LUT/DSP (the budget step decides at the end)."""
-    total = rep.get("total") or ((rep.get("candidates") or [{}])[-1])
-    return all(total.get(k) is None or budget.get(k) is None or total[k] <= budget[k] for k in ("lut", "dsp"))
 
 
 def final_result(run_dir: Path, search: Search) -> dict:
