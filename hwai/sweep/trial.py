@@ -10,6 +10,7 @@ reports the stored result instead of training again (no finished trial is repeat
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -17,7 +18,6 @@ from hwai.errors import HwaiError
 from hwai.sweep.space import METHOD, METHOD_STEPS, Search, decode, parse_search, trial_document
 
 LEDGER = "trial.json"
-PROGRESS = "progress.json"
 
 
 def run_trial(config: dict, setup: Mapping[str, Any]) -> None:
@@ -39,9 +39,14 @@ def write_ledger(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("x") as f:
-            f.write(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+            f.write(json.dumps(_finite(result), indent=1, sort_keys=True, default=str) + "\n")
     except FileExistsError:
         pass
+
+
+def _finite(result: dict) -> dict:
+    """Strict JSON: a cost not known yet (inf for Ray) is null in the ledger."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.items()}
 
 
 def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
@@ -62,6 +67,8 @@ def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
     except HwaiError as err:
         run_dir.mkdir(parents=True, exist_ok=True)  # for the ledger, when the run never started
         return {**base, **steps.last, "objective": 0.0, "feasible": False, "error": str(err), "finished": True}
+    finally:
+        steps.log.close()
     return {**base, **final_result(run_dir, search), "finished": True}
 
 
@@ -109,8 +116,7 @@ class StepReporter:
         result = {**self.base, **self.last, "step": rep.get("step"), "finished": False,
                   "objective": self.last["physics"]}
         if result["cost"] is None:
-            result["cost"] = float("inf")
-        (self.run_dir / PROGRESS).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+            result["cost"] = float("inf")  # Optuna needs a number; the ledger writes null
         self.report(result)
 
 
