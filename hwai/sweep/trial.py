@@ -18,6 +18,9 @@ from hwai.errors import HwaiError
 from hwai.sweep.space import METHOD, METHOD_STEPS, Search, decode, parse_search, trial_document
 
 LEDGER = "trial.json"
+# steps after which ASHA may stop a trial: the costly ones. The IR steps after lower take
+# seconds, and a stop there would throw away a trial that is about to report its result.
+REPORTED = METHOD_STEPS + ("lower",)
 
 
 def run_trial(config: dict, setup: Mapping[str, Any]) -> None:
@@ -104,7 +107,9 @@ class StepReporter:
         for path in sorted(self.run_dir.glob("steps/*/report.json")):
             if path.parent.name not in self.seen:
                 self.seen.add(path.parent.name)
-                self._step(json.loads(path.read_text()))
+                rep = json.loads(path.read_text())
+                if rep.get("step") in REPORTED:
+                    self._step(rep)
 
     def _step(self, rep: dict) -> None:
         physics = physics_of(rep.get("firmware_metrics") or rep.get("metrics"), self.search.metric)
