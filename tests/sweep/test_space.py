@@ -133,3 +133,23 @@ def test_compress_accepts_a_recipe_with_search() -> None:
     recipe = load_recipe(REPO / "recipes" / "jet_tagging_sweep.yaml")
     assert recipe.raw["search"]["trials"] == 40
     parse_search(recipe.raw, str(recipe.path))
+
+
+def test_step_reporter_reports_training_steps_and_lower_only(tmp_path: Path) -> None:
+    import json
+
+    from hwai.sweep.trial import StepReporter
+
+    s = parse_search(BASE, "r.yaml")
+    sent: list[dict] = []
+    rep = StepReporter(tmp_path / "run", s, {"method": "pq"}, sent.append)
+    steps = {"01_train": {"step": "train", "metrics": {"accuracy": 0.7}, "candidates": [{"lut": 9e4, "dsp": 10}]},
+             "02_lower": {"step": "lower", "firmware_metrics": {"accuracy": 0.69}},
+             "03_estimate": {"step": "estimate", "total": {"lut": 2e4, "dsp": 0}}}
+    for name, doc in steps.items():
+        (tmp_path / "run" / "steps" / name).mkdir(parents=True)
+        (tmp_path / "run" / "steps" / name / "report.json").write_text(json.dumps(doc))
+        rep(f"[hwai] {name} done")
+    rep.log.close()
+    assert [(r["step"], r["objective"], r["cost"]) for r in sent] == [("train", 0.7, 91000.0), ("lower", 0.69, 91000.0)]
+    assert "01_train done" in (tmp_path / "run.log").read_text()
