@@ -44,8 +44,10 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+# ruff, then the layer contract in pyproject.toml (import-linter; tests/test_layering.py checks it too)
 lint: setup
 	$(BIN)/ruff check --select F,E9 hwai tests bench calibration
+	cd $(CURDIR) && PYTHONPATH=$(CURDIR) $(BIN)/lint-imports
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

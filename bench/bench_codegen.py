@@ -188,7 +188,7 @@ def bench_hls4ml(graph: Graph, x: np.ndarray, workdir: Path) -> dict[str, Any]:
         from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     except ImportError as err:
         return {"skipped": f"hls4ml bridge unavailable: {err}"}
-    model, convert = timed(lambda: to_hls4ml(graph, workdir / "hls4ml_prj", Target()))
+    model, convert = timed(lambda: to_hls4ml(graph, workdir / "hls4ml_prj", Target(), x[:1000]))
     compile_s = compile_hls4ml(model)
     tin, tout = graph.tensor(graph.inputs[0]).type, graph.tensor(graph.outputs[0]).type
     xf = np.ascontiguousarray(tin.to_float(x))

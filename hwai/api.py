@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hwai.ir.graph import Graph
+from hwai.recipe.offline import ir_checkpoint
+from hwai.recipe.runner import default_run_dir, run_recipe
 from hwai.recipe.schema import Recipe, load_recipe, recipe_from_dict
 
 
@@ -57,8 +59,6 @@ def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Pa
     ``recipe.yaml`` (so ``hwai emit RUN`` later uses them). ``force=True`` replaces only
     a folder that is an hwai run; ``ignore_budget=True`` (in ``kw``) hands off firmware
     although the budget failed, and the report says so."""
-    from hwai.recipe.runner import default_run_dir, run_recipe
-
     rec = recipe if isinstance(recipe, Recipe) else load(recipe, overrides)
     run_dir = Path(out) if out else default_run_dir(rec)
     ctx = run_recipe(rec, run_dir, data_path=data, force=force, **kw)
@@ -67,8 +67,6 @@ def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Pa
 
 def open_run(run_dir: str | Path) -> Run:
     """Open an existing run folder."""
-    from hwai.recipe.offline import ir_checkpoint
-
     run_dir = Path(run_dir)
     ckpt = ir_checkpoint(run_dir)
     graph = Graph.load(ckpt) if ckpt is not None else None

@@ -20,8 +20,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-DEFAULTS = {"temperature": 4.0, "alpha": 0.1, "epochs": 20, "batch_size": 512,
-            "learning_rate": 3e-3, "patience": 5}
+# Distillation's own keys; the training keys (epochs, batch_size, ...) take the engines'
+# shared defaults (hwai.engines.core.with_train_defaults).
+DEFAULTS = {"temperature": 4.0, "alpha": 0.1}
 
 
 def settings(cfg: dict) -> dict:

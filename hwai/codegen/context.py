@@ -13,7 +13,6 @@ The ``expr`` op's context comes from :func:`hwai.codegen.expr_context.expr_conte
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Callable
 
 import numpy as np
@@ -21,7 +20,9 @@ import numpy as np
 from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.errors import HwaiError
 from hwai.ir.graph import Graph, Node, Tensor
+from hwai.ir.numeric import accum_is_modular
 from hwai.ir.types import FixedType
+from hwai.names import identifier, unique_identifiers
 from hwai.target import Target
 
 # Weights and biases are printed as C++ double literals: exact only up to 53 bits.
@@ -43,7 +44,7 @@ def build_context(graph: Graph, target: Target) -> Ctx:
     io = set(graph.inputs) | set(graph.outputs)
     return {
         "project": target.project_name,
-        "guard": c_name(target.project_name).upper() + "_H_",
+        "guard": identifier(target.project_name).upper() + "_H_",
         "target": _target(target),
         "typedefs": _tensor_typedefs(graph, names) + [t for l in layers for t in l["typedefs"]],
         "inputs": inputs,
@@ -62,24 +63,10 @@ def build_context(graph: Graph, target: Target) -> Ctx:
 
 # --- names --------------------------------------------------------------------
 
-def c_name(name: str) -> str:
-    """A C identifier for an IR name (non-word characters -> ``_``, no leading digit)."""
-    s = re.sub(r"\W", "_", name)
-    return s if s and not s[:1].isdigit() else "_" + s
-
-
 def _names(graph: Graph) -> dict[str, str]:
     """IR tensor name -> unique C identifier; node function names must not collide."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in list(graph.inputs) + [t for n in graph.nodes for t in n.outputs]:
-        base = cand = c_name(name)
-        k = 1
-        while cand in taken:  # deterministic suffixes, in graph order
-            cand, k = f"{base}_{k}", k + 1
-        out[name] = cand
-        taken.add(cand)
-    clash = sorted(taken & {_fn(n) for n in graph.nodes})
+    out = unique_identifiers(list(graph.inputs) + [t for n in graph.nodes for t in n.outputs])
+    clash = sorted(set(out.values()) & {_fn(n) for n in graph.nodes})
     if clash:
         raise HwaiError(f"graph {graph.name!r}: tensor name(s) {', '.join(clash)} collide with "
                         "generated layer function names; rename them")
@@ -87,7 +74,7 @@ def _names(graph: Graph) -> dict[str, str]:
 
 
 def _fn(node: Node) -> str:
-    return f"{node.op}_{c_name(node.name)}"  # same scheme as the expr op's context
+    return f"{node.op}_{identifier(node.name)}"  # same scheme as the expr op's context
 
 
 # --- tensors and ports -------------------------------------------------------
@@ -218,14 +205,6 @@ def _pad(row: Ctx, n: int) -> None:
     row["idx"] = row["idx"] + ["0"] * extra
     row["w"] = row["w"] + ["0.0"] * extra
     row["w_codes"] = row["w_codes"] + ["0"] * extra
-
-
-def accum_is_modular(ta: FixedType, fp: int, fb: int) -> bool:
-    """Same test as the golden interpreter: a WRAP accumulator whose fraction covers the
-    product's and the bias's. Then cast(acc + cast(p)) == cast(acc + p) (two's-complement
-    addition is associative modulo 2**W), so the per-product cast can be left out: one
-    ap_fixed conversion less per MAC, ~12% faster C simulation, identical hardware."""
-    return ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= fb
 
 
 def _literals(codes: np.ndarray, t: FixedType) -> list[str]:

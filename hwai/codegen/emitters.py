@@ -16,6 +16,8 @@ from hwai.ir.graph import Graph
 from hwai.target import Target
 
 PROJECT_DIRS = {"hls4ml": "hls", "native": "native", "verilog": "verilog"}
+BACKENDS = tuple(PROJECT_DIRS)           # the one list of emit backends (the recipe schema reads it)
+CSIM_BACKENDS = ("hls4ml", "native")     # the backends with a C simulation
 
 
 def emit(backend: str, graph: Graph, target: Target, run_dir: Path, vectors: np.ndarray) -> dict:
@@ -48,7 +50,7 @@ def _hls4ml_symbolic(graph: Graph, target: Target, out: Path) -> dict:
     """hls4ml's own symbolic-expression backend (convert_from_symbolic_expression)."""
     import sympy
 
-    from hwai.symbolic.hls4ml_sr import to_hls4ml_symbolic
+    from hwai.codegen.hls4ml_symbolic import to_hls4ml_symbolic
 
     exprs = [sympy.sympify(e) for e in graph.meta.get("exprs", [])]
     if not exprs:

@@ -10,7 +10,6 @@ double literals: exact, because they have at most 53 significant bits.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -19,15 +18,10 @@ from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.ir.expr import program_types, validate_node
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
+from hwai.names import identifier
 
 _SYM = {"add": "+", "sub": "-", "mul": "*"}
 TEMPLATE = "native/ops/expr.h.j2"
-
-
-def c_name(name: str) -> str:
-    """A C identifier derived from a node name."""
-    s = re.sub(r"\W", "_", name)
-    return s if not s[:1].isdigit() else "_" + s
 
 
 def literal(code: int, t: FixedType) -> str:
@@ -40,7 +34,7 @@ def expr_context(graph: Graph, node: Node, target: Any = None) -> dict:
     validate_node(graph, node)
     types = program_types(graph, node)
     tin, tout = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
-    fn = "expr_" + c_name(node.name)
+    fn = "expr_" + identifier(node.name)
     sizes = [len(t) for t in node.attrs["tables"]]
     steps = [_step(k, ins, types, fn, sizes) for k, ins in enumerate(node.attrs["program"])]
     tables = [_table(fn, i, np.asarray(tab), _table_type(node, i)) for i, tab in enumerate(node.attrs["tables"])]

@@ -8,8 +8,9 @@ where each type is exact, and then asserts after conversion that hls4ml's optimi
 passes changed none of them. hls4ml's C simulation then equals
 :func:`hwai.ir.interp.run` bit for bit.
 
-The IR is presented to hls4ml as a plain "shadow" Keras model: ``Dense`` layers whose
-float weights are exactly the fixed-point values, ``Activation('relu')`` and, for a
+The IR is handed to hls4ml as its own layer list (:mod:`hwai.codegen.hls4ml_layers`,
+``ModelGraph.from_layer_list``; no TensorFlow or torch model is built): ``Dense`` layers
+whose weights are exactly the fixed-point values, ``Activation('relu')`` and, for a
 quantizer that cannot be fused into the layer before it, ``Activation('linear')`` with
 its own result type (hls4ml keeps a linear activation whose output precision differs
 from its input: ``EliminateLinearActivation`` in hls4ml/model/optimizer/passes/linear.py).
@@ -18,34 +19,24 @@ from its input: ``EliminateLinearActivation`` in hls4ml/model/optimizer/passes/l
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hwai.codegen.hls4ml_layers import HlsLayer, compile_project, convert_layer_list, write_project
 from hwai.codegen.hlstypes import hls_type
 from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
 from hwai.ir.types import FixedType
+from hwai.names import hls4ml_renames
 from hwai.target import Target
 
 # hls4ml needs some model-wide default; every variable that matters is set per layer
 # and checked after conversion, so this one only reaches unused attributes.
 _MODEL_DEFAULT = "ap_fixed<16,6>"
 N_TB_VECTORS = 1000
-
-
-@dataclass(frozen=True)
-class HlsLayer:
-    """One layer of the shadow model and the IR tensor its output equals."""
-
-    name: str                 # Keras/hls4ml layer name (= the IR node's name)
-    kind: str                 # "dense" | "relu" | "linear"
-    node: Node                # the IR node computing it
-    tensor: str               # IR tensor equal to the layer's output (a fused quant's)
-    result: FixedType
 
 
 def plan_layers(graph: Graph) -> list[HlsLayer]:
@@ -97,12 +88,8 @@ def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
                             f"dense {l.name!r}; rename the node")
 
 
-# hls4ml's ModelGraph refuses a layer named 'input' (a reserved name in 1.3).
-RESERVED_NAMES = frozenset({"input"})
-
-
 def _reserved_renames(graph: Graph) -> dict[str, str]:
-    return {t: f"{t}_0" for t in graph.tensors if t in RESERVED_NAMES}
+    return hls4ml_renames(graph.tensors)
 
 
 def hls4ml_safe(graph: Graph) -> Graph:
@@ -142,51 +129,21 @@ def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
             "LayerName": layers}
 
 
-def _weights_float(node: Node) -> tuple[np.ndarray, np.ndarray]:
-    a = node.attrs
-    return (a["weight_type"].to_float(a["weight"]), a["bias_type"].to_float(a["bias"]))
-
-
-def shadow_keras(graph: Graph, plan: list[HlsLayer]) -> Any:
-    """A plain Keras model computing the IR graph (weights exact as float values)."""
-    import tensorflow as tf
-
-    tin = graph.tensor(graph.inputs[0])
-    layers: list[Any] = [tf.keras.layers.InputLayer(input_shape=(tin.size,), name=tin.name)]
-    for l in plan:
-        if l.kind == "dense":
-            layers.append(tf.keras.layers.Dense(graph.tensor(l.tensor).size, name=l.name))
-        else:
-            layers.append(tf.keras.layers.Activation(l.kind, name=l.name))
-    model = tf.keras.Sequential(layers, name=graph.name)
-    for l in plan:
-        if l.kind == "dense":
-            model.get_layer(l.name).set_weights([w.astype(np.float32) for w in _weights_float(l.node)])
-    return model
-
-
 # --- conversion ----------------------------------------------------------------------
 
-def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray | None = None) -> Any:
+def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) -> Any:
     """Convert ``graph`` to an hls4ml ModelGraph and write the project (not compiled).
 
     The project folder is a complete handoff: ``tb_data/`` holds golden test vectors
-    (``vectors``, default :data:`N_TB_VECTORS` from :func:`hwai.sim.vectors.make_vectors`)
-    for hls4ml's testbench and ``build_prj.tcl``.
+    (``vectors``: input codes, e.g. :data:`N_TB_VECTORS` from :func:`hwai.sim.vectors.make_vectors`,
+    which sits in the layer above this one) for hls4ml's testbench and ``build_prj.tcl``.
     """
-    import hls4ml
-
     graph = hls4ml_safe(graph.validate())
     plan = plan_layers(graph)
     _neutralize_global_overrides()
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        shadow_keras(graph, plan), output_dir=str(out_dir), project_name=target.project_name,
-        backend="Vitis" if target.flavour == "vitis" else "Vivado", part=target.part,
-        clock_period=target.clock_period_ns, io_type=target.io_type,
-        hls_config=hls_config(graph, plan))
-    _set_exact_weights(hls_model, plan)
+    hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
     check_types(graph, plan, hls_model)
-    hls_model.write()
+    write_project(hls_model)
     write_tb_data(graph, Path(out_dir), vectors)
     write_preprocessing(graph, Path(out_dir), target.project_name)
     return hls_model
@@ -194,7 +151,7 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray |
 
 def write_preprocessing(graph: Graph, out_dir: Path, project: str) -> None:
     """The handoff's input preprocessing: ``hwai_preprocess.h`` and a README.md with its table."""
-    from hwai.data import preprocess
+    from hwai.codegen import preprocess
 
     for name, text in preprocess.project_files(graph).items():
         (out_dir / name).write_text(text)
@@ -209,7 +166,7 @@ def compile_hls4ml(hls_model: Any) -> float:
 
     require_tool("g++", "apt-get install g++")
     t0 = time.perf_counter()
-    hls_model.compile()
+    compile_project(hls_model)
     return time.perf_counter() - t0
 
 
@@ -223,24 +180,12 @@ def _neutralize_global_overrides() -> None:
         layers=[], rounding_mode=None, saturation_mode=None, saturation_bits=None)
 
 
-def _set_exact_weights(hls_model: Any, plan: list[HlsLayer]) -> None:
-    """Keras stores float32; a weight wider than 24 bits would lose bits on the way.
-    Put the exact float64 values into hls4ml's weight variables (printed with as many
-    decimals as fractional bits, which is exact for dyadic values)."""
-    for l in plan:
-        if l.kind != "dense":
-            continue
-        layer = hls_model.graph[l.name]
-        w, b = _weights_float(l.node)
-        layer.weights["weight"].data = w.reshape(layer.weights["weight"].data.shape)
-        layer.weights["bias"].data = b.reshape(layer.weights["bias"].data.shape)
-
-
 def read_target(project: Path) -> Target:
     """The Target a project written by :func:`to_hls4ml` was made for (hls4ml_config.yml)."""
     import yaml
 
     text = (Path(project) / "hls4ml_config.yml").read_text()
+    # projects written before the layer-list path name their Keras shadow model; ignore it
     yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
     cfg = yaml.safe_load(text)
     return Target(part=cfg["Part"], clock_period_ns=float(cfg["ClockPeriod"]), io_type=cfg["IOType"],
@@ -294,12 +239,8 @@ def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
 
 # --- testbench data ----------------------------------------------------------------------
 
-def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray | None = None) -> tuple[Path, Path]:
+def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray) -> tuple[Path, Path]:
     """Golden input/output vectors in hls4ml's testbench format (one vector per line)."""
-    from hwai.sim.vectors import make_vectors
-
-    if codes is None:
-        codes = make_vectors(graph, N_TB_VECTORS, seed=0)
     tin = graph.tensor(graph.inputs[0]).type
     tout = graph.tensor(graph.outputs[0]).type
     y = run(graph, codes)[graph.outputs[0]]

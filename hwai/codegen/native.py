@@ -33,7 +33,7 @@ _DIR = "native"
 
 def generate(graph: Graph, target: Target, vectors: np.ndarray | None = None) -> FileSet:
     """Render the whole project; ``vectors`` are input codes (default: :func:`default_vectors`)."""
-    from hwai.data import preprocess
+    from hwai.codegen import preprocess
 
     ctx = {**build_context(graph, target), **preprocess.readme_context(graph)}
     files: dict[str, bytes | str] = {}

@@ -7,22 +7,24 @@ the only place where bits are dropped. Casts are instances of ``hwai_cast``, the
 twin of :func:`hwai.ir.types.requantize` (all rounding and overflow modes).
 
 A dense layer with a wrapping accumulator whose fractional bits cover the product's is
-a sum that is exact modulo 2^W (see ``interp._accum_is_modular``), so it is built as a
+a sum that is exact modulo 2^W (:func:`hwai.ir.numeric.accum_is_modular`), so it is built as a
 balanced adder tree of constant-multiply terms, optionally pipelined at tree levels.
 Otherwise the layer follows hls4ml's order with a cast after every addition (a chain).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
-from hwai.ir.types import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from hwai.ir.numeric import accum_is_modular, cast_interval_scalar, rtl_codes, signed_bits
+from hwai.ir.types import FixedType
+from hwai.names import identifier, prefix, unique_identifiers
+from hwai.passes.pipeline import rename_tensors
 from hwai.passes.precision import intervals
 
 MULT_STYLES = ("csd", "mul")
@@ -52,13 +54,19 @@ class Layer:
     stages: int = 0
 
 
-def sbits(lo: int, hi: int) -> int:
-    """Signed bits holding lo..hi (at least 1)."""
-    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
-
-
 def ident(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+    """The Verilog signal-name prefix of an IR name (:func:`hwai.names.prefix`); every
+    signal is ``f"{prefix}_{suffix}"``, so a keyword like ``input`` stays a valid prefix."""
+    return prefix(name)
+
+
+def distinct_prefixes(graph: Graph) -> Graph:
+    """The graph with tensor and node names that stay distinct as Verilog prefixes
+    (``a.b`` and ``a_b`` would both give ``a_b_0``); names already clean are unchanged."""
+    tensors = unique_identifiers(list(graph.inputs) + [t for n in graph.nodes for t in n.outputs], None)
+    nodes = unique_identifiers([n.name for n in graph.nodes], None)
+    g = rename_tensors(graph, {k: v for k, v in tensors.items() if k != v})
+    return replace(g, nodes=tuple(replace(n, name=nodes[n.name]) for n in g.nodes))
 
 
 def literal(v: int, width: int) -> str:
@@ -68,8 +76,7 @@ def literal(v: int, width: int) -> str:
 
 def cast_params(src: Sig, to: FixedType) -> dict[str, int]:
     return {"WI": src.width, "FI": src.frac, "WO": to.width, "FO": to.frac,
-            "SO": int(to.signed), "RM": ROUNDING_MODES.index(to.rounding),
-            "OM": OVERFLOW_MODES.index(to.overflow)}
+            "SO": int(to.signed), **rtl_codes(to)}
 
 
 def add_cast(layer: Layer, src: Sig, to: FixedType, name: str, lo: int, hi: int) -> Sig:
@@ -82,10 +89,9 @@ def add_cast(layer: Layer, src: Sig, to: FixedType, name: str, lo: int, hi: int)
 
 
 def cast_interval(sig: Sig, to: FixedType) -> tuple[int, int]:
-    from hwai.passes.precision import _cast_interval  # the same interval rules as inference
-    lo, hi, _ = _cast_interval((np.array([sig.lo], dtype=object), np.array([sig.hi], dtype=object),
-                                sig.frac), to)
-    return int(lo[0]), int(hi[0])
+    """Interval of ``cast(sig, to)``: the same rule as precision inference."""
+    lo, hi, _ = cast_interval_scalar((sig.lo, sig.hi, sig.frac), to)
+    return lo, hi
 
 
 def element_sigs(tensor: str, lo, hi, t: FixedType) -> list[Sig]:
@@ -112,12 +118,12 @@ def dense_terms(node: Node, xs: list[Sig], j: int, fs: int, style: str,
             lo, hi = min(c) << sh, max(c) << sh
             expr = f"({x.name} * {literal(wi, wi.bit_length() + 2)})"
             expr = f"{expr} <<< {sh}" if sh else expr
-            leaves.append((Sig("", sbits(lo, hi), lo, hi, fs), False, expr))
+            leaves.append((Sig("", signed_bits(lo, hi), lo, hi, fs), False, expr))
             continue
         for k, s in csd(wi):
             lo, hi = x.lo << (k + sh), x.hi << (k + sh)
             expr = f"{x.name} <<< {k + sh}" if k + sh else x.name
-            leaves.append((Sig("", sbits(lo, hi), lo, hi, fs), s < 0, expr))
+            leaves.append((Sig("", signed_bits(lo, hi), lo, hi, fs), s < 0, expr))
     return leaves
 
 
@@ -146,7 +152,7 @@ def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: in
         layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": expr})
         nodes.append((s, neg))
     if bias:
-        s = Sig(f"{prefix}_b", sbits(bias, bias), bias, bias, fs)
+        s = Sig(f"{prefix}_b", signed_bits(bias, bias), bias, bias, fs)
         layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": literal(bias, s.width)})
         nodes.append((s, False))
     if not nodes:
@@ -163,7 +169,7 @@ def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: in
         nxt = []
         for k in range(0, len(nodes) - 1, 2):
             lo, hi, neg, expr = combine(nodes[k], nodes[k + 1])
-            s = Sig(f"{prefix}_t{level}_{k // 2}", sbits(lo, hi), lo, hi, fs)
+            s = Sig(f"{prefix}_t{level}_{k // 2}", signed_bits(lo, hi), lo, hi, fs)
             # keep: each 2-input add stays an adder on a carry chain (what Vivado builds);
             # without it Yosys merges the tree into one $macc compressor: measured 1.66x
             # the LUTs and 2x the run time on a 16x16 layer (docs/estimator.md)
@@ -175,7 +181,7 @@ def build_tree(layer: Layer, prefix: str, leaves, bias: int, fs: int, stages: in
         nodes, level = nxt, level + 1
     root, neg = nodes[0]
     if neg:
-        s = Sig(f"{prefix}_sum", sbits(-root.hi, -root.lo), -root.hi, -root.lo, fs)
+        s = Sig(f"{prefix}_sum", signed_bits(-root.hi, -root.lo), -root.hi, -root.lo, fs)
         layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": f"-{root.name}"})
         return s
     return root
@@ -195,7 +201,7 @@ def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
     fp = tx.frac + node.attrs["weight_type"].frac
     bias = np.asarray(node.attrs["bias"], dtype=np.int64)
     layer, outs = Layer(ident(node.name), "dense", stages=stages), []
-    modular = ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= tb.frac
+    modular = accum_is_modular(ta, fp, tb.frac)
     fs = max(fp, tb.frac)
     for j in range(len(bias)):
         pre = f"{layer.name}_{j}"
@@ -216,7 +222,7 @@ def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
                 tb: FixedType, fp: int, pre: str) -> Sig:
     """hls4ml order: acc = cast(b); acc = cast(acc + cast(x_i * w_ij)) for non-zero w."""
     b = int(node.attrs["bias"][j])
-    bs = Sig(f"{pre}_b", sbits(b, b), b, b, tb.frac)
+    bs = Sig(f"{pre}_b", signed_bits(b, b), b, b, tb.frac)
     layer.body.append({"kind": "wire", "name": bs.name, "width": bs.width, "expr": literal(b, bs.width)})
     acc = add_cast(layer, bs, ta, f"{pre}_a0", *cast_interval(bs, ta))
     for i, wi in enumerate(int(v) for v in np.asarray(node.attrs["weight"])[:, j]):
@@ -224,11 +230,11 @@ def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
             continue               # cast(acc + cast(0)) == acc: acc already has type ta
         x = xs[i]
         c = [wi * x.lo, wi * x.hi]
-        p = Sig(f"{pre}_p{i}", sbits(min(c), max(c)), min(c), max(c), fp)
+        p = Sig(f"{pre}_p{i}", signed_bits(min(c), max(c)), min(c), max(c), fp)
         layer.body.append({"kind": "wire", "name": p.name, "width": p.width,
                             "expr": f"{x.name} * {literal(wi, wi.bit_length() + 2)}"})
         pc = add_cast(layer, p, ta, f"{pre}_pc{i}", *cast_interval(p, ta))
-        s = Sig(f"{pre}_s{i}", sbits(acc.lo + pc.lo, acc.hi + pc.hi), acc.lo + pc.lo,
+        s = Sig(f"{pre}_s{i}", signed_bits(acc.lo + pc.lo, acc.hi + pc.hi), acc.lo + pc.lo,
                 acc.hi + pc.hi, ta.frac)
         layer.body.append({"kind": "wire", "name": s.name, "width": s.width, "expr": f"{acc.name} + {pc.name}"})
         acc = add_cast(layer, s, ta, f"{pre}_a{i + 1}", *cast_interval(s, ta))
@@ -264,6 +270,7 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ValueError("Verilog emitter supports single-input single-output graphs")
     coeffs = coeffs or Coefficients.fitted()
+    graph = distinct_prefixes(graph)
     iv = intervals(graph)
     tin = graph.tensor(graph.inputs[0])
     env = {tin.name: element_sigs(tin.name, iv[tin.name][0], iv[tin.name][1], tin.type)}
@@ -281,7 +288,7 @@ def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str =
         env[node.outputs[0]] = outs
     tout = graph.tensor(graph.outputs[0])
     return {
-        "module": ident(module or graph.name),
+        "module": identifier(module or graph.name, "verilog"),
         "in_elems": [_port(s, tin.type, i) for i, s in enumerate(env[tin.name])],
         "out_elems": [_port(s, tout.type, i) for i, s in enumerate(env[tout.name])],
         "in_width": tin.size * tin.type.width, "out_width": tout.size * tout.type.width,

@@ -8,6 +8,7 @@ the result always carries int64 indices into ``class_names``.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,11 @@ def _read_source(source: str, cfg: dict) -> tuple[np.ndarray, np.ndarray, list |
     if source.startswith("openml:"):
         return _read_openml(source)
     path = Path(source).expanduser()
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise DataError(f"data file {str(path)[:120]}: {err.strerror}; check data.source or pass --data") from None
+    if not found:
         raise DataError(f"data file {path} not found; check data.source or pass --data PATH.npz")
     suffix = path.suffix.lower()
     readers = {".npz": _read_npz, ".h5": _read_h5, ".hdf5": _read_h5, ".parquet": _read_parquet}
@@ -83,14 +88,20 @@ def _missing_key(path: Path, key: str, available: list[str]) -> DataError:
 def _read_npz(path: Path, cfg: dict) -> tuple[np.ndarray, np.ndarray, list | None, list | None]:
     x_key, y_key = _keys(cfg)
     # allow_pickle=False: data files are untrusted input; string arrays are stored as unicode.
-    with np.load(path, allow_pickle=False) as f:
-        available = list(f.files)
-        for key in (x_key, y_key):
-            if key not in available:
-                raise _missing_key(path, key, available)
-        names = f["class_names"].tolist() if "class_names" in available else None
-        features = f["feature_names"].tolist() if "feature_names" in available else None
-        return f[x_key], f[y_key], names, features
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            available = list(f.files)
+            for key in (x_key, y_key):
+                if key not in available:
+                    raise _missing_key(path, key, available)
+            names = f["class_names"].tolist() if "class_names" in available else None
+            features = f["feature_names"].tolist() if "feature_names" in available else None
+            return f[x_key], f[y_key], names, features
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        # np.load raises all of these for a truncated, empty, pickled or non-zip file
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise DataError(f"{path}: not a readable .npz file ({first}); is it truncated or another "
+                        "format? (object arrays are refused: save strings as unicode arrays)") from None
 
 
 def _read_h5(path: Path, cfg: dict) -> tuple[np.ndarray, np.ndarray, list | None, list | None]:

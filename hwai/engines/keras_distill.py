@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
+from hwai.engines.core import EarlyStopping, seed_everything, with_train_defaults
 from hwai.distill import cache_dir, cached_logits, settings
 
 
@@ -42,20 +43,20 @@ def distill_keras(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
 
     from hwai.engines.keras.models import logit_model
 
-    c = settings(cfg)
+    c = with_train_defaults(settings(cfg))
     if student is None:
         from hwai.engines.keras.models import JET_MLP_HIDDEN, build_jet_mlp
 
         hidden = (c.get("student") or {}).get("hidden") or JET_MLP_HIDDEN
         student = build_jet_mlp(data.n_features, data.n_classes, hidden, seed, name="student")
-    tf.keras.utils.set_random_seed(int(seed))
+    seed_everything(int(seed), "keras")
     sub = logit_model(student)
     tt = teacher_logits(teacher, data.x_train, c).astype(np.float32)
     tv = teacher_logits(teacher, data.x_val, c).astype(np.float32)
     opt = tf.keras.optimizers.Adam(learning_rate=float(c["learning_rate"]))
     step = _train_step(sub, opt, float(c["temperature"]), float(c["alpha"]))
     rng = np.random.default_rng(int(seed))
-    best, best_w, waited = float("inf"), None, 0
+    keeper = EarlyStopping(int(c["patience"] or 0), student.get_weights, student.set_weights)
     for epoch in range(int(c["epochs"])):
         tr = _epoch(step, data, tt, int(c["batch_size"]), rng)
         sv = sub(np.asarray(data.x_val, np.float32), training=False)
@@ -63,14 +64,9 @@ def distill_keras(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
         acc = float(np.mean(np.argmax(sv.numpy(), axis=1) == data.y_val))
         print(f"[hwai] distill epoch {epoch + 1}/{c['epochs']}  kd_loss {tr:.4f}  "
               f"val_kd_loss {va:.4f}  val_acc {acc:.4f}", flush=True)
-        if va < best - 1e-6:
-            best, best_w, waited = va, student.get_weights(), 0
-        else:
-            waited += 1
-            if c["patience"] and waited >= int(c["patience"]):
-                break
-    if best_w is not None:
-        student.set_weights(best_w)
+        if keeper.update(va):
+            break
+    keeper.restore()
     return student
 
 

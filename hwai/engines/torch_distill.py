@@ -8,6 +8,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.distill import cache_dir, cached_logits, settings
+from hwai.engines.core import seed_everything, with_train_defaults
 
 
 def kd_loss_torch(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:
@@ -33,15 +34,15 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     with the best-validation-loss weights restored."""
     import torch
 
-    from hwai.engines.torch.train import BestEpoch
+    from hwai.engines.torch.train import best_epoch
 
-    c = settings(cfg)
+    c = with_train_defaults(settings(cfg))
     if student is None:
         from hwai.engines.torch.models import build_model
 
         student = build_model(dict(c.get("student") or {"arch": "jet_mlp"}), data.n_features,
                               data.n_classes, seed)
-    torch.manual_seed(int(seed))
+    seed_everything(int(seed), "torch")
     gen = torch.Generator().manual_seed(int(seed))
     xt = torch.as_tensor(np.asarray(data.x_train, np.float32))
     yt = torch.as_tensor(np.asarray(data.y_train, np.int64))
@@ -50,7 +51,7 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     yv = torch.as_tensor(np.asarray(data.y_val, np.int64))
     tv = torch.as_tensor(teacher_logits(teacher, data.x_val, c), dtype=torch.float32)
     opt = torch.optim.Adam(student.parameters(), lr=float(c["learning_rate"]))
-    keeper = BestEpoch(int(c["patience"] or 0))
+    keeper = best_epoch(student, int(c["patience"] or 0))
     for epoch in range(int(c["epochs"])):
         tr = _epoch(student, opt, (xt, yt, tt), int(c["batch_size"]), gen, c)
         with torch.no_grad():
@@ -60,9 +61,9 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
             acc = float((sv.argmax(1) == yv).float().mean())
         print(f"[hwai] distill epoch {epoch + 1}/{c['epochs']}  kd_loss {tr:.4f}  "
               f"val_kd_loss {va:.4f}  val_acc {acc:.4f}", flush=True)
-        if keeper.update(student, va):
+        if keeper.update(va):
             break
-    keeper.restore(student)
+    keeper.restore()
     return student.eval()
 
 

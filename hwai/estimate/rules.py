@@ -15,10 +15,11 @@ import numpy as np
 
 from hwai.estimate.cost import Coefficients, Cost
 from hwai.ir.graph import Graph, Node
+from hwai.ir.numeric import accum_is_modular, range_bits, signed_bits
 from hwai.ir.types import FixedType
 from hwai.target import Target
 from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits  # noqa: F401 (re-export)
-from hwai.estimate.tree import neuron_leaves, sbits, tree_cost
+from hwai.estimate.tree import neuron_leaves, tree_cost
 
 # --- per-op rules -----------------------------------------------------------
 
@@ -87,14 +88,14 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
     n_add = sum(t.adders for t in trees)
     note = ""
     extra_cast = 0
-    if not (ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= tb.frac):
+    if not accum_is_modular(ta, fp, tb.frac):
         # hls4ml order: a cast after every addition, each a rounding/saturating stage
         extra_cast = n_add * cast_bits(ta.with_modes("TRN", "WRAP"), ta)
         note = "narrow/saturating accumulator: per-addition casts estimated"
     out_cast = cast_bits(ta, tout) * len(trees)
     lut = c.lut_per_add_bit * add_bits + c.lut_per_cast_bit * (out_cast + extra_cast)
     depth = max((t.depth for t in trees), default=0) + (2 if any(t.dsp for t in trees) else 0)
-    width = max((sbits(t.lo, t.hi) for t in trees), default=1)
+    width = max((signed_bits(t.lo, t.hi) for t in trees), default=1)
     levels = max(depth + int(out_cast > 0), 1)
     cycles = _levels_to_cycles(levels, width, target, c)
     # registers cut the tree into ``cycles`` stages of about equal depth (HLS balances them);
@@ -104,7 +105,7 @@ def _dense(graph: Graph, node: Node, target: Target, c: Coefficients,
         from hwai.estimate.rules_expr import DSP_MIN_PERIOD_NS
         stage_ns = max(stage_ns, DSP_MIN_PERIOD_NS)
     dead = _dead_low_bits(graph, node, tout)
-    reg_bits = sum(max(min(sbits(t.lo, t.hi), tout.width) - dead, 1) for t in trees)
+    reg_bits = sum(max(min(signed_bits(t.lo, t.hi), tout.width) - dead, 1) for t in trees)
     ff = c.ff_per_reg_bit * reg_bits * cycles      # inner stages hold partial sums ~ as wide
     reuse = int(node.impl.get("reuse_factor", 1))
     dsp = sum(t.dsp for t in trees)
@@ -173,15 +174,9 @@ def ebops(graph: Graph) -> float:
     total = 0.0
     for node in graph.nodes_of("dense"):
         lo, hi, _ = iv[node.inputs[0]]
-        abits = np.array([_range_bits(int(a), int(b)) for a, b in zip(lo, hi)], dtype=np.float64)
+        abits = np.array([range_bits(int(a), int(b)) for a, b in zip(lo, hi)], dtype=np.float64)
         w = np.asarray(node.attrs["weight"], dtype=np.int64)
         wbits = np.vectorize(odd_bits, otypes=[np.int64])(w).astype(np.float64)
         total += float((abits[:, None] * wbits).sum())
     return total
 
-
-def _range_bits(lo: int, hi: int) -> int:
-    """Bits holding the integers lo..hi (sign bit only if lo < 0)."""
-    if lo < 0:
-        return max((-lo - 1).bit_length(), hi.bit_length()) + 1
-    return max(hi.bit_length(), 0)

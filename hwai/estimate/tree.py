@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, dsp_count, mult_kind, odd_bits
+from hwai.ir.numeric import signed_bits
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,6 @@ class TreeCost:
     dsp: int
     lo: int            # interval of the (exact) sum
     hi: int
-
-
-def sbits(lo: int, hi: int) -> int:
-    """Signed bits holding lo..hi."""
-    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
 
 
 def _tz(v: int) -> int:
@@ -76,7 +72,7 @@ def tree_cost(leaves: list[Leaf], dsp: int = 0) -> TreeCost:
         nxt = []
         for a, b in zip(nodes[0::2], nodes[1::2]):
             lo, hi = a.lo + b.lo, a.hi + b.hi
-            bits += max(sbits(lo, hi) - max(a.tz, b.tz), 1)
+            bits += max(signed_bits(lo, hi) - max(a.tz, b.tz), 1)
             adders += 1
             nxt.append(Leaf(lo, hi, min(a.tz, b.tz)))
         if len(nodes) % 2:

@@ -20,10 +20,10 @@ import numpy as np
 
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor, chain
+from hwai.ir.numeric import DEFAULT_TYPE
 from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 
-DEFAULT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")  # hls4ml's ap_fixed<16,6>, rounded
 INPUT_NAME = "input_1"  # Keras' default; hls4ml reserves the layer name "input"
 _SKIP = ("Dropout", "Identity", "Flatten")
 _OUTPUT_ACTIVATIONS = ("Softmax", "LogSoftmax", "Sigmoid")

@@ -12,7 +12,6 @@ TensorFlow, QKeras and tfmot are imported lazily: ``import hwai`` stays fast.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +21,11 @@ from hwai.errors import UnsupportedLayerError
 from hwai.frontends import keras_layers as kl
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
+from hwai.ir.numeric import DEFAULT_TYPE
 from hwai.ir.types import FixedType
+from hwai.names import fresh, identifier
 from hwai.passes.precision import infer_precision
 
-DEFAULT_WEIGHT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")
-DEFAULT_ACT_TYPE = FixedType(16, 6, True, "RND_CONV", "SAT")
 
 
 @dataclass
@@ -65,12 +64,7 @@ class _Emitter:
         self.outputs_of[keras_name] = name
 
     def _unique(self, name: str) -> str:
-        taken = {n.name for n, _ in self.steps}
-        base, i = _c_name(name), 1
-        name = base
-        while name in taken:
-            name, i = f"{base}_{i}", i + 1
-        return name
+        return fresh(name, {n.name for n, _ in self.steps})
 
     def flush_float(self) -> None:
         """A float Dense that no quantizer followed: cast its output to act_type."""
@@ -90,8 +84,8 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     model = _strip_pruning(model)
     layers = _chain_layers(model)
     plan, out_act = _plan(layers)
-    in_name = _c_name(_input_name(model))
-    em = _Emitter(weight_type or DEFAULT_WEIGHT_TYPE, act_type or DEFAULT_ACT_TYPE,
+    in_name = identifier(_input_name(model))
+    em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE,
                   in_name, kl.flat_size(model.input_shape))
     for step in plan:
         _emit_step(em, step)
@@ -281,12 +275,6 @@ def _emit_activation(em: _Emitter, keras_name: str, node_name: str, kind: str,
     elif kind == "quant":
         em.emit(node_name, "quant", keras_name, qtype)
     em.pending_float = False
-
-
-def _c_name(name: str) -> str:
-    """Tensor/node names become C++ identifiers in generated code."""
-    name = re.sub(r"\W", "_", name)
-    return name if not name[:1].isdigit() else f"t_{name}"
 
 
 # --- agreement with the framework -------------------------------------------------

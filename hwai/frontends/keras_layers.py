@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
-from hwai.ir.types import FixedType, frac_bits_needed, type_for_range
+from hwai.ir.numeric import type_for_range
+from hwai.ir.types import FixedType, frac_bits_needed
 
 # Keras class name -> role. The frontend checks every layer against this table before
 # doing any work, so an unsupported layer fails fast (DESIGN: "raised before any

@@ -40,12 +40,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hwai.ir.graph import Graph, IRError, Node
-from hwai.ir.types import INT64_SAFE_BITS, FixedType, requantize, type_for_range
+from hwai.ir.numeric import ScalarInterval, cast_interval_scalar, type_for_range
+from hwai.ir.types import INT64_SAFE_BITS, FixedType, requantize
 
 IntArray = np.ndarray
 Instr = Mapping[str, Any]
-# A scalar interval: (qlo, qhi, frac) with Python ints.
-ScalarInterval = tuple[int, int, int]
 
 BINARY = ("add", "sub", "mul")
 UNARY = ("neg", "lut")
@@ -100,19 +99,6 @@ def _lut_interval(ins: Instr, arg: ScalarInterval, table: np.ndarray) -> ScalarI
     i0, i1 = lut_index(np.array([arg[0], arg[1]], dtype=object), ins, len(table))
     seg = table[int(i0):int(i1) + 1]
     return int(seg.min()), int(seg.max()), ins["type"].frac
-
-
-def cast_interval(iv: ScalarInterval, to: FixedType) -> ScalarInterval:
-    """Interval of ``cast(x, to)``: rounding is monotone; overflow may cover the whole type."""
-    lo, hi, frac = iv
-    wide = FixedType(512, 512 - to.frac, True, to.rounding, "WRAP")  # rounding only
-    rlo, rhi = (int(requantize(np.array([v], dtype=object), frac, wide)[0]) for v in (lo, hi))
-    if rlo >= to.qmin and rhi <= to.qmax:
-        return rlo, rhi, to.frac
-    if to.overflow == "WRAP" or to.overflow == "SAT_ZERO":
-        return to.qmin, to.qmax, to.frac
-    floor = -to.qmax if (to.overflow == "SAT_SYM" and to.signed) else to.qmin
-    return min(max(rlo, floor), to.qmax), min(max(rhi, floor), to.qmax), to.frac
 
 
 def exact_type(iv: ScalarInterval, cap: FixedType | None = None) -> FixedType:
@@ -200,7 +186,7 @@ def program_intervals(program: Sequence[Instr], types: Sequence[FixedType],
             ivs.append(inputs[int(ins["index"])])
             continue
         ex = exact_interval(ins, [ivs[a] for a in ins.get("args", [])], tables)
-        ivs.append(cast_interval(ex, types[k]))
+        ivs.append(cast_interval_scalar(ex, types[k]))
     return ivs
 
 
@@ -208,11 +194,11 @@ def interval_node(graph: Graph, node: Node, env: dict) -> None:
     """Set ``env[output] = (qlo, qhi, frac)`` per output element (object arrays of ints)."""
     xlo, xhi, fx = env[node.inputs[0]]
     tin = graph.tensor(node.inputs[0]).type
-    inputs = [cast_interval((int(lo), int(hi), fx), tin.exact()) for lo, hi in zip(xlo, xhi)]
+    inputs = [cast_interval_scalar((int(lo), int(hi), fx), tin.exact()) for lo, hi in zip(xlo, xhi)]
     types = program_types(graph, node)
     ivs = program_intervals(node.attrs["program"], types, node.attrs["tables"], inputs)
     tout = graph.tensor(node.outputs[0]).type
-    outs = [cast_interval(ivs[k], tout) for k in node.attrs["outputs"]]
+    outs = [cast_interval_scalar(ivs[k], tout) for k in node.attrs["outputs"]]
     env[node.outputs[0]] = (np.array([o[0] for o in outs], dtype=object),
                             np.array([o[1] for o in outs], dtype=object), tout.frac)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from hwai.ir import fastpath
 from hwai.ir.graph import Graph, IRError, Node
+from hwai.ir.numeric import accum_is_modular
 from hwai.ir.types import INT64_SAFE_BITS, FixedType, requantize
 
 IntArray = np.ndarray
@@ -86,23 +87,13 @@ def _dense(graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
     tb: FixedType = node.attrs["bias_type"]
     ta: FixedType = node.attrs["accum_type"]
     fp = tx.frac + tw.frac  # a full-precision product has fx + fw fractional bits
-    if _accum_is_modular(ta, fp, tb.frac):
+    if accum_is_modular(ta, fp, tb.frac):
         acc = _exact_dot(x, w, tx, tw) * (1 << (ta.frac - fp)) if ta.frac >= fp else None
         acc = acc + (b << (ta.frac - tb.frac))
         acc = requantize(acc, ta.frac, ta)  # wrap (or identity when wide enough)
     else:
         acc = _sequential_accumulate(x, w, b, fp, tb, ta)
     return [requantize(acc, ta.frac, tout)]
-
-
-def _accum_is_modular(ta: FixedType, fp: int, fb: int) -> bool:
-    """True when summing exactly and wrapping once equals hls4ml's step-by-step sum.
-
-    Products and the bias enter the accumulator without rounding (its fractional bits
-    cover theirs) and overflow wraps: two's-complement addition is associative modulo
-    2**W, so the order of the additions no longer matters.
-    """
-    return ta.overflow == "WRAP" and ta.frac >= fp and ta.frac >= fb
 
 
 def _exact_dot(x: IntArray, w: IntArray, tx: FixedType, tw: FixedType) -> IntArray:

@@ -17,12 +17,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Union
 
 import numpy as np
 
-ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV")
-OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+
+class Rounding(IntEnum):
+    """ap_fixed quantization modes; the value is the ``RM`` code of ``hwai_cast.v``."""
+
+    TRN = 0
+    TRN_ZERO = 1
+    RND = 2
+    RND_ZERO = 3
+    RND_MIN_INF = 4
+    RND_INF = 5
+    RND_CONV = 6
+
+
+class Overflow(IntEnum):
+    """ap_fixed overflow modes; the value is the ``OM`` code of ``hwai_cast.v``."""
+
+    WRAP = 0
+    SAT = 1
+    SAT_ZERO = 2
+    SAT_SYM = 3
+
+
+ROUNDING_MODES = tuple(m.name for m in Rounding)
+OVERFLOW_MODES = tuple(m.name for m in Overflow)
 
 # int64 holds any product/sum we produce as long as every intermediate stays under
 # 2**62; above that the interpreter switches to Python integers (object arrays).
@@ -119,33 +142,13 @@ class FixedType:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FixedType":
-        return cls(int(d["width"]), int(d["integer"]), bool(d.get("signed", True)),
-                   d.get("rounding", "TRN"), d.get("overflow", "WRAP"))
+        """Inverse of :meth:`to_dict` (every key present). Recipe dicts, which may leave
+        keys out, go through :func:`hwai.ir.numeric.fixed_from_dict` and its defaults."""
+        return cls(int(d["width"]), int(d["integer"]), bool(d["signed"]), d["rounding"], d["overflow"])
 
     def __str__(self) -> str:  # short human form; HLS spelling lives in codegen.hlstypes
         kind = "fixed" if self.signed else "ufixed"
         return f"{kind}<{self.width},{self.integer},{self.rounding},{self.overflow}>"
-
-
-def type_for_range(qlo: int, qhi: int, frac: int, rounding: str = "TRN",
-                   overflow: str = "WRAP", force_signed: bool | None = None) -> FixedType:
-    """Smallest type with ``frac`` fractional bits holding integers ``qlo..qhi`` exactly.
-
-    This is how hwai derives widths from value intervals instead of guessing them.
-    """
-    signed = (qlo < 0) if force_signed is None else force_signed
-    if signed:
-        bits = max(_bits_signed(qlo), _bits_signed(qhi))
-    else:
-        if qlo < 0:
-            raise ValueError("unsigned type requested for a negative range")
-        bits = max(1, int(qhi).bit_length())
-    return FixedType(bits, bits - frac, signed, rounding, overflow)
-
-
-def _bits_signed(v: int) -> int:
-    v = int(v)
-    return (v.bit_length() if v >= 0 else (-v - 1).bit_length()) + 1
 
 
 def frac_bits_needed(values: np.ndarray, max_frac: int = 64) -> int:

@@ -13,10 +13,8 @@ from typing import Callable
 import numpy as np
 
 from hwai.ir.graph import Graph, IRError, Node
-from hwai.ir.types import FixedType, requantize, type_for_range
-
-# Interval of a tensor: (qlo, qhi, frac) with Python ints, per element (arrays) or scalar.
-Interval = tuple[np.ndarray, np.ndarray, int]
+from hwai.ir.numeric import Interval, cast_interval, type_for_range
+from hwai.ir.types import FixedType
 
 
 def intervals(graph: Graph) -> dict[str, Interval]:
@@ -80,42 +78,21 @@ def _dense_exact(g: Graph, node: Node, env: dict[str, Interval]) -> Interval:
     return lo, hi, fa
 
 
-def _cast_interval(iv: Interval, to: FixedType) -> Interval:
-    """Interval of ``cast(x, to)`` per element: rounding is monotone, so round the ends;
-    then an element that can overflow takes the overflow mode's possible values."""
-    lo, hi, frac = iv
-    wide = FixedType(256, 256 - to.frac, True, to.rounding, "WRAP")  # rounding only
-    rlo = requantize(np.asarray(lo, dtype=object), frac, wide).astype(object)
-    rhi = requantize(np.asarray(hi, dtype=object), frac, wide).astype(object)
-    over = (rlo < to.qmin) | (rhi > to.qmax)
-    if to.overflow == "WRAP":
-        qlo = np.where(over, to.qmin, rlo)
-        qhi = np.where(over, to.qmax, rhi)
-    else:
-        floor = -to.qmax if (to.overflow == "SAT_SYM" and to.signed) else to.qmin
-        qlo = np.minimum(np.maximum(rlo, floor), to.qmax)
-        qhi = np.minimum(np.maximum(rhi, floor), to.qmax)
-        if to.overflow == "SAT_ZERO":
-            qlo = np.where(over, np.minimum(qlo, 0), qlo)
-            qhi = np.where(over, np.maximum(qhi, 0), qhi)
-    return qlo.astype(object), qhi.astype(object), to.frac
-
-
 def _iv_dense(g: Graph, node: Node, env: dict[str, Interval]) -> None:
     lo, hi, fa = _dense_exact(g, node, env)
     ta: FixedType = node.attrs["accum_type"]
-    acc = _cast_interval((lo, hi, fa), ta)
-    env[node.outputs[0]] = _cast_interval(acc, g.tensor(node.outputs[0]).type)
+    acc = cast_interval((lo, hi, fa), ta)
+    env[node.outputs[0]] = cast_interval(acc, g.tensor(node.outputs[0]).type)
 
 
 def _iv_relu(g: Graph, node: Node, env: dict[str, Interval]) -> None:
     lo, hi, frac = env[node.inputs[0]]
     iv = (np.maximum(lo, 0), np.maximum(hi, 0), frac)
-    env[node.outputs[0]] = _cast_interval(iv, g.tensor(node.outputs[0]).type)
+    env[node.outputs[0]] = cast_interval(iv, g.tensor(node.outputs[0]).type)
 
 
 def _iv_quant(g: Graph, node: Node, env: dict[str, Interval]) -> None:
-    env[node.outputs[0]] = _cast_interval(env[node.inputs[0]], g.tensor(node.outputs[0]).type)
+    env[node.outputs[0]] = cast_interval(env[node.inputs[0]], g.tensor(node.outputs[0]).type)
 
 
 def _iv_expr(g: Graph, node: Node, env: dict[str, Interval]) -> None:

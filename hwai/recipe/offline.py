@@ -1,4 +1,4 @@
-"""Commands that act on a finished run folder: ``hwai emit|csim|synth RUN_DIR``.
+"""Commands that act on a finished run folder: ``hwai emit|csim|synth|rtl|verify RUN_DIR``.
 
 They hold the run's lock while they write; csim/rtl/synth results are merged into
 report.json/report.md and a failed re-check turns status.json to ``failed``.
@@ -16,10 +16,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from hwai.errors import HwaiError, MissingToolError, RunFolderError
+from hwai.codegen import emitters
+from hwai.codegen.emitters import CSIM_BACKENDS, PROJECT_DIRS
+from hwai.errors import HwaiError, MismatchError, MissingToolError, RunFolderError
 from hwai.ir.graph import Graph
 from hwai.recipe import record, rundir
-from hwai.recipe.schema import load_recipe
+from hwai.recipe.schema import IR_PRODUCERS, load_recipe
+from hwai.report.writer import merge_check
+from hwai.sim import checks, verify
+from hwai.sim.vectors import make_vectors
+from hwai.synth.flow import synth_graph
 from hwai.target import Target
 
 
@@ -36,7 +42,7 @@ def locked_run(run_dir: Path) -> Iterator[None]:
 
 def ir_checkpoint(run_dir: Path) -> Path | None:
     """The IR checkpoint of the run's last lower/symbolic step (model steps save frameworks' files)."""
-    ckpts = sorted(p.parent for pattern in ("*_lower", "*_symbolic")
+    ckpts = sorted(p.parent for pattern in (f"*_{name}" for name in IR_PRODUCERS)
                    for p in (run_dir / "steps").glob(f"{pattern}/checkpoint/graph.json"))
     return ckpts[-1] if ckpts else None
 
@@ -55,15 +61,12 @@ def load_run(run_dir: Path) -> tuple[Graph, Target, np.ndarray, int]:
     if vec.is_file():
         vectors = np.load(vec)
     else:
-        from hwai.sim.vectors import make_vectors
         vectors = make_vectors(graph, 10000, recipe.seed)
     return graph, Target(**recipe.target), vectors, recipe.seed
 
 
 def emit_run(run_dir: Path, backend: str, ignore_budget: bool = False) -> list[Path]:
     """Re-emit; a run that failed its budget is emitted only with an explicit --ignore-budget."""
-    from hwai.codegen import emitters
-
     graph, target, vectors, _ = load_run(run_dir)
     with locked_run(run_dir):
         ignored = record.check_budget_gate(run_dir, ignore_budget, "emitting")
@@ -76,8 +79,6 @@ def emit_run(run_dir: Path, backend: str, ignore_budget: bool = False) -> list[P
 
 
 def _merge(run_dir: Path, kind: str, result: dict, error: str | None) -> None:
-    from hwai.report.writer import merge_check
-
     merge_check(run_dir, kind, result, error)
 
 
@@ -96,10 +97,8 @@ def _checked(run_dir: Path, kind: str, fn: Callable[[], dict]) -> dict:
 
 
 def csim_run(run_dir: Path, backends: list[str] | None) -> dict:
-    from hwai.sim import checks
-
     graph, _, vectors, _ = load_run(run_dir)
-    backends = backends or [b for b in ("hls4ml", "native") if (run_dir / checks.PROJECT_DIRS[b]).is_dir()]
+    backends = backends or [b for b in CSIM_BACKENDS if (run_dir / PROJECT_DIRS[b]).is_dir()]
     if not backends:
         raise RunFolderError(f"{run_dir}: no emitted HLS project; run hwai emit {run_dir} --backend native first")
     results: dict = {}
@@ -117,8 +116,6 @@ def csim_run(run_dir: Path, backends: list[str] | None) -> dict:
 
 
 def synth_run(run_dir: Path, cfg: dict) -> dict:
-    from hwai.synth.flow import synth_graph
-
     graph, target, _, _ = load_run(run_dir)
     with locked_run(run_dir):
         res = _checked(run_dir, "synth", lambda: synth_graph(graph, run_dir / "synth", target, cfg,
@@ -129,9 +126,24 @@ def synth_run(run_dir: Path, cfg: dict) -> dict:
 
 def rtl_run(run_dir: Path, n_vectors: int = 1000, simulator: str = "verilator") -> dict:
     """Re-simulate the run's Verilog (emitted if missing) against the golden model."""
-    from hwai.sim import checks
-
     graph, target, _, seed = load_run(run_dir)
     with locked_run(run_dir):
         return _checked(run_dir, "rtl", lambda: checks.rtl(graph, run_dir, target, n_vectors, seed,
                                                             simulator, log=print))
+
+
+def verify_run(run_dir: Path, events: int, backends: list[str] | None = None,
+               chunk: int = verify.DEFAULT_CHUNK, progress: bool = True) -> dict:
+    """``hwai verify RUN``: the run's IR on ``events`` inputs in every backend; writes
+    ``verify.json`` there; MismatchError (exit 5) on any mismatch."""
+    graph, target, vectors, seed = load_run(run_dir)
+    backends = backends or verify.default_backends(graph, target)
+    result = verify.verify_graph(graph, events, backends, target, chunk, seed, vectors, run_dir, progress)
+    (run_dir / "verify.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    for line in result["lines"]:
+        print(line)
+    failed = [b for b, t in result["backends"].items() if t["mismatches"]]
+    if failed:
+        raise MismatchError(f"verify {run_dir}: mismatches in {', '.join(failed)} "
+                            f"(details in {run_dir / 'verify.json'})")
+    return result

@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from hwai.errors import HwaiError, RunFolderError
-from hwai.recipe import rundir
+from hwai.errors import HwaiError, RunFolderError, require_tool
+from hwai.recipe import rundir, steps
+from hwai.recipe.context import RunContext
 from hwai.recipe.schema import Recipe
+from hwai.sim import gcc
+from hwai.sim.rtl import INSTALL
+from hwai.symbolic.fit import check_pysr
+from hwai.synth.yosys import yosys_command
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,10 @@ class Check:
 
 def check_output(run_dir: Path, force: bool, resume: bool) -> str:
     """Raise RunFolderError unless ``run_dir`` can be used as asked; say what will happen."""
+    try:
+        run_dir.exists()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise RunFolderError(f"--out {str(run_dir)[:120]}: {err.strerror}; choose another --out") from None
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"--out {run_dir}: is a file, not a folder; choose another --out")
     if not run_dir.exists() or rundir.is_empty_dir(run_dir):
@@ -68,11 +77,6 @@ def _check_writable(run_dir: Path) -> None:
 
 def required_tools(recipe: Recipe, synth: bool) -> list[tuple[str, Callable[[], object]]]:
     """(tool, check) for each external tool a step of ``recipe`` will call."""
-    from hwai.errors import require_tool
-    from hwai.sim import gcc
-    from hwai.sim.rtl import INSTALL
-    from hwai.synth.yosys import yosys_command
-
     need: list[tuple[str, Callable[[], object]]] = []
     names = recipe.step_names()
     if "csim" in names:
@@ -82,7 +86,6 @@ def required_tools(recipe: Recipe, synth: bool) -> list[tuple[str, Callable[[], 
             sim = s.cfg["simulator"]
             need.append((sim, lambda sim=sim: require_tool(sim, INSTALL[sim])))
         if s.name == "symbolic" and s.cfg.get("engine") == "pysr":
-            from hwai.symbolic.fit import check_pysr
             need.append(("julia", check_pysr))
     budget_synth = any(s.name == "budget" and s.cfg.get("synth") for s in recipe.steps)
     if "synth" in names or ((synth or budget_synth) and "budget" in names):
@@ -99,10 +102,8 @@ def check_tools(recipe: Recipe, synth: bool) -> str:
 
 # --- all together --------------------------------------------------------------------
 
-def checks(ctx, data_path: str | None, force: bool, resume: bool, synth: bool) -> list[tuple[str, Callable[[], str]]]:
+def checks(ctx: RunContext, data_path: str | None, force: bool, resume: bool, synth: bool) -> list[tuple[str, Callable[[], str]]]:
     """The ordered (name, check) list; each check returns a detail or raises HwaiError."""
-    from hwai.recipe import steps
-
     def data_and_model() -> str:
         steps.setup(ctx, data_path)
         return f"{len(ctx.data.x_train)}/{len(ctx.data.x_val)}/{len(ctx.data.x_test)} rows, model built"
@@ -112,13 +113,13 @@ def checks(ctx, data_path: str | None, force: bool, resume: bool, synth: bool) -
             ("data", data_and_model)]
 
 
-def preflight(ctx, data_path: str | None, *, force: bool, resume: bool, synth: bool) -> None:
+def preflight(ctx: RunContext, data_path: str | None, *, force: bool, resume: bool, synth: bool) -> None:
     """Run every check; the first error is raised (nothing has been written yet)."""
     for _, fn in checks(ctx, data_path, force, resume, synth):
         fn()
 
 
-def validate(ctx, data_path: str | None, *, force: bool = False, resume: bool = False,
+def validate(ctx: RunContext, data_path: str | None, *, force: bool = False, resume: bool = False,
              synth: bool = False) -> list[Check]:
     """Run every check and collect one :class:`Check` per line (``hwai validate``)."""
     out = [Check("recipe", f"{ctx.recipe.path}: {len(ctx.recipe.steps)} steps "

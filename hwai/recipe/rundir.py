@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -51,8 +52,6 @@ def is_empty_dir(path: Path) -> bool:
 
 def clear_run(run_dir: Path) -> None:
     """Delete a marked run's contents (keeping our own lock); callers checked is_run first."""
-    import shutil
-
     for p in sorted(run_dir.iterdir()):
         if p.name == LOCK:
             continue

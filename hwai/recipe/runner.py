@@ -19,36 +19,23 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+import yaml
+
 from hwai.errors import BudgetError, HwaiError, RecipeError
-from hwai.recipe import rundir
-from hwai.recipe.schema import Recipe, Step
+from hwai.recipe import record, registry, rundir
+from hwai.recipe import steps as step_impls   # importing it registers every step
+from hwai.recipe.context import RunContext, RunState
+from hwai.recipe.preflight import preflight
+from hwai.recipe.registry import StepFn
+from hwai.recipe.schema import Recipe, Step, load_recipe, with_absolute_paths
+from hwai.report.writer import write_reports
 from hwai.target import Target
 
-@dataclass
-class RunContext:
-    """Everything a step may read or update while a recipe runs."""
-
-    recipe: Recipe
-    run_dir: Path
-    target: Target
-    engine: Any = None
-    data: Any = None
-    model: Any = None
-    graph: Any = None
-    reports: dict[str, dict] = field(default_factory=dict)   # step folder -> its report
-    state: dict[str, Any] = field(default_factory=dict)      # estimate, vectors, emitted, candidates
-    log: Callable[[str], None] = print
-
-    @property
-    def seed(self) -> int:
-        return self.recipe.seed
-
-    def step_dir(self, step: Step) -> Path:
-        return self.run_dir / "steps" / step.folder
+__all__ = ["RunContext", "RunState", "default_run_dir", "run_recipe", "select_steps"]
 
 
 def default_run_dir(recipe: Recipe) -> Path:
@@ -76,10 +63,6 @@ def save_recipe(recipe: Recipe, run_dir: Path) -> None:
     """The run's own recipe: the file as written, or the merged document when overrides
     (``hwai.api.compress(..., overrides=...)``) changed it, so emit/csim/synth re-read
     the values the run was really made with."""
-    import yaml
-
-    from hwai.recipe.schema import load_recipe, with_absolute_paths
-
     if recipe.path.is_file() and load_recipe(recipe.path).raw == recipe.raw:
         shutil.copyfile(recipe.path, run_dir / "recipe.yaml")  # as written, comments kept
         return
@@ -116,18 +99,15 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, data_path: str | None = None, f
                from_step: str | None = None, to_step: str | None = None, synth: bool = False,
                ignore_budget: bool = False, log: Callable[[str], None] = print) -> RunContext:
     """Run (or resume) ``recipe`` into ``run_dir``; mark the folder failed on any error."""
-    from hwai.recipe import record
-    from hwai.recipe.preflight import preflight
-
     done, todo = select_steps(recipe, from_step, to_step)
-    ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=log)
-    ctx.state.update(confirm_with_synth=synth, ignore_budget=ignore_budget)
+    ctx = RunContext(recipe, run_dir, Target(**recipe.target), log=log,
+                     state=RunState(confirm_with_synth=synth, ignore_budget=ignore_budget))
     # Output folder, tools, data and model first: a bad path, a missing tool or an
     # unsupported layer fails here, before anything is written or an old run replaced.
     preflight(ctx, data_path, force=force, resume=bool(from_step), synth=synth)
     inputs = record.inputs(ctx)
     if from_step:
-        ctx.state["budget_ignored"] = record.verify_resume(run_dir, inputs, done, ignore_budget)
+        ctx.state.budget_ignored = record.verify_resume(run_dir, inputs, done, ignore_budget)
     open_run_dir(run_dir, force, resume=bool(from_step))
     try:
         _run_locked(ctx, done, todo, inputs)
@@ -154,30 +134,24 @@ def _run_locked(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dic
 
 
 def _execute(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dict) -> None:
-    from hwai.recipe import record
-    from hwai.recipe import steps as step_impls
-
     write_status(ctx.run_dir, "running", steps=[s.folder for s in todo])
     save_recipe(ctx.recipe, ctx.run_dir)
     record.begin(ctx.run_dir, inputs, bool(done), len(done), [s.folder for s in ctx.recipe.steps])
-    if ctx.state.get("budget_ignored"):
+    if ctx.state.budget_ignored:
         ctx.log("[hwai] WARNING: the budget failed; continuing because of --ignore-budget (recorded)")
     step_impls.restore(ctx, done)
     for k, step in enumerate(todo, 1):
-        _run_step(ctx, step, k, len(todo), step_impls.STEP_FUNCS[step.name])
+        _run_step(ctx, step, k, len(todo), registry.get(step.name))
 
 
 def _finish(ctx: RunContext, complete: bool, wall: float) -> None:
-    from hwai.report.writer import write_reports
-
-    write_reports(ctx, wall_s=wall, complete=complete)
-    extra = {"budget_ignored": True} if ctx.state.get("budget_ignored") else {}
+    kinds = {name: info.kind for name, info in registry.registered().items()}
+    write_reports(ctx, wall_s=wall, complete=complete, kinds=kinds)
+    extra = {"budget_ignored": True} if ctx.state.budget_ignored else {}
     write_status(ctx.run_dir, "complete" if complete else "partial", wall_s=round(wall, 1), **extra)
 
 
-def _run_step(ctx: RunContext, step: Step, k: int, n: int, fn: Callable[[RunContext, Step], dict]) -> None:
-    from hwai.recipe import record
-
+def _run_step(ctx: RunContext, step: Step, k: int, n: int, fn: StepFn) -> None:
     folder = ctx.step_dir(step)
     if folder.exists():
         shutil.rmtree(folder)
@@ -197,8 +171,6 @@ def _run_step(ctx: RunContext, step: Step, k: int, n: int, fn: Callable[[RunCont
 
 
 def _json(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

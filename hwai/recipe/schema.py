@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
+from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
 from hwai.errors import RecipeError
 
 REQUIRED = object()
@@ -180,7 +184,7 @@ STEPS: dict[str, dict[str, Field]] = {
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},
-    "emit": {"backend": F(str, list, default=["hls4ml", "native"])},
+    "emit": {"backend": F(str, list, default=list(CSIM_BACKENDS))},
     "csim": {"vectors": F(int, default=10000, minimum=1), "backend": F(str, list)},
     "synth": {"family": F(str, default="xcup", choices=("xcup", "xc7")), "dsp": F(bool, default=True),
               "timeout_s": F(int, default=900, minimum=1)},
@@ -189,21 +193,40 @@ STEPS: dict[str, dict[str, Field]] = {
 }
 # Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
 STEP_RULES: dict[str, tuple[Rule | Together, ...]] = {"quantize": SIGNED_Q}
-BACKENDS = ("hls4ml", "native", "verilog")
-TRAINING_STEPS = ("train", "prune", "quantize", "distill", "symbolic")
+MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
+IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
+TRAINING_STEPS = (*MODEL_STEPS, "symbolic")
 IR_STEPS = ("estimate", "budget", "emit", "csim", "synth", "rtl")
+
+# hwai sweep's block; hwai.sweep.space checks the space's paths against this schema
+SEARCH = {
+    "trials": F(int, default=20, minimum=1),
+    "time_limit_s": F(int, float, minimum=1, help="wall-clock limit of the whole sweep"),
+    "max_concurrent": F(int, minimum=1, help="trials at once (default: the machine's or cluster's CPUs)"),
+    "cpus_per_trial": F(int, float, default=1, minimum=0.1),
+    "objective": F(dict, default={}, fields={
+        "metric": F(str, default="accuracy", help="accuracy, macro_auc or rejection.<class>"),
+        "cost": F(str, default="lut+dsp", choices=("lut", "lut+dsp", "latency_cycles", "synth_lut+dsp")),
+        "dsp_lut": F(int, default=100, minimum=0, help="LUTs one DSP counts as in lut+dsp")}),
+    "scheduler": F(dict, default={}, fields={
+        "grace_period": F(int, default=2, minimum=1, help="reports a trial makes before ASHA may stop it"),
+        "reduction_factor": F(int, default=3, minimum=2)}),
+    "searcher": F(dict, default={}, fields={"n_startup_trials": F(int, default=8, minimum=1)}),
+    "methods": F(dict, default={}, values=F(list, item=F(str), min_items=1, unique=True)),
+    "space": F(dict, default={}, values=F(dict)),
+}
 
 RECIPE = {
     "name": F(str, default=REQUIRED, pattern=RUN_NAME,
               help="the run folder's name under runs/: no '/' or '\\', not '.' or '..'"),
     "description": F(str, default=""),
-    "seed": F(int, default=0),
+    "seed": F(int, default=0, minimum=0, maximum=2**32 - 1),
     "model": F(dict, default=REQUIRED, fields=MODEL),
     "data": F(dict, default={}, fields=DATA),
     "target": F(dict, default={}, fields=TARGET),
     "budget": F(dict, default={}, fields=BUDGET),
     "steps": F(list, default=REQUIRED),
-    "search": F(dict, help="hwai sweep's space, methods and objective (checked by hwai.sweep.space)"),
+    "search": F(dict, fields=SEARCH, help="hwai sweep: space, methods, objective (docs/sweep.md)"),
 }
 
 
@@ -238,8 +261,6 @@ class Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError with a one-line message."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -264,9 +285,6 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
                   for s in _validate_steps(top["steps"], ctx))
     _check_split(top["data"], ctx)
     _check_model(top["model"], ctx)
-    if top.get("search") is not None:
-        from hwai.sweep.space import check_search_block
-        check_search_block(top["search"], ctx)
     return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
                   top["target"], top["budget"], steps, digest or _digest(doc), doc)
 
@@ -304,7 +322,6 @@ def with_absolute_paths(recipe: Recipe) -> dict:
 
 
 def _digest(doc: Any) -> str:
-    import json
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -410,10 +427,6 @@ def _check_backends(cfg: dict, ctx: str, path: str) -> None:
                 raise RecipeError(f"{ctx}: {path}.{key}: {v!r} is not one of {', '.join(BACKENDS)}"
                                   f"{_suggest(str(v), BACKENDS)}")
         cfg[key] = list(vals)
-
-
-MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
-IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
 
 
 def _check_order(names: list[str], ctx: str) -> None:

@@ -1,4 +1,5 @@
-"""The recipe steps. Each is ``fn(ctx, step) -> report dict`` and writes its checkpoint.
+"""The recipe steps. Each is ``fn(ctx, step) -> report dict``, writes its checkpoint and
+registers itself with ``@registry.step(name)`` (the runner finds it there).
 
 Training-level steps (train, prune, quantize, distill) call the framework engine;
 ``lower`` crosses into the IR; everything after it works on ``ctx.graph`` only, so
@@ -8,23 +9,39 @@ Keras and torch models get identical guarantees.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from hwai import data as datasets  # datasets.load_dataset: looked up per call (tests swap it)
+from hwai.budget import check_budget
+from hwai.codegen import emitters, preprocess
+from hwai.codegen.emitters import CSIM_BACKENDS
+from hwai.distill import distill_report
+from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
+from hwai.estimate import estimate
+from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
-from hwai.ir.types import FixedType
-from hwai.recipe.runner import RunContext
-from hwai.recipe.schema import Step, without_none
-
-DEFAULT_INPUT = FixedType(16, 6, True, "RND_CONV", "SAT")   # hls4ml's default ap_fixed<16,6>, rounded
-
+from hwai.ir.interp import run_float
+from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
+from hwai.metrics import classification_metrics
+from hwai.progress import progress
+from hwai.passes.pipeline import with_reuse_factor
+from hwai.recipe import registry
+from hwai.recipe.context import RunContext
+from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, without_none
+from hwai.report.summary import layer_table
+from hwai.sim import checks
+from hwai.sim.vectors import make_vectors
+from hwai.symbolic.step import run_symbolic
+from hwai.synth.flow import synth_graph
 
 # --- setup / resume ---------------------------------------------------------------
 
-def make_engine(framework: str) -> Any:
+def make_engine(framework: str) -> Engine:
     if framework == "torch":
         from hwai.engines.torch import TorchEngine
         return TorchEngine()
@@ -33,11 +50,9 @@ def make_engine(framework: str) -> Any:
 
 
 def setup(ctx: RunContext, data_path: str | None) -> None:
-    from hwai.data import load_dataset
-
     ctx.engine = make_engine(ctx.recipe.model["framework"])
     ctx.log(f"[hwai] data: {data_path or ctx.recipe.data['source']}")
-    ctx.data = load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
+    ctx.data = datasets.load_dataset(dict(ctx.recipe.data), ctx.seed, override_path=data_path)
     if len(ctx.data.x_test) == 0:
         raise DataError("data.split.test is 0: every model a recipe produces is evaluated on the test split")
     ctx.log(f"[hwai] data: {len(ctx.data.x_train)} train / {len(ctx.data.x_val)} val / "
@@ -56,14 +71,14 @@ def restore(ctx: RunContext, done: list[Step]) -> None:
         ckpt = folder / "checkpoint"
         if step.name in MODEL_STEPS and ckpt.exists():
             ctx.model = ctx.engine.restore(ckpt)
-        if step.name in ("lower", "symbolic") and (ckpt / "graph.json").exists():
+        if step.name in IR_PRODUCERS and (ckpt / "graph.json").exists():
             ctx.graph = Graph.load(ckpt)
-        ctx.state.setdefault("candidates", []).extend(ctx.reports[step.folder].get("candidates", []))
+        ctx.state.candidates.extend(ctx.reports[step.folder].get("candidates", []))
     if ctx.graph is not None and (ctx.run_dir / "vectors" / "inputs.npy").exists():
-        ctx.state["vectors"] = np.load(ctx.run_dir / "vectors" / "inputs.npy")
+        ctx.state.vectors = np.load(ctx.run_dir / "vectors" / "inputs.npy")
     for step in done:
         if step.name == "emit":
-            ctx.state["emitted"] = ctx.reports[step.folder].get("backends", {})
+            ctx.state.emitted = ctx.reports[step.folder].get("backends", {})
 
 
 # --- evaluation helpers -----------------------------------------------------------
@@ -82,21 +97,16 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def framework_metrics(ctx: RunContext) -> dict:
-    from hwai.metrics import classification_metrics
-
     logits = ctx.engine.logits(ctx.model, ctx.data.x_test)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
 
 
 def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
-    from hwai.ir.interp import run_float
     return run_float(graph, x)
 
 
 def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
-    from hwai.metrics import classification_metrics
-
     logits = golden_logits(graph, ctx.data.x_test)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
@@ -107,7 +117,6 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
     row = {"step": step.folder, "accuracy": metrics.get("accuracy"), "auc": metrics.get("macro_auc")}
     if graph is not None:
         try:
-            from hwai.estimate import estimate
             row.update({k: v for k, v in estimate(graph, ctx.target).total.to_dict().items()})
         except Exception as err:  # the plot is a nicety; a failed estimate must not stop the run
             ctx.log(f"[hwai]   (no cost estimate for {step.folder}: {err})")
@@ -116,32 +125,52 @@ def _candidate(ctx: RunContext, step: Step, metrics: dict, graph: Graph | None) 
 
 # --- training-level steps ---------------------------------------------------------
 
-def _model_step(action: str) -> Callable[[RunContext, Step], dict]:
-    def fn(ctx: RunContext, step: Step) -> dict:
-        cfg = without_none(dict(step.cfg))
-        if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
-            raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
-        if action == "distill":
-            ctx.model = _distill(ctx, cfg)
-            return _distill_comparison(ctx, step, _after_model_step(ctx, step))
-        ctx.model = getattr(ctx.engine, action)(ctx.model, ctx.data, cfg, ctx.seed)
-        return _after_model_step(ctx, step)
-    fn.__name__ = f"step_{action}"
-    return fn
+# A training step's description is the engine protocol's (one text for Keras and torch).
+@registry.step("train", doc=Engine.train)
+def step_train(ctx: RunContext, step: Step) -> dict:
+    return _model_step(ctx, step)
+
+
+@registry.step("prune", doc=Engine.prune)
+def step_prune(ctx: RunContext, step: Step) -> dict:
+    return _model_step(ctx, step)
+
+
+@registry.step("quantize", doc=Engine.quantize)
+def step_quantize(ctx: RunContext, step: Step) -> dict:
+    return _model_step(ctx, step)
+
+
+@registry.step("distill", doc=Engine.distill)
+def step_distill(ctx: RunContext, step: Step) -> dict:
+    cfg = _training_cfg(ctx, step)
+    ctx.model = _distill(ctx, cfg)
+    return _distill_comparison(ctx, step, _after_model_step(ctx, step))
+
+
+def _model_step(ctx: RunContext, step: Step) -> dict:
+    """train/prune/quantize: the engine method of the same name on the current model."""
+    cfg = _training_cfg(ctx, step)
+    ctx.model = getattr(ctx.engine, step.name)(ctx.model, ctx.data, cfg, ctx.seed)
+    return _after_model_step(ctx, step)
+
+
+def _training_cfg(ctx: RunContext, step: Step) -> dict:
+    if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
+        raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
+    return without_none(dict(step.cfg))
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:
     teacher = ctx.model if cfg["teacher"] == "previous" else _load_teacher(ctx, cfg["teacher"])
     student = ctx.engine.build({**dict(ctx.recipe.model), **_student_cfg(cfg)}, ctx.data, ctx.seed)
-    ctx.state["teacher"] = teacher
+    ctx.state.teacher = teacher
     return ctx.engine.distill(student, teacher, ctx.data, cfg, ctx.seed)
 
 
 def _distill_comparison(ctx: RunContext, step: Step, rep: dict) -> dict:
     """What distillation bought: teacher vs student physics metrics and estimated cost."""
-    from hwai.distill import distill_report
-
-    teacher, student_model = ctx.state["teacher"], ctx.model
+    teacher, student_model = ctx.state.teacher, ctx.model
     ctx.model = teacher
     t_metrics, t_graph = framework_metrics(ctx), _try_lower(ctx)
     ctx.model = student_model
@@ -182,20 +211,22 @@ def _after_model_step(ctx: RunContext, step: Step) -> dict:
     ctx.log(f"[hwai]   test accuracy {metrics['accuracy']:.4f}  macro AUC {metrics.get('macro_auc', float('nan')):.4f}")
     graph = _try_lower(ctx)
     cand = _candidate(ctx, step, metrics, graph)
-    ctx.state.setdefault("candidates", []).append(cand)
+    ctx.state.candidates.append(cand)
     return {"metrics": metrics, "sparsity": ctx.engine.sparsity(ctx.model),
             "bit_widths": ctx.engine.bit_widths(ctx.model), "candidates": [cand]}
 
 
 def _try_lower(ctx: RunContext) -> Graph | None:
     try:
-        return ctx.engine.lower(ctx.model, DEFAULT_INPUT, {})
+        return ctx.engine.lower(ctx.model, DEFAULT_TYPE, {})
     except HwaiError as err:
         ctx.log(f"[hwai]   (candidate not lowerable for costing: {err})")
         return None
 
 
+@registry.step("evaluate")
 def step_evaluate(ctx: RunContext, step: Step) -> dict:
+    """Physics metrics (accuracy, AUC, background rejection) of the model and, once lowered, of the firmware."""
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
@@ -205,18 +236,11 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 
 # --- IR-level steps ------------------------------------------------------------------
 
-def _fixed(cfg: dict | None, default: FixedType) -> FixedType:
-    if not cfg or cfg.get("width") is None:
-        return default
-    return FixedType(cfg["width"], cfg["integer"], cfg["signed"], cfg["rounding"], cfg["overflow"])
-
-
+@registry.step("lower")
 def step_lower(ctx: RunContext, step: Step) -> dict:
-    from hwai.data import preprocess
-    from hwai.passes.pipeline import with_reuse_factor
-
+    """Lower the framework model into the typed fixed-point IR (the golden model)."""
     cfg = dict(step.cfg)
-    input_type = _fixed(cfg.get("input"), DEFAULT_INPUT)
+    input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
     check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
     graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
@@ -236,8 +260,6 @@ def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
 
 
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:
-    from hwai.report.summary import layer_table
-
     fw = golden_metrics(ctx, graph)
     rep = {"firmware_metrics": fw, "layers": layer_table(graph)}
     if ctx.model is not None and ctx.graph is graph and "symbolic" not in graph.meta.get("kind", ""):
@@ -247,32 +269,31 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
     return rep
 
 
+@registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
-    from hwai.estimate import estimate
-
+    """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
     est = estimate(_need_graph(ctx, step), ctx.target)
-    ctx.state["estimate"] = est
+    ctx.state.estimate = est
     total = est.total.to_dict()
     ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()))
     return {"total": total, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
             "method": est.method}
 
 
+@registry.step("budget")
 def step_budget(ctx: RunContext, step: Step) -> dict:
-    from hwai.budget import check_budget
-    from hwai.estimate import estimate
-
-    est = ctx.state.get("estimate") or estimate(_need_graph(ctx, step), ctx.target)
+    """Check the estimate against the recipe budget (exit 4 when on_fail is error)."""
+    est = ctx.state.estimate or estimate(_need_graph(ctx, step), ctx.target)
     budget = {k: v for k, v in ctx.recipe.budget.items() if k != "on_fail" and v is not None}
     report = check_budget(est, budget, ctx.target)
     on_fail = step.cfg.get("on_fail") or ctx.recipe.budget["on_fail"]
     for line in report.table().splitlines():
         ctx.log("[hwai]   " + line)
     rep = {"ok": report.ok, "on_fail": on_fail, **report.to_dict()}
-    if step.cfg.get("synth") or ctx.state.get("confirm_with_synth"):
+    if step.cfg.get("synth") or ctx.state.confirm_with_synth:
         report, rep = _confirm_with_synth(ctx, est, budget, rep)
-    if not rep["ok"] and on_fail == "error" and ctx.state.get("ignore_budget"):
-        ctx.state["budget_ignored"] = True  # an explicit --ignore-budget: recorded in status and reports
+    if not rep["ok"] and on_fail == "error" and ctx.state.ignore_budget:
+        ctx.state.budget_ignored = True  # an explicit --ignore-budget: recorded in status and reports
         ctx.log("[hwai]   WARNING: budget exceeded; continuing because of --ignore-budget (recorded)")
         return {**rep, "ignored": True}
     if not rep["ok"] and on_fail == "error":
@@ -283,13 +304,8 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
     return rep
 
 
-def _confirm_with_synth(ctx: RunContext, est: Any, budget: dict, rep: dict) -> tuple[Any, dict]:
+def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict) -> tuple[Any, dict]:
     """``--synth``: re-check LUT/FF/DSP against Yosys (latency/II stay estimated)."""
-    from dataclasses import replace
-
-    from hwai.budget import check_budget
-    from hwai.synth.flow import synth_graph
-
     syn = synth_graph(ctx.graph, ctx.run_dir / "synth", ctx.target, {"family": "xcup"}, estimate=est, log=ctx.log)
     total = syn["total"]
     confirmed = replace(est, total=replace(est.total, lut=float(total["lut"]), ff=float(total["ff"]),
@@ -297,7 +313,7 @@ def _confirm_with_synth(ctx: RunContext, est: Any, budget: dict, rep: dict) -> t
     report = check_budget(confirmed, budget, ctx.target)
     for line in report.table().splitlines():
         ctx.log("[hwai]   synth: " + line)
-    ctx.state["synth_report"] = syn
+    ctx.state.synth_report = syn
     return report, {**rep, "ok": report.ok, "estimate_rows": rep.get("rows"), **report.to_dict(),
                     "confirmed_with_synth": True, "estimate_vs_synth": syn["estimate_vs_synth"]}
 
@@ -315,42 +331,44 @@ def _need_graph(ctx: RunContext, step: Step) -> Graph:
 
 def csim_vectors(ctx: RunContext) -> np.ndarray:
     """The test vectors every backend is checked with (real rows + random + corners)."""
-    if "vectors" not in ctx.state:
-        from hwai.sim.vectors import make_vectors
-
+    if ctx.state.vectors is None:
         n = next((int(s.cfg["vectors"]) for s in ctx.recipe.steps if s.name == "csim"), 10000)
         tin = ctx.graph.tensor(ctx.graph.inputs[0]).type
         real = tin.from_float(ctx.data.x_test)
-        ctx.state["vectors"] = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
+        ctx.state.vectors = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
         vdir = ctx.run_dir / "vectors"
         vdir.mkdir(exist_ok=True)
-        np.save(vdir / "inputs.npy", ctx.state["vectors"])
-    return ctx.state["vectors"]
+        np.save(vdir / "inputs.npy", ctx.state.vectors)
+    return ctx.state.vectors
 
 
+@registry.step("emit")
 def step_emit(ctx: RunContext, step: Step) -> dict:
-    from hwai.codegen import emitters
-
+    """Write HLS (hls4ml, native) and/or Verilog projects into the run folder."""
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
     out = {}
     for backend in step.cfg["backend"]:
         ctx.log(f"[hwai]   emitting {backend}")
         out[backend] = emitters.emit(backend, graph, ctx.target, ctx.run_dir, vectors)
-    ctx.state["emitted"] = out
+    ctx.state.emitted = out
     return {"backends": out}
 
 
+@registry.step("csim")
 def step_csim(ctx: RunContext, step: Step) -> dict:
-    from hwai.sim import checks
-
+    """Compile the emitted HLS with g++ and compare every output with the golden model."""
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
-    emitted = ctx.state.get("emitted") or {}
-    backends = step.cfg.get("backend") or [b for b in emitted if b in ("hls4ml", "native")]
+    emitted = ctx.state.emitted
+    backends = step.cfg.get("backend") or [b for b in emitted if b in CSIM_BACKENDS]
     if not backends:
         raise HwaiError("csim: nothing emitted to simulate; add an 'emit' step before 'csim'")
-    results = {b: checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log) for b in backends}
+    results = {}
+    with progress("C-sim", total=len(backends)) as prog:
+        for b in backends:
+            results[b] = checks.csim(b, graph, ctx.run_dir, vectors, log=ctx.log)
+            prog.update()
     rep = {"vectors": int(len(vectors)), "backends": results,
            "mismatches": int(sum(r["mismatches"] for r in results.values()))}
     if rep["mismatches"]:
@@ -360,9 +378,9 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
     return rep
 
 
+@registry.step("rtl")
 def step_rtl(ctx: RunContext, step: Step) -> dict:
-    from hwai.sim import checks
-
+    """Simulate the Verilog (Verilator or Icarus) and compare with the golden model."""
     graph = _need_graph(ctx, step)
     res = checks.rtl(graph, ctx.run_dir, ctx.target, int(step.cfg["vectors"]), ctx.seed,
                      step.cfg["simulator"], log=ctx.log)
@@ -372,32 +390,26 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
     return res
 
 
+@registry.step("synth")
 def step_synth(ctx: RunContext, step: Step) -> dict:
-    from hwai.synth.flow import synth_graph
-
-    if ctx.state.get("synth_report") and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
-        return ctx.state["synth_report"]  # already synthesized by budget --synth
+    """Synthesize the Verilog with Yosys and put the numbers next to the estimate."""
+    if ctx.state.synth_report and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
+        return ctx.state.synth_report  # already synthesized by budget --synth
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
-                       estimate=ctx.state.get("estimate"), log=ctx.log)
+                       estimate=ctx.state.estimate, log=ctx.log)
 
 
+@registry.step("symbolic")
 def step_symbolic(ctx: RunContext, step: Step) -> dict:
-    from hwai.data import preprocess
-    from hwai.symbolic.step import run_symbolic
-
-    graph, rep = run_symbolic(ctx, dict(step.cfg), ctx.step_dir(step))
+    """Fit one closed-form expression per class (symbolic regression) and lower it to the IR."""
+    cfg = without_none(dict(step.cfg))
+    graph, rep = run_symbolic(ctx, cfg, ctx.step_dir(step))
+    ctx.state.candidates.extend(rep["candidates"])
     graph = preprocess.attach(graph, ctx.data)   # the handoff's input preprocessing
+    if cfg["target"] == "logits" and ctx.model is not None:
+        rep["teacher_metrics"] = framework_metrics(ctx)
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     rep.update(lowered_report(ctx, graph))
     return rep
 
-
-MODEL_STEPS = ("train", "prune", "quantize", "distill")
-STEP_FUNCS: dict[str, Callable[[RunContext, Step], dict]] = {
-    "train": _model_step("train"), "prune": _model_step("prune"),
-    "quantize": _model_step("quantize"), "distill": _model_step("distill"),
-    "evaluate": step_evaluate, "lower": step_lower, "estimate": step_estimate,
-    "budget": step_budget, "emit": step_emit, "csim": step_csim, "rtl": step_rtl,
-    "synth": step_synth, "symbolic": step_symbolic,
-}

@@ -191,9 +191,13 @@ def roc_figures(graph: Any, data: Any) -> list[dict]:
 
 # --- a sweep -------------------------------------------------------------------------
 
-def write_sweep_html(sweep_dir: Path, doc: dict) -> Path:
-    from hwai.sweep.results import settings_text
+def settings_text(row: dict) -> str:
+    """A trial's sampled settings on one line (floats to 4 significant digits)."""
+    items = sorted((row.get("settings") or {}).items())
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items) or "-"
 
+
+def write_sweep_html(sweep_dir: Path, doc: dict) -> Path:
     cols = ("trial", "method", "physics", "cost", "lut", "dsp", "feasible", "stopped_early", "error")
     link = lambda r: {"trial": {"href": f"{r['run_dir']}/report.html", "text": r["trial"]}}  # noqa: E731
     head = [{"figure": k, "value": _fmt(doc.get(k))} for k in

@@ -58,7 +58,7 @@ def _preprocessing(spec: dict | None) -> list[str]:
     """How to turn physical features into the model's input (also in preprocessing.json)."""
     if not spec:
         return []
-    from hwai.data.preprocess import markdown_table
+    from hwai.codegen.preprocess import markdown_table
 
     t = spec.get("input_type")
     codes = (f", then `{t['hls']}` ({t['rounding']} rounding, {t['overflow']} overflow)" if t else "")

@@ -7,8 +7,12 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+from hwai.codegen import preprocess
+from hwai.report.html import write_run_html
+from hwai.report.markdown import merge_check_markdown, render_markdown
+from hwai.report.plots import make_plots
 from hwai.report.summary import graph_sparsity, layer_table
 
 PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-model-optimization",
@@ -16,13 +20,16 @@ PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-mo
 VOLATILE = {"manifest.json", "status.json", "report.json", "report.md", "report.html", ".hwai-lock.json"}
 
 
-def headline(ctx: Any, wall_s: float) -> dict:
-    """The figures a trigger physicist and a firmware engineer look at first."""
+def headline(ctx: Any, wall_s: float, kinds: Mapping[str, str]) -> dict:
+    """The figures a trigger physicist and a firmware engineer look at first.
+
+    ``kinds``: step name -> "model" | "ir-producer" | ... (the recipe layer's registry
+    says which steps changed the framework model and which made the IR)."""
     reps = list(ctx.reports.values())
-    model_reps = [r for r in reps if r["step"] in ("train", "prune", "quantize", "distill")]
+    model_reps = [r for r in reps if kinds.get(r["step"]) == "model"]
     evaluated = [{"metrics": r["framework"]} for r in reps if r["step"] == "evaluate" and "framework" in r]
     first, last = (model_reps[0], model_reps[-1]) if model_reps else ({}, evaluated[-1] if evaluated else {})
-    lower = next((r for r in reversed(reps) if r["step"] in ("lower", "symbolic")), {})
+    lower = next((r for r in reversed(reps) if kinds.get(r["step"]) == "ir-producer"), {})
     est = next((r for r in reps if r["step"] == "estimate"), {})
     bud = next((r for r in reps if r["step"] == "budget"), None)
     csim = next((r for r in reps if r["step"] == "csim"), None)
@@ -43,7 +50,7 @@ def headline(ctx: Any, wall_s: float) -> dict:
         "budget": ({"verdict": "pass" if bud["ok"] else "fail", "rows": bud.get("rows")} if bud else None),
         "csim": ({"vectors": csim["vectors"], "mismatches": csim["mismatches"],
                   "per_backend": {b: r["mismatches"] for b, r in csim["backends"].items()}} if csim else None),
-        "budget_ignored": bool(ctx.state.get("budget_ignored")),   # an explicit --ignore-budget
+        "budget_ignored": bool(ctx.state.budget_ignored),   # an explicit --ignore-budget
         "wall_s": round(wall_s, 1),          # this invocation (a --from resume runs fewer steps)
         "steps_s": round(sum(r.get("seconds", 0.0) for r in reps), 1),
     }
@@ -90,12 +97,8 @@ def output_digests(run_dir: Path) -> dict[str, str]:
     return digests
 
 
-def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
-    from hwai.report.html import write_run_html
-    from hwai.report.markdown import render_markdown
-    from hwai.report.plots import make_plots
-
-    head = headline(ctx, wall_s)
+def write_reports(ctx: Any, wall_s: float, complete: bool, kinds: Mapping[str, str]) -> dict:
+    head = headline(ctx, wall_s, kinds)
     head["status"] = "complete" if complete else "partial"
     head["preprocessing"] = write_preprocessing(ctx)
     plots = make_plots(ctx, ctx.run_dir / "plots")
@@ -110,8 +113,6 @@ def write_reports(ctx: Any, wall_s: float, complete: bool) -> dict:
 
 def write_preprocessing(ctx: Any) -> dict | None:
     """``preprocessing.json``: how physical features become the model's (and firmware's) input."""
-    from hwai.data import preprocess
-
     spec = (ctx.graph.meta.get("preprocessing") if ctx.graph is not None else None) or (
         preprocess.preprocessing_spec(ctx.data) if ctx.data is not None else None)
     if spec is not None:
@@ -124,8 +125,6 @@ def write_preprocessing(ctx: Any) -> dict | None:
 def merge_check(run_dir: Path, kind: str, result: dict, error: str | None) -> None:
     """Fold a standalone re-check into report.json/report.md; a failure fails status.json
     (and a later passing re-check of the same kind restores the previous status)."""
-    from hwai.report.markdown import merge_check_markdown
-
     path = run_dir / "report.json"
     head = json.loads(path.read_text()) if path.is_file() else {}
     head[kind] = result

@@ -48,7 +48,8 @@ def _csim_hls4ml_symbolic(graph: Graph, project: Path, vectors: np.ndarray,
     indexing, so it is exact only for full-width polynomials; count what differs."""
     import sympy
 
-    from hwai.symbolic.hls4ml_sr import agreement, to_hls4ml_symbolic
+    from hwai.codegen.hls4ml_symbolic import to_hls4ml_symbolic
+    from hwai.sim.hls4ml_symbolic import agreement
 
     exprs = [sympy.sympify(e) for e in graph.meta["exprs"]]
     tin = graph.tensor(graph.inputs[0])

@@ -19,8 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from hwai.codegen.aptypes import ap_types_dir
 from hwai.codegen.fileset import FileSet
-from hwai.errors import HwaiError, MissingToolError, require_tool
+from hwai.errors import HwaiError, require_tool
+from hwai.progress import progress
 
 # Measured on the 16-64-32-32-5 jet MLP (table-driven layer loops), g++ 12:
 # -O2 vs -O1: 1.66 vs 1.49 s user to compile, 57k vs 51k samples/s; -O3 and
@@ -35,25 +37,6 @@ SOURCE_DIRS = ("firmware/", "tb/")
 
 class CompileError(HwaiError):
     """g++ rejected generated sources; ``str()`` quotes the first error with file:line."""
-
-
-def ap_types_dir() -> Path:
-    """The ``ap_types`` folder inside the installed hls4ml package (or ``$HWAI_AP_TYPES``)."""
-    env = os.environ.get("HWAI_AP_TYPES")
-    if env:
-        return Path(env)
-    try:
-        import importlib.util
-        spec = importlib.util.find_spec("hls4ml")  # locate without importing hls4ml (slow)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingToolError("the Xilinx ap_types headers come with hls4ml; install it with: "
-                               "pip install hls4ml (or set HWAI_AP_TYPES=/path/to/ap_types)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_fixed.h").is_file():
-        raise MissingToolError(f"ap_fixed.h not found in {path}; reinstall hls4ml")
-    return path
 
 
 def compiler() -> str:
@@ -87,7 +70,8 @@ def compile(sources: Sequence[str], output: str, cwd: Path, *, shared: bool = Fa
     cmd = [compiler(), *flags, "-isystem", str(ap_types_dir())]
     cmd += [f"-I{d}" for d in include_dirs] + (["-include", str(pch)] if pch else [])
     cmd += (["-shared"] if shared else []) + ["-o", output, *sources]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    with progress(f"g++ building {output}"):
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     log = Path(cwd) / "build.log"
     log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
     if proc.returncode != 0:

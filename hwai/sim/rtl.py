@@ -33,6 +33,7 @@ from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, testbench_files, top_module, verilator_driver
 from hwai.errors import HwaiError, MismatchError, require_tool
 from hwai.ir.graph import Graph
+from hwai.progress import progress
 
 INSTALL = {"verilator": "apt-get install -y verilator", "iverilog": "apt-get install -y iverilog"}
 # -O3: Verilator's own optimisations; --x-* fast: no X randomisation code (regs are reset
@@ -117,7 +118,8 @@ def unpack_words(words: np.ndarray, n: int, width: int, signed: bool) -> np.ndar
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float) -> None:
     """Run a tool with captured output; raise with the log tail on failure."""
     try:
-        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        with progress(f"{Path(cmd[0]).name} ({log.stem})"):
+            res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise HwaiError(f"{Path(cmd[0]).name} timed out after {timeout:.0f} s (log: {log})") from None
     log.write_text(" ".join(cmd) + "\n" + res.stdout + res.stderr)

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from hwai.codegen.native import golden_outputs, split_inputs
-from hwai.errors import HwaiError, MismatchError
+from hwai.errors import HwaiError
 from hwai.ir import interp
 from hwai.ir.graph import Graph
 from hwai.sim.compare import compare
@@ -186,27 +186,7 @@ _TRACERS: dict[str, Callable[[Graph, np.ndarray], dict[str, np.ndarray]]] = {
 }
 
 
-# --- a run folder -----------------------------------------------------------------
-
-def verify_run(run_dir: Path, events: int, backends: list[str] | None = None,
-               chunk: int = DEFAULT_CHUNK, progress: bool = True) -> dict:
-    """Verify a run folder's IR; writes ``verify.json`` there; MismatchError (exit 5) on any."""
-    from hwai.recipe.offline import load_run
-
-    graph, target, vectors, seed = load_run(run_dir)
-    backends = backends or _default_backends(graph, target)
-    result = verify_graph(graph, events, backends, target, chunk, seed, vectors, run_dir, progress)
-    (run_dir / "verify.json").write_text(_json(result))
-    for line in result["lines"]:
-        print(line)
-    failed = [b for b, t in result["backends"].items() if t["mismatches"]]
-    if failed:
-        raise MismatchError(f"verify {run_dir}: mismatches in {', '.join(failed)} "
-                            f"(details in {run_dir / 'verify.json'})")
-    return result
-
-
-def _default_backends(graph: Graph, target: Target) -> list[str]:
+def default_backends(graph: Graph, target: Target) -> list[str]:
     """Every backend that applies: rtl only when Verilator is installed, fast only when the
     design fits the int64 flavour (ask for either explicitly to require it)."""
     import shutil
@@ -221,9 +201,3 @@ def _default_backends(graph: Graph, target: Target) -> list[str]:
         print(f"verify: skipping fast ({err})", file=sys.stderr)
         out.remove("fast")
     return out
-
-
-def _json(result: dict) -> str:
-    import json
-
-    return json.dumps(result, indent=1, sort_keys=True) + "\n"

@@ -218,7 +218,12 @@ def _cpus() -> float:
 
 
 def _callback_base() -> type:
-    from ray.tune import Callback
+    """Ray Tune's Callback; without Ray, a plain base so this module imports and
+    ``run_sweep`` can say which package to install (exit 3)."""
+    try:
+        from ray.tune import Callback
+    except ImportError:
+        return object
     return Callback
 
 

@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from hwai.report.html import settings_text
 from hwai.report.plots import pareto_front
 
 ROW_KEYS = ("method", "settings", "run_dir", "physics", "cost", "objective", "feasible", "accuracy",
@@ -169,11 +170,3 @@ def markdown(doc: dict, plot: str | None) -> str:
 
 def _num(x: Any, fmt: str = ",.0f") -> str:
     return format(x, fmt) if _finite(x) else "-"
-
-
-def settings_text(row: dict) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in sorted((row.get("settings") or {}).items())) or "-"
-
-
-def _short(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)

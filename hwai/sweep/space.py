@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from hwai.errors import RecipeError
-from hwai.recipe.schema import (MODEL_STEPS, RECIPE, STEPS, Field, F, _suggest, _validate_mapping,
+from hwai.recipe.schema import (MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, _suggest, _validate_mapping,
                                 _validate_value)
 
 KINDS = ("choice", "uniform", "loguniform", "int")
@@ -33,27 +33,7 @@ METHOD_STEPS = MODEL_STEPS + ("symbolic",)        # the steps a method chooses a
 FIRMWARE_ONLY = ("emit", "csim", "rtl", "synth")   # left to `hwai sweep DIR --best`
 # physics metrics read off the firmware (golden model) metrics; rejection.<class> too
 METRICS = ("accuracy", "macro_auc")
-# cost -> the step that produces it
-COSTS = {"lut": "estimate", "lut+dsp": "estimate", "latency_cycles": "estimate", "synth_lut+dsp": "synth"}
 METHOD = "method"   # the categorical's key in a trial's config
-
-SEARCH = {
-    "trials": F(int, default=20, minimum=1),
-    "time_limit_s": F(*(int, float), minimum=1, help="wall-clock limit of the whole sweep"),
-    "max_concurrent": F(int, minimum=1, help="trials at once (default: the machine's or cluster's CPUs)"),
-    "cpus_per_trial": F(*(int, float), default=1, minimum=0.1),
-    "objective": F(dict, default={}, fields={
-        "metric": F(str, default="accuracy", help="accuracy, macro_auc or rejection.<class>"),
-        "cost": F(str, default="lut+dsp", choices=tuple(COSTS)),
-        "dsp_lut": F(int, default=100, minimum=0, help="LUTs one DSP counts as in lut+dsp")}),
-    "scheduler": F(dict, default={}, fields={
-        "grace_period": F(int, default=2, minimum=1, help="steps a trial runs before ASHA may stop it"),
-        "reduction_factor": F(int, default=3, minimum=2)}),
-    "searcher": F(dict, default={}, fields={"n_startup_trials": F(int, default=8, minimum=1)}),
-    "methods": F(dict, default={}, values=F(list, item=F(str), min_items=1, unique=True)),
-    "space": F(dict, default={}, values=F(dict)),
-}
-
 
 @dataclass(frozen=True)
 class Param:
@@ -96,13 +76,6 @@ def parse_search(doc: Mapping[str, Any], ctx: str = "<recipe>") -> Search:
                  s["searcher"]["n_startup_trials"], methods, params)
     _check_variants(out, doc, ctx)
     return out
-
-
-def check_search_block(block: Any, ctx: str) -> None:
-    """Schema-level check used by ``load_recipe`` (the space's paths are checked by sweep)."""
-    if not isinstance(block, dict):
-        raise RecipeError(f"{ctx}: search: expected a mapping (space, methods, objective, trials)")
-    _validate_mapping(block, SEARCH, ctx, "search")
 
 
 def recipe_step_names(doc: Mapping[str, Any]) -> list[str]:
@@ -213,7 +186,7 @@ def _check_objective(obj: Mapping[str, Any], names: list[str], doc: Mapping[str,
     elif metric not in METRICS:
         raise RecipeError(f"{ctx}: search.objective.metric: {metric!r} is not a physics metric hwai "
                           f"reports{_suggest(metric, METRICS)} (accuracy, macro_auc, rejection.<class>)")
-    producer = COSTS[obj["cost"]]
+    producer = "synth" if obj["cost"].startswith("synth") else "estimate"  # the step that writes it
     if producer not in names:
         raise RecipeError(f"{ctx}: search.objective.cost: {obj['cost']!r} is produced by a {producer!r} "
                           f"step, which this recipe does not run; add '- {producer}' to steps")

@@ -18,10 +18,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwai.errors import BudgetError
+from hwai.estimate import estimate
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run
 from hwai.ir.types import FixedType
-from hwai.symbolic.fit import Candidate, evaluate
+from hwai.symbolic.fit import Candidate, complexity, evaluate
 from hwai.symbolic.to_ir import expressions_to_graph
 from hwai.target import Target
 
@@ -77,8 +78,6 @@ def _best_upto(front: Sequence[Candidate], level: int) -> Candidate | None:
 def measure(level: int, exprs: Sequence[Any], input_type: FixedType, n_inputs: int, cfg: dict,
             X: np.ndarray, y: np.ndarray, target: Target, calib_x: np.ndarray) -> SRModel:
     """Lower ``exprs``, score fixed-point and float accuracy on (X, y), estimate cost."""
-    from hwai.symbolic.fit import complexity
-
     g = expressions_to_graph(exprs, input_type, n_inputs, cfg, calib_x=calib_x)
     q = run(g, input_type.from_float(X))[g.outputs[0]]
     acc = float(np.mean(np.argmax(q, axis=1) == y))
@@ -91,8 +90,6 @@ def measure(level: int, exprs: Sequence[Any], input_type: FixedType, n_inputs: i
 
 def graph_cost(g: Graph, target: Target) -> tuple[float, int, int, str]:
     """(LUT, DSP, latency cycles, method) from hwai's estimator (its ``expr`` rule)."""
-    from hwai.estimate import estimate
-
     est = estimate(g, target)
     t = est.total
     return float(t.lut), int(t.dsp), int(t.latency_cycles), est.method

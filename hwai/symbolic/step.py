@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwai.ir.graph import Graph
+from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.types import FixedType
-from hwai.recipe.schema import without_none
+from hwai.symbolic.fit import fit_expressions, make_targets
+from hwai.symbolic.select import joint_models, pareto, plot_front, select
 
 
 def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
-    """Fit one expression per class, measure every complexity level in fixed point, select one."""
-    from hwai.recipe.steps import DEFAULT_INPUT, _fixed, framework_metrics
-    from hwai.symbolic.fit import fit_expressions, make_targets
-    from hwai.symbolic.select import joint_models, pareto, plot_front, select
+    """Fit one expression per class, measure every complexity level in fixed point, select one.
 
-    cfg = without_none(cfg)
+    ``cfg``: the validated ``symbolic:`` section with absent keys removed (the caller's job:
+    this package sits below ``hwai.recipe`` and does not import it).
+    """
     data = ctx.data
     teacher = ctx.model if cfg["target"] == "logits" else None
     y_fit = make_targets(data.y_train, data.n_classes, _logits(ctx, teacher, data.x_train), cfg["target"])
@@ -26,7 +28,7 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     ctx.log(f"[hwai]   fitting {data.n_classes} expressions with {cfg['engine']} "
             f"({min(len(data.x_train), cfg['max_rows'])} rows)")
     fronts = fit_expressions(data.x_train, y_fit, cfg, ctx.seed, data.x_val, y_val)
-    input_type: FixedType = _fixed(cfg.get("input"), DEFAULT_INPUT)
+    input_type: FixedType = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     models = joint_models(fronts, input_type, data.n_features, cfg, data.x_val, data.y_val,
                           ctx.target, calib_x=data.x_train[: cfg["max_rows"]])
     chosen = select(models, budget_rule(cfg.get("select"), ctx.recipe.budget))
@@ -37,9 +39,6 @@ def run_symbolic(ctx: Any, cfg: dict, step_dir: Path) -> tuple[Graph, dict]:
     rep = {"selected": chosen.to_dict(), "pareto": [m.to_dict() for m in pareto(models)],
            "models": [m.to_dict() for m in models],
            "candidates": [{"step": f"sr-{m.level}", "accuracy": m.accuracy, "lut": m.lut} for m in models]}
-    if teacher is not None:
-        rep["teacher_metrics"] = framework_metrics(ctx)
-    ctx.state.setdefault("candidates", []).extend(rep["candidates"])
     return graph, rep
 
 
@@ -58,6 +57,4 @@ def _logits(ctx: Any, model: Any, x: np.ndarray) -> np.ndarray | None:
 
 
 def _with_meta(graph: Graph, meta: dict) -> Graph:
-    from dataclasses import replace
-
     return replace(graph, meta={**graph.meta, **meta})

@@ -25,9 +25,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
-from hwai.ir.expr import cast_interval, exact_interval, exact_type, portable, validate_node
+from hwai.ir.expr import exact_interval, exact_type, portable, validate_node
 from hwai.ir.graph import Graph, Node, Tensor
-from hwai.ir.types import FixedType, type_for_range
+from hwai.ir.numeric import cast_interval_scalar, fixed_from_dict, type_for_range
+from hwai.ir.types import FixedType
 
 DEFAULT_PRECISION = {"width": 18, "integer": 8, "rounding": "TRN", "overflow": "SAT"}
 DEFAULT_LUT_SIZE = 1024
@@ -39,8 +40,7 @@ def precision_cap(cfg: dict | None) -> FixedType:
 
     18 bits because a DSP48E2 multiplier port is 27 x 18 (UG579): one DSP per product.
     """
-    p = {**DEFAULT_PRECISION, **(cfg or {})}
-    return FixedType(int(p["width"]), int(p["integer"]), True, p["rounding"], p["overflow"])
+    return fixed_from_dict({**DEFAULT_PRECISION, **{k: v for k, v in (cfg or {}).items() if v is not None}, "signed": True})
 
 
 def expressions_to_graph(exprs: Sequence[Any], input_type: FixedType, n_inputs: int,
@@ -69,9 +69,7 @@ def expressions_to_graph(exprs: Sequence[Any], input_type: FixedType, n_inputs: 
 
 def _output_type(cfg: dict, ivs: list, cap: FixedType) -> FixedType:
     if "output" in cfg:
-        o = cfg["output"]
-        return FixedType(int(o["width"]), int(o["integer"]), True,
-                         o.get("rounding", "TRN"), o.get("overflow", "SAT"))
+        return fixed_from_dict({**cfg["output"], "signed": True})
     f = max(i[2] for i in ivs)
     lo, hi = (min(i[0] << (f - i[2]) for i in ivs), max(i[1] << (f - i[2]) for i in ivs))
     return exact_type((lo, hi, f), cap)
@@ -100,7 +98,7 @@ class _Builder:
             ins["type"] = t
         self.program.append(ins)
         self.types.append(t)
-        self.ivs.append(cast_interval(ex, t))
+        self.ivs.append(cast_interval_scalar(ex, t))
         self.sym.append(expr)
         return len(self.program) - 1
 

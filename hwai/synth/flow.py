@@ -11,7 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from hwai.estimate import estimate as run_estimate
 from hwai.ir.graph import Graph
+from hwai.synth.yosys import split_graph
+from hwai.synth.yosys import synth_graph as yosys_synth
 from hwai.target import Target
 
 COMPARED = ("lut", "ff", "dsp")
@@ -20,10 +23,6 @@ COMPARED = ("lut", "ff", "dsp")
 def synth_graph(graph: Graph, out_dir: Path, target: Target, cfg: dict, estimate: Any = None,
                 log: Callable[[str], None] = print) -> dict:
     """Synthesize ``graph``; return totals, per-part results and estimate-vs-synth rows."""
-    from hwai.estimate import estimate as run_estimate
-    from hwai.synth.yosys import split_graph
-    from hwai.synth.yosys import synth_graph as yosys_synth
-
     family, dsp = cfg.get("family", "xcup"), bool(cfg.get("dsp", True))
     log(f"[hwai]   yosys synth_xilinx -family {family}{'' if dsp else ' -nodsp'}, one job per layer")
     total, parts = yosys_synth(graph, family=family, dsp=dsp, timeout=float(cfg.get("timeout_s", 900)),

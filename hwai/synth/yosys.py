@@ -34,6 +34,7 @@ from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, generate_verilog, top_module
 from hwai.errors import HwaiError, MissingToolError
 from hwai.ir.graph import Graph, Node, Tensor
+from hwai.progress import progress as show_progress
 from hwai.synth.parse import SynthResult, classify, parse_ltp, parse_stat_json
 
 CACHE = Path(os.environ.get("HWAI_CACHE", Path.home() / ".cache" / "hwai"))
@@ -153,12 +154,14 @@ def synth_graph(graph: Graph, family: str = "xcup", dsp: bool = True, per: str =
     def one(k: int) -> SynthResult:
         r = synth_fileset(filesets[k], family, dsp, timeout)
         done.append(k)
+        prog.update()
         say(f"[synth {len(done)}/{len(parts)}] {parts[k].name}: {r.lut} LUT {r.ff} FF "
             f"{r.dsp} DSP depth {r.depth} ({r.seconds:.1f} s)")
         return r
 
     _, env = yosys_command()  # fail early if missing; also warms yowasp's compile cache
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with show_progress(f"yosys synth_xilinx ({len(parts)} parts)", total=len(parts)) as prog, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(one, range(len(parts))))
     total = SynthResult()
     for r in results:

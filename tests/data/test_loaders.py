@@ -296,3 +296,21 @@ def test_label_gap_does_not_invent_empty_classes(tmp_path: Path) -> None:
     x, _ = _arrays()
     msg = _load(tmp_path, x, np.array([0, 1, 2, 7])[np.arange(N) % 4])
     assert "fewer than 2 rows of class 3: 0, 4: 0, 5: 0, 6: 0" in msg
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a zip at all"], ids=["empty", "truncated", "garbage"])
+def test_unreadable_npz_is_one_line(tmp_path, content: bytes) -> None:
+    from hwai.data.loaders import _read_npz
+
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not a readable .npz file") as info:
+        _read_npz(path, {})
+    assert "\n" not in str(info.value)
+
+
+def test_a_data_path_longer_than_the_file_system_allows_is_one_line() -> None:
+    from hwai.data.loaders import _read_source
+
+    with pytest.raises(DataError, match="File name too long"):
+        _read_source("x" * 300 + ".npz", {})

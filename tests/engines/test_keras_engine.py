@@ -124,9 +124,14 @@ def test_quantize_input_quantizer(engine: KerasEngine, data: Dataset, trained) -
     assert again.get_layer("input_quant").quantizer.bits == 8
 
 
-def test_prune_structured_is_refused(engine: KerasEngine, data: Dataset, trained) -> None:
-    with pytest.raises(HwaiError, match="structured"):
-        engine.prune(trained, data, {"sparsity": 0.5, "structured": True}, seed=0)
+def test_prune_structured_removes_whole_neurons(engine: KerasEngine, data: Dataset, trained) -> None:
+    """structured: true zeroes whole kernel columns (output neurons), never the output layer."""
+    pruned = engine.prune(trained, data, {**FAST, "sparsity": 0.5, "structured": True}, seed=0)
+    dense = [l for l in pruned.layers if getattr(l, "kernel", None) is not None]
+    for layer in dense:
+        dead = np.all(layer.kernel.numpy() == 0, axis=0)
+        want = 0 if layer is dense[-1] else round(0.5 * dead.size)
+        assert dead.sum() == want, layer.name
 
 
 def test_quantize_rejects_unknown_layer_override(engine: KerasEngine, data: Dataset, trained) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwai.ir.types import FixedType, frac_bits_needed, requantize, type_for_range
+from hwai.ir.numeric import type_for_range
+from hwai.ir.types import FixedType, frac_bits_needed, requantize
 
 MODES = ["TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV"]
 # value -> expected integer after casting to ap_fixed<8,8,MODE> for MODES in order

@@ -31,9 +31,12 @@ def jet_design() -> Graph:
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
-    """A minimal run folder: the recipe copy and an IR checkpoint (what load_run reads)."""
+    """A minimal run folder: hwai's marker, the recipe copy and an IR checkpoint (what load_run reads)."""
+    from hwai.recipe.rundir import write_marker
+
     run = tmp_path / "run"
     (run / "steps" / "05_lower").mkdir(parents=True)
+    write_marker(run)
     shutil.copy(REPO / "recipes" / "jet_tagging.yaml", run / "recipe.yaml")
     jet_design().save(run / "steps" / "05_lower" / "checkpoint")
     return run
@@ -58,7 +61,7 @@ def test_unknown_backend_is_a_usage_error(run_dir: Path, capsys) -> None:
 
 
 def test_not_a_run_folder(tmp_path: Path, capsys) -> None:
-    assert main(["verify", str(tmp_path), "--events", "10"]) == 1
+    assert main(["verify", str(tmp_path), "--events", "10"]) == 2
     assert "not an hwai run folder" in capsys.readouterr().err
 
 
@@ -139,6 +142,6 @@ def test_default_backends_skip_fast_for_a_design_it_cannot_hold(capsys) -> None:
     from hwai.ir.types import FixedType
 
     wide = helper_mlp((4, 3, 2), seed=1, wbits=24, input_type=FixedType(40, 10))
-    assert "fast" not in verify._default_backends(wide, Target())
+    assert "fast" not in verify.default_backends(wide, Target())
     assert "skipping fast (node 'fc1'" in capsys.readouterr().err
-    assert "fast" in verify._default_backends(jet_design(), Target())
+    assert "fast" in verify.default_backends(jet_design(), Target())

@@ -9,7 +9,8 @@ import pytest
 
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.types import FixedType
-from hwai.symbolic.hls4ml_sr import agreement, lut_expressions, to_hls4ml_symbolic
+from hwai.codegen.hls4ml_symbolic import lut_expressions, to_hls4ml_symbolic
+from hwai.sim.hls4ml_symbolic import agreement
 from hwai.symbolic.to_ir import expressions_to_graph
 
 sympy = pytest.importorskip("sympy")

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
+from hwai.engines.core import prepare_determinism
 from hwai.errors import HwaiError
+from hwai.ir.numeric import fixed_from_dict
+
+# oneDNN's switch is read when TensorFlow is first imported, which happens in this package.
+prepare_determinism()
 
 __all__ = ["KerasEngine"]
 
@@ -100,17 +105,6 @@ class KerasEngine:
         """
         from hwai.frontends.keras import lower_keras
 
-        return lower_keras(model, input_type, weight_type=_fixed_type(cfg.get("weight")),
-                           act_type=_fixed_type(cfg.get("activation")), name=cfg.get("name") or model.name)
+        return lower_keras(model, input_type, weight_type=fixed_from_dict(cfg.get("weight")),
+                           act_type=fixed_from_dict(cfg.get("activation")), name=cfg.get("name") or model.name)
 
-
-def _fixed_type(spec: Any) -> Any:
-    """A recipe fixed-type dict -> FixedType (None when unset); FixedType passes through."""
-    if spec is None or not isinstance(spec, dict):
-        return spec
-    if spec.get("width") is None:
-        return None
-    from hwai.ir.types import FixedType
-
-    keys = ("width", "integer", "signed", "rounding", "overflow")
-    return FixedType(**{k: spec[k] for k in keys if spec.get(k) is not None})

@@ -16,8 +16,9 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.engines.keras.models import canonicalize
-from hwai.engines.keras.train import DEFAULTS, fit, steps_per_epoch
-from hwai.errors import HwaiError
+from hwai.engines.core import (FINETUNE_EPOCHS, check_schedule, check_sparsity, log_prune_epoch, prunable,
+                               sparsity_plan, train_config, zero_fraction)
+from hwai.engines.keras.train import fit, steps_per_epoch
 
 
 def kernel_sparsity(model: Any, quantized: bool = True) -> dict[str, float]:
@@ -35,7 +36,7 @@ def kernel_sparsity(model: Any, quantized: bool = True) -> dict[str, float]:
         quantizer = getattr(layer, "kernel_quantizer_internal", None)
         if quantized and quantizer is not None:
             w = np.asarray(quantizer(w))
-        out[layer.name] = float(np.mean(w == 0.0))
+        out[layer.name] = zero_fraction(w)
     return out
 
 
@@ -61,51 +62,92 @@ def wrap_layers(model: Any, schedules: dict[str, Any]) -> Any:
     return tf.keras.models.clone_model(model, clone_function=wrap)
 
 
-def make_schedule(kind: str, sparsity: float, total_steps: int) -> Any:
-    """Pruning schedule whose last mask update reaches ``sparsity`` before training ends.
-
-    Polynomial (Zhu & Gupta 2017, arXiv:1710.01878) ramps over the first half of the steps
-    with ~10 mask updates, so the second half fine-tunes at the final sparsity; constant
-    prunes to the target at step 0 and re-applies it once per ~epoch.
-    """
-    import tensorflow_model_optimization as tfmot
-
-    if kind == "constant":
-        return tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=max(1, total_steps // 10))
-    if kind != "polynomial":
-        raise HwaiError(f"prune.schedule '{kind}' is not supported; use 'polynomial' or 'constant'")
-    ramp = max(1, (total_steps - 1) // 2)
-    updates = min(10, ramp)
-    frequency = max(1, ramp // updates)
-    return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0,
-                                                end_step=frequency * updates, frequency=frequency)
-
-
 def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-    """Prune the kernels of all weight layers (minus ``skip_layers``) to ``cfg['sparsity']``."""
+    """Prune the kernels of all weight layers (minus ``skip_layers``) to ``cfg['sparsity']``
+    following :func:`hwai.engines.core.sparsity_plan` (one mask update per epoch)."""
     import tensorflow_model_optimization as tfmot
 
-    target = float(cfg["sparsity"])
-    if not 0.0 <= target < 1.0:
-        raise HwaiError(f"prune.sparsity must be in [0, 1), got {target}")
-    if cfg.get("structured"):
-        raise HwaiError("prune.structured is not supported by the Keras engine yet; set structured: false")
+    from hwai.engines.keras.schedule import EpochSchedule
+
+    target = check_sparsity(cfg.get("sparsity", 0.7))
+    schedule = str(cfg.get("schedule", "polynomial"))
+    check_schedule(schedule)
     base = private_copy(canonicalize(model))
-    names = [l.name for l in base.layers if getattr(l, "kernel", None) is not None]
-    skip = set(cfg.get("skip_layers") or [])
-    unknown = sorted(skip - set(names))
-    if unknown:
-        raise HwaiError(f"prune.skip_layers {unknown} not in the model; weight layers: {', '.join(names)}")
-    epochs = int(cfg.get("epochs") or DEFAULTS["epochs"])
-    total = epochs * steps_per_epoch(data, cfg.get("batch_size") or DEFAULTS["batch_size"])
-    schedules = {n: make_schedule(cfg.get("schedule", "polynomial"), target, total) for n in names if n not in skip}
-    wrapped = wrap_layers(base, schedules)
-    fit(wrapped, data, {**cfg, "epochs": epochs}, seed, tag="prune",
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], early_stopping=False)
+    layers = {l.name: l for l in base.layers if getattr(l, "kernel", None) is not None}
+    structured = bool(cfg.get("structured", False))
+    names = prunable(list(layers), list(cfg.get("skip_layers") or []), structured)
+    c = train_config(cfg, FINETUNE_EPOCHS)
+    plan = sparsity_plan(target, c.epochs, schedule)
+    if structured:
+        fit(base, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
+            callbacks=[neuron_pruning([layers[n] for n in names], plan)], early_stopping=False)
+        _report(kernel_sparsity(base, quantized=False), target)
+        return base
+    sched = EpochSchedule(plan, steps_per_epoch(data, c.batch_size))
+    wrapped = wrap_layers(base, {n: sched for n in names})
+    fit(wrapped, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), epoch_sparsity_logger(names, c.epochs)],
+        early_stopping=False)
     # A fresh copy: stripping re-uses layer objects that are also wired into `wrapped`.
     pruned = private_copy(tfmot.sparsity.keras.strip_pruning(wrapped))
     _report(kernel_sparsity(pruned, quantized=False), target)
     return pruned
+
+
+def epoch_sparsity_logger(names: list[str], epochs: int) -> Any:
+    """Callback logging the masked kernels' sparsity after each epoch (core.log_prune_epoch)."""
+    import tensorflow as tf
+
+    class EpochSparsity(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            fr = {l.layer.name: zero_fraction(l.layer.kernel.numpy() * l.pruning_vars[0][1].numpy())
+                  for l in self.model.layers if getattr(l, "layer", None) is not None and l.layer.name in names}
+            log_prune_epoch(epoch, epochs, fr)
+
+    return EpochSparsity()
+
+
+def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
+    """Structured pruning callback: whole output neurons (kernel columns), smallest L2 norm
+    first, raised to ``plan[e]`` before epoch ``e`` and held at zero after every batch.
+
+    tfmot has no neuron pruning for Dense (its (n_in, 1) block sparsity fails on the pooled
+    rank-1 mask in the pinned tfmot), so this mirrors torch's ``ln_structured(n=2, dim=0)``: the
+    same norm, the same rounding (``round(sparsity * neurons)``), dead neurons stay dead.
+    """
+    import tensorflow as tf
+
+    class _NeuronPruning(tf.keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.masks = {l.name: np.ones(int(l.kernel.shape[1]), np.float32) for l in layers}
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            for l in layers:
+                self.masks[l.name] = neuron_mask(l.kernel.numpy(), self.masks[l.name], plan[min(epoch, len(plan) - 1)])
+            self.on_train_batch_end(0)
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            for l in layers:
+                l.kernel.assign(l.kernel.numpy() * self.masks[l.name][None, :])
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            log_prune_epoch(epoch, len(plan), {l.name: zero_fraction(l.kernel.numpy()) for l in layers})
+
+    return _NeuronPruning()
+
+
+def neuron_mask(kernel: np.ndarray, mask: np.ndarray, sparsity: float) -> np.ndarray:
+    """Column mask with ``round(sparsity * columns)`` zeros: the live columns of smallest
+    L2 norm are added to the dead ones (stable order breaks ties deterministically)."""
+    want = int(round(sparsity * mask.size)) - int((mask == 0).sum())
+    if want <= 0:
+        return mask
+    norms = np.linalg.norm(kernel * mask[None, :], axis=0)
+    alive = np.nonzero(mask)[0]
+    out = mask.copy()
+    out[alive[np.argsort(norms[alive], kind="stable")[:want]]] = 0.0
+    return out
 
 
 def _report(achieved: dict[str, float], target: float) -> None:

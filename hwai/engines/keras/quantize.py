@@ -22,35 +22,18 @@ from hwai.data.dataset import Dataset
 from hwai.engines.keras.models import (activation_name, canonicalize, chain_layers, copy_weights, is_softmax,
                                       rebuild_chain)
 from hwai.engines.keras.prune import constant_masks, kernel_sparsity, private_copy, wrap_layers
+from hwai.engines.core import FINETUNE_EPOCHS, QSPEC_DEFAULT, qspec, resolve_layer_specs, train_config
 from hwai.engines.keras.train import fit
 from hwai.errors import HwaiError, UnsupportedLayerError
 
-DEFAULT_BITS, DEFAULT_INTEGER = 6, 0  # hls4ml tutorial part 4: quantized_bits(6, 0, alpha=1)
 
 
 def layer_specs(model: Any, cfg: dict) -> dict[str, dict]:
-    """Resolve per-layer quantizer settings: weight layers -> {bits, integer}, ReLUs -> {bits, integer}.
-
-    A dense layer's ``activation`` override applies to the ReLU that follows it; an entry
-    keyed by the ReLU's own name wins over that.
-    """
-    layers = chain_layers(model)
-    overrides = dict(cfg.get("layers") or {})
-    unknown = sorted(set(overrides) - {l.name for l in layers})
-    if unknown:
-        raise HwaiError(f"quantize.layers {unknown} not in the model; layers: {', '.join(l.name for l in layers)}")
-    w_default = {"bits": int(cfg.get("bits", DEFAULT_BITS)), "integer": int(cfg.get("integer", DEFAULT_INTEGER))}
-    a_default = {**w_default, **(cfg.get("activation") or {})}
-    specs: dict[str, dict] = {}
-    owner_act: dict = {}
-    for layer in layers:
-        own = overrides.get(layer.name, {})
-        if getattr(layer, "kernel", None) is not None:
-            specs[layer.name] = {**w_default, **{k: v for k, v in own.items() if k != "activation"}}
-            owner_act = {**a_default, **(own.get("activation") or {})}
-        elif _is_relu(layer):
-            specs[layer.name] = {**(owner_act or a_default), **own}
-    return specs
+    """Per-layer quantizer specs (:func:`hwai.engines.core.resolve_layer_specs`): weight
+    layers -> {weight, bias, activation}, ReLUs -> {activation}, each {bits, integer}."""
+    kinds = [(l.name, "weight" if getattr(l, "kernel", None) is not None else "relu" if _is_relu(l) else "other")
+             for l in chain_layers(model)]
+    return resolve_layer_specs(kinds, cfg)
 
 
 def _is_relu(layer: Any) -> bool:
@@ -63,10 +46,13 @@ def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
     if getattr(layer, "kernel", None) is not None and type(layer).__name__ in ("Dense", "QDense"):
-        q = lambda: quantized_bits(int(spec["bits"]), int(spec["integer"]), alpha=1)  # noqa: E731
-        return [QDense(layer.units, use_bias=layer.use_bias, kernel_quantizer=q(), bias_quantizer=q(), name=layer.name)]
+        w, b = spec["weight"], spec["bias"]
+        return [QDense(layer.units, use_bias=layer.use_bias, name=layer.name,
+                       kernel_quantizer=quantized_bits(w["bits"], w["integer"], alpha=1),
+                       bias_quantizer=quantized_bits(b["bits"], b["integer"], alpha=1))]
     if spec is not None:  # a ReLU
-        return [QActivation(quantized_relu(int(spec["bits"]), int(spec["integer"])), name=layer.name)]
+        a = spec["activation"]
+        return [QActivation(quantized_relu(a["bits"], a["integer"]), name=layer.name)]
     if is_softmax(layer):
         return [tf.keras.layers.Activation("softmax", name=layer.name)]
     if type(layer).__name__ == "QActivation" and activation_name(layer) == "quantized_bits":
@@ -87,7 +73,8 @@ def input_quantizer(spec: dict | None) -> list[Any]:
         return []
     from qkeras import QActivation, quantized_bits
 
-    bits, integer = int(spec.get("bits", DEFAULT_BITS)), int(spec.get("integer", DEFAULT_INTEGER))
+    q = qspec(spec, "quantize.input", QSPEC_DEFAULT)
+    bits, integer = q["bits"], q["integer"]
     return [QActivation(quantized_bits(bits, integer, alpha=1), name="input_quant")]
 
 
@@ -109,7 +96,8 @@ def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
 
     qmodel = build_qmodel(model, cfg)
     masks = constant_masks(qmodel)
-    epochs = int(cfg.get("epochs") or 0)
+    epochs = train_config(cfg, FINETUNE_EPOCHS).epochs
+    cfg = {**cfg, "epochs": epochs}
     if epochs <= 0:
         return qmodel
     if not masks:

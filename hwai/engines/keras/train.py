@@ -9,8 +9,8 @@ from typing import Any, Callable
 import numpy as np
 
 from hwai.data.dataset import Dataset
-
-DEFAULTS = {"epochs": 10, "batch_size": 1024, "learning_rate": 1e-3, "patience": 5}
+from hwai.engines.core import EarlyStopping, seed_everything, train_config
+from hwai.engines.core import steps_per_epoch as _steps
 
 
 def _stderr(line: str) -> None:
@@ -45,26 +45,41 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: li
         early_stopping: bool = True) -> dict:
     """Compile with Adam + categorical cross-entropy and fit; returns the Keras history dict.
 
-    Early stopping watches val loss and restores the best weights; it is off for pruning
-    (the schedule must run to its end) and when there is no validation split.
+    Early stopping is :class:`hwai.engines.core.EarlyStopping` (the torch engine's rule:
+    best val-loss weights restored at the end); it is off for pruning (the schedule must
+    run to its end) and when there is no validation split. Defaults: ``core.train_config``.
     """
-    import tensorflow as tf
-
-    cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
-    tf.keras.utils.set_random_seed(seed)  # python, numpy and TF seeds: init + shuffling repeat
-    compile_model(model, cfg["learning_rate"])
+    c = train_config(cfg)
+    seed_everything(seed, "keras")  # python, numpy and TF seeds, deterministic ops
+    compile_model(model, c.learning_rate)
     n_classes = model.output_shape[-1]
     has_val = len(data.y_val) > 0
     cbs = list(callbacks or []) + [epoch_logger(tag)]
-    if early_stopping and has_val and cfg["patience"]:
-        cbs.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["patience"]),
-                                                    restore_best_weights=True))
+    if early_stopping and has_val:
+        cbs.append(early_stopping_callback(model, c.patience))
     history = model.fit(
         data.x_train, _one_hot(data.y_train, n_classes),
         validation_data=(data.x_val, _one_hot(data.y_val, n_classes)) if has_val else None,
-        epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), shuffle=True, verbose=0, callbacks=cbs,
+        epochs=c.epochs, batch_size=c.batch_size, shuffle=True, verbose=0, callbacks=cbs,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def early_stopping_callback(model: Any, patience: int) -> Any:
+    """A Keras callback driving the shared :class:`~hwai.engines.core.EarlyStopping`."""
+    import tensorflow as tf
+
+    keeper = EarlyStopping(patience, model.get_weights, model.set_weights)
+
+    class BestEpoch(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if keeper.update(float((logs or {})["val_loss"])):
+                self.model.stop_training = True
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            keeper.restore()
+
+    return BestEpoch()
 
 
 def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -72,4 +87,4 @@ def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def steps_per_epoch(data: Dataset, batch_size: int) -> int:
-    return max(1, int(np.ceil(len(data.y_train) / int(batch_size))))
+    return _steps(len(data.y_train), batch_size)

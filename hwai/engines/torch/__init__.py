@@ -11,18 +11,22 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
+from hwai.engines.core import zero_fraction
 from hwai.ir.graph import Graph
+from hwai.ir.numeric import fixed_from_dict
 from hwai.ir.types import FixedType
 
 __all__ = ["TorchEngine"]
 
 
-def _fixed_or_none(d: dict | None) -> FixedType | None:
-    """A lower-step FIXED dict ({width, integer, signed, rounding, overflow}) or None."""
-    if not d or d.get("width") is None:
-        return None
-    return FixedType(int(d["width"]), int(d["integer"]), bool(d.get("signed", True)),
-                     d.get("rounding") or "RND_CONV", d.get("overflow") or "SAT")
+def _quantized_weight(mod: Any) -> np.ndarray:
+    """The weight the layer multiplies with: Brevitas' quantized value, else the float one."""
+    import torch
+
+    with torch.no_grad():
+        quant = getattr(mod, "quant_weight", None)
+        w = quant().value if quant is not None and mod.weight_quant.is_quant_enabled else mod.weight
+        return w.detach().cpu().numpy()
 
 
 class TorchEngine:
@@ -66,9 +70,11 @@ class TorchEngine:
         return predict_logits(model, x)
 
     def sparsity(self, model: Any) -> dict[str, float]:
+        """Zero fraction of each layer's *effective* kernel (after its Brevitas weight
+        quantizer, if any): :func:`hwai.engines.core.zero_fraction`, as in the Keras engine."""
         from hwai.engines.torch.models import linear_layers
 
-        return {n: float((m.weight.detach() == 0).float().mean()) for n, m in linear_layers(model)}
+        return {n: zero_fraction(_quantized_weight(m)) for n, m in linear_layers(model)}
 
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
         """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'."""
@@ -104,9 +110,9 @@ class TorchEngine:
         ``cfg['input']`` sets the firmware input type explicitly."""
         from hwai.frontends.brevitas import leading_input_type, check_supported, lower_brevitas
 
-        explicit = _fixed_or_none(cfg.get("input"))
+        explicit = fixed_from_dict(cfg.get("input"))
         has_lead = leading_input_type(check_supported(model)) is not None
         tin = explicit or (None if has_lead else input_type)
         return lower_brevitas(model, name=cfg.get("name", "model"), input_type=tin,
-                              weight_type=_fixed_or_none(cfg.get("weight")) or cfg.get("weight_type"),
-                              activation_type=_fixed_or_none(cfg.get("activation")) or cfg.get("act_type"))
+                              weight_type=fixed_from_dict(cfg.get("weight")) or cfg.get("weight_type"),
+                              activation_type=fixed_from_dict(cfg.get("activation")) or cfg.get("act_type"))

@@ -18,11 +18,10 @@ from collections import OrderedDict
 from typing import Any
 
 from hwai.data.dataset import Dataset
-from hwai.errors import RecipeError, UnsupportedLayerError
+from hwai.engines.core import FINETUNE_EPOCHS, qspec, resolve_layer_specs, seed_everything, train_config
+from hwai.errors import UnsupportedLayerError
 
 DEFAULT_INPUT = {"bits": 16, "integer": 6}
-_LAYER_KEYS = {"bits", "integer", "activation", "bias"}
-_QKEYS = {"bits", "integer"}
 
 
 # --- Brevitas building blocks (also used by io.restore) ----------------------------
@@ -64,50 +63,13 @@ def quant_relu(bits: int, integer: int) -> Any:
 
 # --- config --------------------------------------------------------------------------
 
-def _qspec(d: Any, where: str, default: dict) -> dict:
-    if d is None:
-        return dict(default)
-    if not isinstance(d, dict):
-        raise RecipeError(f"{where} must be a mapping with bits/integer, got {d!r}")
-    extra = sorted(set(d) - _QKEYS)
-    if extra:
-        raise RecipeError(f"{where}: unknown key {extra[0]!r} (expected bits, integer)")
-    out = {**default, **{k: int(v) for k, v in d.items() if v is not None}}
-    if out["bits"] < 1 or out["bits"] > 32:
-        raise RecipeError(f"{where}.bits {out['bits']} must be between 1 and 32")
-    return out
-
-
 def layer_specs(chain: list[tuple[str, Any]], cfg: dict) -> dict[str, dict]:
     """Per-layer quantizer spec {name: {weight, bias, activation}} for a float chain."""
     import torch.nn as nn
 
-    base_w = _qspec({k: cfg.get(k) for k in _QKEYS}, "quantize", {"bits": 6, "integer": 0})
-    base_a = _qspec(cfg.get("activation"), "quantize.activation", base_w)
-    overrides = dict(cfg.get("layers") or {})
-    names = {n for n, _ in chain}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise RecipeError(f"quantize.layers: no layer named {unknown[0]!r} "
-                          f"(layers: {', '.join(n for n, _ in chain)})")
-    specs: dict[str, dict] = {}
-    last_act = base_a
-    for name, mod in chain:
-        o = overrides.get(name) or {}
-        bad = sorted(set(o) - _LAYER_KEYS)
-        if bad:
-            raise RecipeError(f"quantize.layers.{name}: unknown key {bad[0]!r} "
-                              f"(expected {', '.join(sorted(_LAYER_KEYS))})")
-        if isinstance(mod, nn.Linear):
-            w = _qspec({k: o.get(k) for k in _QKEYS}, f"quantize.layers.{name}", base_w)
-            last_act = _qspec(o.get("activation"), f"quantize.layers.{name}.activation", base_a)
-            specs[name] = {"weight": w, "bias": _qspec(o.get("bias"), f"quantize.layers.{name}.bias", w),
-                           "activation": last_act}
-        elif isinstance(mod, nn.ReLU):
-            # a ReLU takes its own override, else the activation spec of the layer before it
-            specs[name] = {"activation": _qspec({k: o.get(k) for k in _QKEYS} if o else None,
-                                                f"quantize.layers.{name}", last_act)}
-    return specs
+    kinds = [(n, "weight" if isinstance(m, nn.Linear) else "relu" if isinstance(m, nn.ReLU) else "other")
+             for n, m in chain]
+    return resolve_layer_specs(kinds, cfg)
 
 
 # --- conversion ----------------------------------------------------------------------
@@ -120,7 +82,7 @@ def to_brevitas(model: Any, cfg: dict) -> Any:
 
     chain = module_chain(model)
     specs = layer_specs(chain, cfg)
-    inp = _qspec(cfg.get("input"), "quantize.input", DEFAULT_INPUT)
+    inp = qspec(cfg.get("input"), "quantize.input", DEFAULT_INPUT)
     layers: list[tuple[str, nn.Module]] = [("input_quant", quant_identity(inp["bits"], inp["integer"]))]
     arch: list[dict] = [{"name": "input_quant", "type": "QuantIdentity", **inp}]
     for name, mod in chain:
@@ -177,7 +139,7 @@ def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
 
     from hwai.engines.torch.train import fit
 
-    torch.manual_seed(int(seed))
+    seed_everything(int(seed), "torch")
     qmodel = to_brevitas(model, cfg)
     masks = weight_masks(qmodel)
 
@@ -188,6 +150,6 @@ def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
             for w, m in masks:
                 w.mul_(m)
 
-    fit(qmodel, data, {**cfg, "epochs": int(cfg.get("epochs", 10))}, seed, tag="quantize",
+    fit(qmodel, data, {**cfg, "epochs": train_config(cfg, FINETUNE_EPOCHS).epochs}, seed, tag="quantize",
         after_step=keep_zeros)
     return qmodel.eval()

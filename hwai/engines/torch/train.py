@@ -12,58 +12,48 @@ from typing import Any, Callable
 import numpy as np
 
 from hwai.data.dataset import Dataset
+from hwai.engines.core import EarlyStopping, seed_everything, train_config
 
 StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
 EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
 
-DEFAULTS = {"epochs": 20, "batch_size": 512, "learning_rate": 3e-3, "patience": 5}
-
 
 def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         after_step: StepHook | None = None, before_epoch: EpochHook | None = None,
-        early_stop: bool = True) -> Any:
-    """Train ``model`` in place and return it (best-validation weights when early stopping)."""
+        after_epoch: EpochHook | None = None, early_stop: bool = True) -> Any:
+    """Train ``model`` in place and return it (best-validation weights when early stopping).
+
+    ``cfg``: the step's training keys, defaults from :func:`hwai.engines.core.train_config`.
+    """
     import torch
 
-    c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS and v is not None}}
+    c = train_config(cfg)
+    seed_everything(int(seed), "torch")
     gen = torch.Generator().manual_seed(int(seed))
-    torch.manual_seed(int(seed))
     xt, yt = _tensors(data.x_train, data.y_train)
     xv, yv = _tensors(data.x_val, data.y_val)
-    opt = torch.optim.Adam(model.parameters(), lr=float(c["learning_rate"]))
-    keeper = BestEpoch(int(c["patience"]) if early_stop else 0)
-    for epoch in range(int(c["epochs"])):
+    opt = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
+    keeper = best_epoch(model, c.patience if early_stop else 0)
+    for epoch in range(c.epochs):
         if before_epoch is not None:
             before_epoch(epoch)
-        tr_loss = _epoch(model, opt, xt, yt, int(c["batch_size"]), gen, after_step)
+        tr_loss = _epoch(model, opt, xt, yt, c.batch_size, gen, after_step)
         va_loss, va_acc = evaluate(model, xv, yv)
-        print(f"[hwai] {tag} epoch {epoch + 1}/{c['epochs']}  loss {tr_loss:.4f}  "
+        print(f"[hwai] {tag} epoch {epoch + 1}/{c.epochs}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
-        if keeper.update(model, va_loss):
+        if after_epoch is not None:
+            after_epoch(epoch)
+        if keeper.update(va_loss):
             print(f"[hwai] {tag}: early stop, restoring epoch with val_loss {keeper.best:.4f}", flush=True)
             break
     if early_stop:
-        keeper.restore(model)
+        keeper.restore()
     return model.eval()
 
 
-class BestEpoch:
-    """Early stopping on validation loss: remembers the best weights; ``update`` says stop
-    after ``patience`` epochs without improvement (0: never stop early)."""
-
-    def __init__(self, patience: int) -> None:
-        self.patience, self.best, self.state, self.waited = patience, float("inf"), None, 0
-
-    def update(self, model: Any, val_loss: float) -> bool:
-        if val_loss < self.best - 1e-6:
-            self.best, self.state, self.waited = val_loss, copy.deepcopy(model.state_dict()), 0
-            return False
-        self.waited += 1
-        return bool(self.patience) and self.waited >= self.patience
-
-    def restore(self, model: Any) -> None:
-        if self.state is not None:
-            model.load_state_dict(self.state)
+def best_epoch(model: Any, patience: int) -> EarlyStopping:
+    """The shared early-stopping rule, snapshotting this torch model's state dict."""
+    return EarlyStopping(patience, lambda: copy.deepcopy(model.state_dict()), model.load_state_dict)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:

@@ -1,12 +1,14 @@
 """Bridge to hls4ml's own symbolic-expression flow (``convert_from_symbolic_expression``).
 
+Code generation only; :func:`hwai.sim.hls4ml_symbolic.agreement` measures the result.
+
 hls4ml's SymbolicExpression backend prints each expression as one C++ statement in a
 single ``precision`` type and evaluates transcendental functions with
 ``nnet::lookup_table<T, N, hls::func>`` objects (table filled at start-up by sampling
 ``hls::func`` at bin *starts*; index = ``(x - start) * N/range`` through an
 ``ap_fixed<20,16>`` factor). Those are different semantics from hwai's ``expr`` op
 (per-value exact widths, mid-bin samples, top-bit index), so exact agreement with the
-golden model is not promised here: :func:`agreement` measures it.
+golden model is not promised here: :func:`hwai.sim.hls4ml_symbolic.agreement` measures it.
 
 No Vivado/Vitis install exists here, hence no ``hls_math.h``: the project is built
 against a small C-simulation stand-in (``hls::exp`` etc. through ``std::`` double math,
@@ -20,16 +22,15 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
+from hwai.codegen.aptypes import ap_types_dir
 from hwai.codegen.hlstypes import hls_type
+from hwai.codegen.templates import static_file
 from hwai.errors import UnsupportedLayerError
 from hwai.ir.types import FixedType
 from hwai.target import Target
 
 # Functions hls4ml can evaluate as LUTs (math_func names, as printed after "hls::"/"nnet::").
 LUT_FUNCS = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt")
-
 
 
 def lut_expressions(exprs: Sequence[Any]) -> tuple[list[Any], set[str]]:
@@ -90,29 +91,9 @@ def to_hls4ml_symbolic(exprs: Sequence[Any], input_type: FixedType, out_dir: str
 
 def _shim_dir(folder: Path) -> Path:
     """ap_types headers + the hls_math.h stand-in, copied by hls4ml into firmware/ap_types."""
-    from hwai.sim.gcc import ap_types_dir
-
     src = ap_types_dir()
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(src, folder)
-    from hwai.codegen.templates import static_file
-
     (folder / "hls_math.h").write_bytes(static_file("hls4ml/hls_math.h"))  # C-sim stand-in header
     return folder
-
-
-def agreement(model: Any, graph: Any, x_codes: np.ndarray) -> dict:
-    """hls4ml C-sim vs hwai's golden ``expr`` graph on the same input codes (no tolerance
-    hidden: exact-match fraction, max |diff| in real units, argmax agreement)."""
-    from hwai.ir.interp import run
-
-    tin = graph.tensor(graph.inputs[0]).type
-    tout = graph.tensor(graph.outputs[0]).type
-    gold = tout.to_float(run(graph, x_codes)[graph.outputs[0]])
-    got = np.asarray(model.predict(np.ascontiguousarray(tin.to_float(x_codes))), dtype=np.float64)
-    got = got.reshape(gold.shape)
-    return {"vectors": int(len(x_codes)),
-            "exact_fraction": float(np.mean(np.all(got == gold, axis=1))),
-            "max_abs_diff": float(np.max(np.abs(got - gold))) if got.size else 0.0,
-            "argmax_agreement": float(np.mean(np.argmax(got, 1) == np.argmax(gold, 1)))}

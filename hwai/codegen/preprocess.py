@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from hwai.codegen import templates
+from hwai.codegen.hlstypes import hls_type
 from hwai.data.dataset import Dataset
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
@@ -64,8 +66,6 @@ def _feature(i: int, name: str, mean: float, scale: float) -> dict[str, Any]:
 
 
 def _input_type(t: FixedType) -> dict[str, Any]:
-    from hwai.codegen.hlstypes import hls_type
-
     return {**t.to_dict(), "frac": t.frac, "hls": hls_type(t), "code_min": int(t.qmin), "code_max": int(t.qmax),
             "real_min": float(np.ldexp(t.qmin, -t.frac)), "real_max": float(np.ldexp(t.qmax, -t.frac))}
 
@@ -108,8 +108,6 @@ def _c_string(s: str) -> str:
 
 def project_files(graph: Graph) -> dict[str, str]:
     """``hwai_preprocess.h`` for an emitted project, when the graph carries its preprocessing."""
-    from hwai.codegen import templates
-
     spec = graph.meta.get("preprocessing")
     if not spec or "input_type" not in spec:
         return {}
@@ -124,8 +122,6 @@ def readme_context(graph: Graph) -> dict[str, Any]:
 
 def hls_readme(graph: Graph, project: str) -> str | None:
     """README.md for the hls4ml project folder (hls4ml writes none): the preprocessing section."""
-    from hwai.codegen import templates
-
     ctx = readme_context(graph)
     if not ctx["preprocessing"] or "input_type" not in ctx["preprocessing"]:
         return None

@@ -1,0 +1,116 @@
+"""The IR as hls4ml's own layer list: no TensorFlow (or torch) model on the way.
+
+hls4ml's front ends (Keras, PyTorch, ONNX) all end in
+``ModelGraph.from_layer_list(config, layer_list)``: one dict per layer with its class
+name and data (hls4ml/converters/keras_v2_to_hls.py, ``parse_keras_model``). The IR
+already holds every weight and every type, so :func:`convert_layer_list` writes those
+dicts directly — the ones hls4ml's Keras parser produces for a plain ``Dense`` /
+``Activation`` model (``parse_dense_layer``, ``parse_activation_layer``), including
+the ``<dense>_linear`` activation it splits off each Dense — and hands them to hls4ml.
+Weights go in as the exact float64 values of their fixed-point codes, so nothing is
+rounded through float32 on the way, and the framework a recipe trained with does not
+matter (a torch recipe never imports TensorFlow here).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from hwai.ir.graph import Graph, Node
+from hwai.ir.types import FixedType
+from hwai.target import Target
+
+
+@dataclass(frozen=True)
+class HlsLayer:
+    """One hls4ml layer and the IR tensor its output equals."""
+
+    name: str                 # hls4ml layer name (= the IR node's name)
+    kind: str                 # "dense" | "relu" | "linear"
+    node: Node                # the IR node computing it
+    tensor: str               # IR tensor equal to the layer's output (a fused quant's)
+    result: FixedType
+
+
+def exact_weights(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """A dense node's weight (n_in x n_out) and bias as the exact real values of their codes."""
+    a = node.attrs
+    return a["weight_type"].to_float(a["weight"]), a["bias_type"].to_float(a["bias"])
+
+
+def layer_list(graph: Graph, plan: list[HlsLayer]) -> list[dict[str, Any]]:
+    """hls4ml's layer dicts for ``plan`` (a chain from the graph's single input)."""
+    tin = graph.tensor(graph.inputs[0])
+    out: list[dict[str, Any]] = [{"name": tin.name, "class_name": "InputLayer",
+                                  "data_format": "channels_last", "input_shape": [tin.size]}]
+    for layer in plan:
+        if layer.kind == "dense":
+            out += [_dense(graph, layer), _activation(f"{layer.name}_linear", "linear")]
+        else:
+            out.append(_activation(layer.name, layer.kind))
+    return out
+
+
+def _dense(graph: Graph, layer: HlsLayer) -> dict[str, Any]:
+    w, b = exact_weights(layer.node)
+    n_in, n_out = graph.tensor(layer.node.inputs[0]).size, graph.tensor(layer.tensor).size
+    return {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
+            "activation": "linear", "use_bias": True, "weight_data": w.reshape(n_in, n_out),
+            "bias_data": b.reshape(n_out), "n_in": n_in, "n_out": n_out,
+            "weight_quantizer": None, "bias_quantizer": None}
+
+
+def _activation(name: str, function: str) -> dict[str, Any]:
+    return {"name": name, "class_name": "Activation", "data_format": "channels_last", "activation": function}
+
+
+def convert_layer_list(graph: Graph, plan: list[HlsLayer], hls_config: dict[str, Any],
+                       out_dir: Path, target: Target) -> Any:
+    """hls4ml ModelGraph of ``plan`` with ``hls_config`` (what ``convert_from_keras_model``
+    does after parsing its model: hls4ml/converters/__init__.py)."""
+    from hls4ml.model.graph import ModelGraph
+    from hls4ml.utils.config import create_config
+
+    config = create_config(output_dir=str(out_dir), project_name=target.project_name,
+                           backend="Vitis" if target.flavour == "vitis" else "Vivado", part=target.part,
+                           clock_period=target.clock_period_ns, io_type=target.io_type)
+    # BitExact None: hls4ml's own precision propagation stays off; every type is set by name
+    config.update(InputData=None, OutputPredictions=None,
+                  HLSConfig={**hls_config, "Model": {**hls_config["Model"], "BitExact": None}})
+    return ModelGraph.from_layer_list(config, layer_list(graph, plan))
+
+
+@contextmanager
+def keras_unimported() -> Iterator[None]:
+    """hls4ml's writer runs ``import keras`` (inside try/except) only to teach YAML how to
+    save a Keras model found in the config (vivado_writer.py, ``write_yml``); a layer-list
+    config holds none, and that import would load TensorFlow (seconds, and a framework a
+    torch recipe never asked for). Make it fail fast while hls4ml writes, unless Keras is
+    already loaded (then the representer is harmless and the import free)."""
+    if "keras" in sys.modules:
+        yield
+        return
+    sys.modules["keras"] = None  # type: ignore[assignment]  # `import keras` -> ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("keras", 0) is None:
+            del sys.modules["keras"]
+
+
+def write_project(hls_model: Any) -> None:
+    """``hls_model.write()`` without importing TensorFlow."""
+    with keras_unimported():
+        hls_model.write()
+
+
+def compile_project(hls_model: Any) -> None:
+    """``hls_model.compile()`` (which writes again first) without importing TensorFlow."""
+    with keras_unimported():
+        hls_model.compile()
