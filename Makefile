@@ -18,12 +18,16 @@ setup: $(BIN)/python
 	$(BIN)/pip install -q --no-deps -e .
 	@$(BIN)/python -c "import hwai, hls4ml, qkeras, torch, brevitas; print('hwai setup ok')"
 
-# Open-source HDL tools used by the rtl tier (Debian packages; needs root or sudo).
+# Open-source HDL tools used by the rtl tier and Chromium for the report.html check (Debian; root or sudo).
 system-deps:
 	@command -v verilator >/dev/null && command -v iverilog >/dev/null || \
 	  ( (command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && S=sudo || S=; \
 	    $$S apt-get update -qq && $$S apt-get install -y -qq verilator iverilog >/dev/null) || \
 	    echo "warning: could not install verilator/iverilog; rtl tests will skip" )
+	@command -v chromium >/dev/null || \
+	  ( (command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && S=sudo || S=; \
+	    $$S apt-get install -y -qq chromium >/dev/null) || \
+	    echo "warning: could not install chromium; the report.html browser test will skip" )
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

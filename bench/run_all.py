@@ -4,6 +4,7 @@
                   flavours vs hls4ml predict), golden model per core (bench_codegen.py);
                   Verilator vectors/min and the estimator's out-of-sample error (bench_rtl.py)
 * compress.json - wall time and peak memory of `hwai compress` on the jet recipe
+* sweep.json    - `hwai sweep` throughput, trials/hour on this machine's cores (bench_sweep.py)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     run([sys.executable, "bench/bench_codegen.py"])
     run([sys.executable, "bench/bench_rtl.py"])  # adds its keys to codegen.json
+    run([sys.executable, "bench/bench_sweep.py"])  # sweep.json: trials/hour of a small jet sweep
     res = bench_compress()
     (RESULTS / "compress.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(json.dumps(res, indent=1))

@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compress(add)
     _add_offline(add)
     _add_discovery(add)
+    _add_sweep(add)
     return p
 
 
@@ -597,6 +598,41 @@ def cmd_init(args: argparse.Namespace) -> int:
     out.write_text(text)
     result(args, {"ok": True, "recipe": str(out)},
            f"wrote {out}; check it, then: hwai compress {out}")
+    return 0
+
+
+# --- hwai sweep (Ray Tune: ASHA + Optuna TPE) ---------------------------------------------
+
+
+def _add_sweep(add: Any) -> None:
+    w = add("sweep", "search methods and settings on Ray Tune (ASHA + TPE): Pareto front, recommendation, "
+            "report.html; --best re-runs the chosen point to firmware",
+            "  hwai sweep recipes/jet_tagging_sweep.yaml --data ../shared/data/jets_hlf.npz\n"
+            "  hwai sweep recipes/jet_tagging_sweep.yaml --resume            # after a crash\n"
+            "  hwai sweep recipes/jet_tagging_sweep.yaml --address 10.0.0.1:6379\n"
+            "  hwai sweep runs/jet_tagging_sweep-sweep --best --synth")
+    w.add_argument("target", type=Path, help="recipe with a search: block (or, with --best, a sweep folder)")
+    w.add_argument("--resume", action="store_true", help="continue a killed sweep; finished trials are kept")
+    w.add_argument("--address", help="HOST:PORT of a Ray head ('ray start --head'); default: this machine")
+    w.add_argument("--trials", type=int, help="override search.trials")
+    w.add_argument("--time-limit", type=float, metavar="S", help="override search.time_limit_s (seconds)")
+    w.add_argument("--data", help="local dataset file overriding data.source")
+    w.add_argument("--out", type=Path, help="sweep folder (default runs/<recipe name>-sweep)")
+    w.add_argument("--best", action="store_true", help="re-run the sweep's chosen point through emit, C-sim, RTL")
+    w.add_argument("--synth", action="store_true", help="with --best: confirm the budget with Yosys")
+    w.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hwai.sweep.best import run_best
+    from hwai.sweep.driver import run_sweep
+
+    if args.best:
+        run_dir = run_best(args.target, synth=args.synth, data=args.data)
+        print((run_dir / "report.md").read_text().split("## Budget")[0])
+        return 0
+    run_sweep(args.target, args.out, resume=args.resume, address=args.address, trials=args.trials,
+              time_limit=args.time_limit, data=args.data)
     return 0
 
 

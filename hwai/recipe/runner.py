@@ -53,7 +53,7 @@ def open_run_dir(run_dir: Path, force: bool, resume: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.acquire_lock(run_dir)
     if resume:
-        for stale in ("report.json", "report.md"):
+        for stale in ("report.json", "report.md", "report.html"):
             (run_dir / stale).unlink(missing_ok=True)
     elif force and rundir.is_run(run_dir):
         rundir.clear_run(run_dir)
@@ -129,7 +129,7 @@ def _run_locked(ctx: RunContext, done: list[Step], todo: list[Step], inputs: dic
     except BaseException as err:
         msg = str(err) if isinstance(err, HwaiError) else f"{type(err).__name__}: {err}"
         write_status(ctx.run_dir, "failed", error=msg, wall_s=round(time.perf_counter() - t_run, 1))
-        for stale in ("report.json", "report.md"):
+        for stale in ("report.json", "report.md", "report.html"):
             (ctx.run_dir / stale).unlink(missing_ok=True)
         raise
 

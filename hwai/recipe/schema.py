@@ -199,6 +199,24 @@ IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR
 TRAINING_STEPS = (*MODEL_STEPS, "symbolic")
 IR_STEPS = ("estimate", "budget", "emit", "csim", "synth", "rtl")
 
+# hwai sweep's block; hwai.sweep.space checks the space's paths against this schema
+SEARCH = {
+    "trials": F(int, default=20, minimum=1),
+    "time_limit_s": F(int, float, minimum=1, help="wall-clock limit of the whole sweep"),
+    "max_concurrent": F(int, minimum=1, help="trials at once (default: the machine's or cluster's CPUs)"),
+    "cpus_per_trial": F(int, float, default=1, minimum=0.1),
+    "objective": F(dict, default={}, fields={
+        "metric": F(str, default="accuracy", help="accuracy, macro_auc or rejection.<class>"),
+        "cost": F(str, default="lut+dsp", choices=("lut", "lut+dsp", "latency_cycles", "synth_lut+dsp")),
+        "dsp_lut": F(int, default=100, minimum=0, help="LUTs one DSP counts as in lut+dsp")}),
+    "scheduler": F(dict, default={}, fields={
+        "grace_period": F(int, default=2, minimum=1, help="reports a trial makes before ASHA may stop it"),
+        "reduction_factor": F(int, default=3, minimum=2)}),
+    "searcher": F(dict, default={}, fields={"n_startup_trials": F(int, default=8, minimum=1)}),
+    "methods": F(dict, default={}, values=F(list, item=F(str), min_items=1, unique=True)),
+    "space": F(dict, default={}, values=F(dict)),
+}
+
 RECIPE = {
     "name": F(str, default=REQUIRED, pattern=RUN_NAME,
               help="the run folder's name under runs/: no '/' or '\\', not '.' or '..'"),
@@ -209,6 +227,7 @@ RECIPE = {
     "target": F(dict, default={}, fields=TARGET),
     "budget": F(dict, default={}, fields=BUDGET),
     "steps": F(list, default=REQUIRED),
+    "search": F(dict, fields=SEARCH, help="hwai sweep: space, methods, objective (docs/sweep.md)"),
 }
 
 

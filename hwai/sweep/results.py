@@ -1,0 +1,172 @@
+"""What a sweep found: every trial, the Pareto front (physics vs cost), a ranking of methods.
+
+Rows come from the trials' ledgers (``trials/<id>/trial.json``), so the summary is the same
+whether the sweep ran in one go, was resumed, or ran on a cluster with a shared folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from hwai.report.html import settings_text
+from hwai.report.plots import pareto_front
+
+ROW_KEYS = ("method", "settings", "run_dir", "physics", "cost", "objective", "feasible", "accuracy",
+            "lut", "dsp", "latency_cycles", "wall_s", "error", "step", "finished", "stopped_early", "node")
+
+
+def load_rows(sweep_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted((sweep_dir / "trials").glob("*/trial.json")):
+        row = json.loads(path.read_text())
+        row["trial"] = path.parent.name
+        row.setdefault("run_dir", f"trials/{path.parent.name}")
+        rows.append(row)
+    return rows
+
+
+def complete(row: dict) -> bool:
+    """A trial that ran all its steps (not stopped by ASHA, not failed)."""
+    return not row.get("stopped_early") and not row.get("error") and _finite(row.get("cost"))
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def front(rows: list[dict]) -> list[dict]:
+    """Complete, in-budget trials that no other is both cheaper and at least as good at."""
+    ok = [r for r in rows if complete(r) and r.get("feasible")]
+    keep = set(pareto_front([(r["cost"], r["physics"]) for r in ok]))
+    seen, out = set(), []
+    for r in sorted(ok, key=lambda r: (r["cost"], -r["physics"])):
+        key = (r["cost"], r["physics"])
+        if key in keep and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def chosen(rows: list[dict]) -> dict | None:
+    """The recommended point: the best physics inside the budget, the cheaper on a tie."""
+    pts = front(rows)
+    return max(pts, key=lambda r: (r["physics"], -r["cost"])) if pts else None
+
+
+def recommendation(rows: list[dict]) -> list[dict]:
+    """Methods ranked by their best in-budget physics (then cost): what to use for this task."""
+    table = []
+    for method in sorted({r.get("method", "?") for r in rows}):
+        mine = [r for r in rows if r.get("method") == method]
+        good = [r for r in mine if complete(r) and r.get("feasible")]
+        best = max(good, key=lambda r: (r["physics"], -r["cost"])) if good else None
+        table.append({"method": method, "trials": len(mine), "in_budget": len(good),
+                      "stopped_early": sum(bool(r.get("stopped_early")) for r in mine),
+                      "failed": sum(bool(r.get("error")) for r in mine),
+                      "best_physics": best["physics"] if best else None,
+                      "best_cost": best["cost"] if best else None,
+                      "median_physics": statistics.median([r["physics"] for r in good]) if good else None,
+                      "best_run": best["run_dir"] if best else None})
+    table.sort(key=lambda t: (t["best_physics"] is None, -(t["best_physics"] or 0), t["best_cost"] or 0))
+    for rank, t in enumerate(table, 1):
+        t["rank"] = rank
+    return table
+
+
+def progress_line(sweep_dir: Path, total: int, trial_id: str, metric: str) -> str:
+    """``[hwai] trial k/N <method> <metric> x cost y [note] | best in budget: ...``"""
+    rows = load_rows(Path(sweep_dir))
+    row = next((r for r in rows if r["trial"] == trial_id), {})
+    note = ("stopped by ASHA" if row.get("stopped_early") else "failed: " + str(row["error"])[:80]
+            if row.get("error") else "in budget" if row.get("feasible") else "over budget")
+    best = chosen(rows)
+    best_txt = f"{best['physics']:.4f} at {best['cost']:,.0f} ({best['method']})" if best else "none yet"
+    cost = f"{row['cost']:,.0f}" if _finite(row.get("cost")) else "-"
+    return (f"[hwai] trial {len(rows)}/{total} {row.get('method', '?')}: {metric} "
+            f"{row.get('physics') or 0:.4f} cost {cost} ({note}) | best in budget: {best_txt}")
+
+
+def summary_doc(sweep_dir: Path, search: Any, wall_s: float | None = None) -> dict:
+    rows = load_rows(sweep_dir)
+    old = json.loads((sweep_dir / "sweep.json").read_text()) if (sweep_dir / "sweep.json").is_file() else {}
+    walls = [*old.get("wall_s_sessions", []), *([round(wall_s, 1)] if wall_s is not None else [])]
+    return {"metric": search.metric, "cost": search.cost, "trials_requested": search.trials,
+            "trials": len(rows), "complete": sum(complete(r) for r in rows),
+            "stopped_early": sum(bool(r.get("stopped_early")) for r in rows),
+            "wall_s_sessions": walls, "wall_s": round(sum(walls), 1),
+            "front": front(rows), "chosen": chosen(rows), "recommendation": recommendation(rows),
+            "rows": rows}
+
+
+def write_sweep(sweep_dir: Path, search: Any, wall_s: float | None = None) -> str:
+    """sweep.json, sweep.md, plots/pareto.png and report.html; returns a one-line summary."""
+    from hwai.report.html import write_sweep_html
+
+    doc = summary_doc(sweep_dir, search, wall_s)
+    (sweep_dir / "sweep.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    plot = sweep_plot(doc, sweep_dir / "plots" / "pareto.png")
+    (sweep_dir / "sweep.md").write_text(markdown(doc, plot))
+    write_sweep_html(sweep_dir, doc)
+    best = doc["chosen"]
+    pick = f"best in budget {best['physics']:.4f} at cost {best['cost']:,.0f} ({best['method']})" if best else \
+        "no trial inside the budget"
+    return f"{doc['trials']} trials ({doc['complete']} complete, {doc['stopped_early']} stopped by ASHA), {pick}"
+
+
+def sweep_plot(doc: dict, path: Path) -> str | None:
+    """Physics vs cost, one colour per method, the front as a step line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in doc["rows"] if complete(r)]
+    if not rows:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in sorted({r["method"] for r in rows}):
+        mine = [r for r in rows if r["method"] == method]
+        ax.scatter([r["cost"] for r in mine], [r["physics"] for r in mine], label=method, zorder=3,
+                   marker="o" if all(r.get("feasible") for r in mine) else "x")
+    if doc["front"]:
+        ax.step([r["cost"] for r in doc["front"]], [r["physics"] for r in doc["front"]], where="post",
+                color="black", ls="--", label="Pareto front (in budget)")
+    ax.set_xlabel(f"cost ({doc['cost']})")
+    ax.set_ylabel(doc["metric"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"plots/{path.name}"
+
+
+def markdown(doc: dict, plot: str | None) -> str:
+    lines = [f"# Sweep: {doc['trials']} trials, {doc['complete']} complete, {doc['stopped_early']} stopped "
+             f"early by ASHA, {doc['wall_s']:.0f} s", "",
+             f"Objective: maximise `{doc['metric']}` (firmware, golden model), minimise `{doc['cost']}` "
+             "(estimated), inside the recipe budget.", "", "## Pareto front", "",
+             f"| trial | method | {doc['metric']} | cost | LUT | DSP | settings |", "|---|---|---|---|---|---|---|"]
+    for r in doc["front"]:
+        lines.append(f"| [{r['trial']}]({r['run_dir']}/report.md) | {r['method']} | {r['physics']:.4f} | "
+                     f"{r['cost']:,.0f} | {_num(r.get('lut'))} | {_num(r.get('dsp'))} | {settings_text(r)} |")
+    if plot:
+        lines += ["", f"![Pareto front]({plot})"]
+    lines += ["", "## Recommendation", "", "| rank | method | best in budget | its cost | median | trials | "
+              "in budget | stopped early |", "|---|---|---|---|---|---|---|---|"]
+    for t in doc["recommendation"]:
+        lines.append(f"| {t['rank']} | {t['method']} | {_num(t['best_physics'], '.4f')} | {_num(t['best_cost'])} | "
+                     f"{_num(t['median_physics'], '.4f')} | {t['trials']} | {t['in_budget']} | {t['stopped_early']} |")
+    if doc["chosen"]:
+        lines += ["", f"Chosen: {doc['chosen']['trial']} ({doc['chosen']['method']}); "
+                  "`hwai sweep SWEEP_DIR --best [--synth]` re-runs it through emit, C-sim and RTL."]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: Any, fmt: str = ",.0f") -> str:
+    return format(x, fmt) if _finite(x) else "-"

@@ -1,0 +1,136 @@
+"""Real sweeps on Ray Tune with tiny data: local, killed and resumed, on a two-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("ray.tune", reason="hwai sweep needs ray[tune] (pip install 'hwai[tune]')")
+pytest.importorskip("optuna")
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_recipe(tmp_path: Path, data: Path, trials: int) -> Path:
+    doc = {
+        "name": "tiny_sweep", "seed": 1,
+        "model": {"framework": "keras", "arch": "jet_mlp", "hidden": [8]},
+        "data": {"source": str(data), "max_rows": 3000},
+        "budget": {"lut": 60000, "dsp": 100, "on_fail": "error"},
+        "steps": [{"train": {"epochs": 1, "batch_size": 256}},
+                  {"quantize": {"bits": 6, "integer": 0, "activation": {"bits": 6, "integer": 0},
+                                "epochs": 1, "batch_size": 256}},
+                  "lower", "estimate", "budget", {"emit": {"backend": ["native"]}}, {"csim": {"vectors": 200}}],
+        "search": {"trials": trials, "methods": {"none": ["train"], "quantize": ["train", "quantize"]},
+                   "space": {"steps.quantize.bits": {"int": [3, 8]}},
+                   "scheduler": {"grace_period": 2}},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def ledgers(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in (sweep / "trials").glob("*/trial.json")}
+
+
+def test_tiny_local_sweep(tmp_path: Path, jets_npz: Path, capsys) -> None:
+    from hwai.sweep.driver import run_sweep
+
+    sweep = run_sweep(tiny_recipe(tmp_path, jets_npz, 3), tmp_path / "sw")
+    out = capsys.readouterr().out
+    assert "[hwai] trial 3/3" in out and "best in budget" in out
+    doc = json.loads((sweep / "sweep.json").read_text())
+    assert doc["trials"] == 3 and {r["method"] for r in doc["rows"]} <= {"none", "quantize"}
+    assert doc["front"] and doc["chosen"] in doc["front"]
+    for r in doc["front"]:
+        assert (sweep / r["run_dir"] / "report.json").is_file() and (sweep / r["run_dir"] / "report.html").is_file()
+    assert [t["rank"] for t in doc["recommendation"]] == list(range(1, len(doc["recommendation"]) + 1))
+    md = (sweep / "sweep.md").read_text()
+    assert "## Pareto front" in md and "## Recommendation" in md and "(trials/" in md
+    html = (sweep / "report.html").read_text()
+    assert 'src="data:image/png;base64,' in html and "Recommendation" in html
+
+
+@pytest.mark.slow
+def test_best_reruns_the_chosen_point_to_firmware(tmp_path: Path, jets_npz: Path) -> None:
+    from hwai.cli import main
+
+    recipe = tiny_recipe(tmp_path, jets_npz, 2)
+    assert main(["sweep", str(recipe), "--out", str(tmp_path / "sw")]) == 0
+    assert main(["sweep", str(tmp_path / "sw"), "--best"]) == 0
+    head = json.loads((tmp_path / "sw" / "best" / "report.json").read_text())
+    chosen = json.loads((tmp_path / "sw" / "sweep.json").read_text())["chosen"]
+    assert head["firmware_accuracy"] == pytest.approx(chosen["accuracy"], abs=0.03)  # same point, retrained
+    assert head["csim"]["mismatches"] == 0
+    if "rtl" in head:
+        assert head["rtl"]["mismatches"] == 0
+
+
+def _driver(args: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "hwai.cli", "sweep", *args], cwd=REPO, env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Whatever the killed driver left (its Ray processes share its session): ours, by group id."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_repeats_no_finished_trial(tmp_path: Path, jets_npz: Path) -> None:
+    recipe, sweep = tiny_recipe(tmp_path, jets_npz, 6), tmp_path / "sw"
+    first = _driver([str(recipe), "--out", str(sweep)], tmp_path / "first.log")
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and len(ledgers(sweep)) < 2:
+            time.sleep(1)
+        time.sleep(3)  # past one experiment checkpoint (TUNE_GLOBAL_CHECKPOINT_S=2)
+        assert len(ledgers(sweep)) >= 2, (tmp_path / "first.log").read_text()[-2000:]
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+    finally:
+        _reap(first)
+    before = {t: (sweep / "trials" / t / "trial.json").stat().st_mtime_ns for t in ledgers(sweep)}
+    assert len(before) < 6 and not (sweep / "sweep.json").exists()
+    second = _driver([str(recipe), "--out", str(sweep), "--resume"], tmp_path / "second.log")
+    try:
+        assert second.wait(600) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    finally:
+        _reap(second)
+    after = ledgers(sweep)
+    assert len(after) == 6, sorted(after)
+    for t, mtime in before.items():  # finished trials kept, not run again
+        assert (sweep / "trials" / t / "trial.json").stat().st_mtime_ns == mtime
+    assert json.loads((sweep / "sweep.json").read_text())["trials"] == 6
+
+
+@pytest.mark.slow
+def test_two_node_cluster_runs_trials_on_both(tmp_path: Path, jets_npz: Path) -> None:
+    from ray.cluster_utils import Cluster
+
+    from hwai.sweep.driver import run_sweep
+
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        sweep = run_sweep(tiny_recipe(tmp_path, jets_npz, 4), tmp_path / "sw", address=cluster.address)
+    finally:
+        cluster.shutdown()
+    nodes = {r.get("node") for r in ledgers(sweep).values() if r.get("finished")}
+    assert len(nodes - {None}) == 2, nodes
