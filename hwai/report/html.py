@@ -21,7 +21,7 @@ import numpy as np
 MAX_ROWS = 5000   # events used for the histograms and ROC curves: enough to see shapes, fast
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _environment() -> Any:
     import jinja2
 

@@ -21,13 +21,13 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwai.errors import HwaiError, MissingToolError, RecipeError, RunFolderError
 from hwai.sweep import results
-from hwai.sweep.space import (METHOD, Search, default_cpus, parse_search, ray_space, recipe_step_names,
-                              trial_document)
+from hwai.sweep.space import METHOD, Search, default_cpus, parse_search, ray_space, recipe_step_names, trial_document
 from hwai.sweep.trial import LEDGER, run_trial, write_ledger
 
 MARKER = ".hwai-sweep.json"

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from hwai.errors import RecipeError
-from hwai.recipe.schema import (MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, _suggest, _validate_mapping,
-                                _validate_value)
+from hwai.recipe.schema import MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, _suggest, _validate_mapping, _validate_value
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 METHOD_STEPS = MODEL_STEPS + ("symbolic",)        # the steps a method chooses among
@@ -194,8 +194,9 @@ def _check_objective(obj: Mapping[str, Any], names: list[str], doc: Mapping[str,
 
 def _check_variants(search: Search, doc: Mapping[str, Any], ctx: str) -> None:
     """Every method's recipe at the space's first values must be a valid recipe."""
-    from hwai.recipe.schema import recipe_from_dict
     from pathlib import Path
+
+    from hwai.recipe.schema import recipe_from_dict
 
     first = {p.path: p.args[0] for p in search.params}
     for m in search.methods:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from hwai.errors import HwaiError
 from hwai.sweep.space import METHOD, METHOD_STEPS, Search, decode, parse_search, trial_document

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+import contextlib
 
 pytest.importorskip("ray.tune", reason="hwai sweep needs ray[tune] (pip install 'hwai[tune]')")
 pytest.importorskip("optuna")
@@ -84,10 +85,8 @@ def _driver(args: list[str], log: Path) -> subprocess.Popen:
 
 def _reap(proc: subprocess.Popen) -> None:
     """Whatever the killed driver left (its Ray processes share its session): ours, by group id."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.mark.slow
