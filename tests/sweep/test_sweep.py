@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-import contextlib
 
 pytest.importorskip("ray.tune", reason="hwai sweep needs ray[tune] (pip install 'hwai[tune]')")
 pytest.importorskip("optuna")
