@@ -27,6 +27,7 @@ from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
+from hwai.ir.registry import op_of
 from hwai.metrics import classification_metrics
 from hwai.passes.pipeline import with_reuse_factor
 from hwai.progress import progress
@@ -250,9 +251,11 @@ def step_lower(ctx: RunContext, step: Step) -> dict:
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
-    """A dense layer time-multiplexes its n_in*n_out multiplications over reuse_factor
-    cycles; a larger factor than that has nothing to share and hls4ml rejects it."""
-    sizes = {n.name: int(np.asarray(n.attrs["weight"]).size) for n in graph.nodes_of("dense")}
+    """A layer that honours the reuse factor (dense) time-multiplexes its n_in*n_out
+    multiplications over reuse_factor cycles; a larger factor than that has nothing to share
+    and hls4ml rejects it."""
+    sizes = {n.name: sum(int(w.size) for w in op_of(n).weights(n))
+             for n in graph.nodes if op_of(n).reusable}
     smallest = min(sizes, key=sizes.get, default=None)
     if smallest is not None and reuse_factor > sizes[smallest]:
         raise RecipeError(f"{where}.reuse_factor: {reuse_factor} is larger than dense layer {smallest!r} "
