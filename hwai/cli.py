@@ -384,7 +384,7 @@ def _parse_set(item: str) -> tuple[list[str], Any]:
 
 def check_set_path(path: list[str]) -> None:
     """Walk the schema so a typo gets the schema's own "did you mean" before anything runs."""
-    from hwai.recipe.schema import RECIPE, _suggest
+    from hwai.recipe.schema import RECIPE, suggest
 
     options: Any = RECIPE
     for depth, key in enumerate(path):
@@ -393,7 +393,7 @@ def check_set_path(path: list[str]) -> None:
         if options == {}:
             raise RecipeError(f"--set {'.'.join(path)}: {path[depth - 1]!r} is a value, not a mapping")
         if key not in options:
-            raise RecipeError(f"--set {'.'.join(path)}: unknown key {key!r}{_suggest(key, options)}")
+            raise RecipeError(f"--set {'.'.join(path)}: unknown key {key!r}{suggest(key, options)}")
         options = _below(options, key, depth, path)
 
 

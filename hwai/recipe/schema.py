@@ -279,7 +279,7 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
     ctx = str(path)
     if not isinstance(doc, dict):
         raise RecipeError(f"{ctx}: a recipe is a YAML mapping with keys {', '.join(RECIPE)}")
-    top = _validate_mapping(doc, RECIPE, ctx, "")
+    top = validate_mapping(doc, RECIPE, ctx, "")
     base = Path(path).parent
     top = _resolve_paths(top, RECIPE, base)
     steps = tuple(Step(s.name, _resolve_paths(dict(s.cfg), STEPS[s.name], base), s.index)
@@ -326,24 +326,24 @@ def _digest(doc: Any) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _validate_mapping(doc: Mapping, spec: Mapping[str, Field], ctx: str, path: str) -> dict:
+def validate_mapping(doc: Mapping, spec: Mapping[str, Field], ctx: str, path: str) -> dict:
     out: dict[str, Any] = {}
     for key in doc:
         if key not in spec:
-            raise RecipeError(f"{ctx}: {_join(path, key)}: unknown key{_suggest(str(key), spec)}")
+            raise RecipeError(f"{ctx}: {_join(path, key)}: unknown key{suggest(str(key), spec)}")
     for key, fld in spec.items():
         if key in doc and doc[key] is not None:
-            out[key] = _validate_value(doc[key], fld, ctx, _join(path, key))
+            out[key] = validate_value(doc[key], fld, ctx, _join(path, key))
         elif fld.default is REQUIRED:
             raise RecipeError(f"{ctx}: {_join(path, key)}: required field is missing")
         elif fld.fields is not None and isinstance(fld.default, dict):
-            out[key] = _validate_mapping(fld.default, fld.fields, ctx, _join(path, key))
+            out[key] = validate_mapping(fld.default, fld.fields, ctx, _join(path, key))
         else:
             out[key] = fld.default
     return out
 
 
-def _validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
+def validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
     if isinstance(value, bool) and bool not in fld.types:
         raise RecipeError(f"{ctx}: {path}: expected {_names(fld.types)}, got a boolean")
     if not isinstance(value, fld.types):
@@ -353,7 +353,7 @@ def _validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
             raise RecipeError(f"{ctx}: {path}: expected {_names(fld.types)}, got {type(value).__name__} {value!r}")
     if fld.choices is not None and value not in fld.choices:
         raise RecipeError(f"{ctx}: {path}: {value!r} is not one of {', '.join(map(str, fld.choices))}"
-                          f"{_suggest(str(value), fld.choices)}")
+                          f"{suggest(str(value), fld.choices)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if fld.minimum is not None and value < fld.minimum:
             raise RecipeError(f"{ctx}: {path}: {value} is below the minimum {fld.minimum}")
@@ -364,11 +364,11 @@ def _validate_value(value: Any, fld: Field, ctx: str, path: str) -> Any:
     if isinstance(value, list):
         _check_items(value, fld, ctx, path)
     if isinstance(value, dict) and fld.fields is not None:
-        return _checked(_validate_mapping(value, fld.fields, ctx, path), fld.rules, ctx, path)
+        return _checked(validate_mapping(value, fld.fields, ctx, path), fld.rules, ctx, path)
     if isinstance(value, dict) and fld.values is not None:
-        return {k: _validate_value(v, fld.values, ctx, _join(path, k)) for k, v in value.items()}
+        return {k: validate_value(v, fld.values, ctx, _join(path, k)) for k, v in value.items()}
     if isinstance(value, list) and fld.item is not None:
-        return [_validate_value(v, fld.item, ctx, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [validate_value(v, fld.item, ctx, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -392,9 +392,9 @@ def _validate_steps(items: list, ctx: str) -> tuple[Step, ...]:
     for i, item in enumerate(items):
         name, cfg = _step_entry(item, ctx, i)
         if name not in STEPS:
-            raise RecipeError(f"{ctx}: steps[{i}]: unknown step {name!r}{_suggest(name, STEPS)}"
+            raise RecipeError(f"{ctx}: steps[{i}]: unknown step {name!r}{suggest(name, STEPS)}"
                               f" (steps: {', '.join(STEPS)})")
-        cfg = _checked(_validate_mapping(cfg, STEPS[name], ctx, f"steps[{i}].{name}"),
+        cfg = _checked(validate_mapping(cfg, STEPS[name], ctx, f"steps[{i}].{name}"),
                        STEP_RULES.get(name, ()), ctx, f"steps[{i}].{name}")
         if name in ("emit", "csim"):
             _check_backends(cfg, ctx, f"steps[{i}].{name}")
@@ -426,7 +426,7 @@ def _check_backends(cfg: dict, ctx: str, path: str) -> None:
         for v in vals:
             if v not in BACKENDS:
                 raise RecipeError(f"{ctx}: {path}.{key}: {v!r} is not one of {', '.join(BACKENDS)}"
-                                  f"{_suggest(str(v), BACKENDS)}")
+                                  f"{suggest(str(v), BACKENDS)}")
         cfg[key] = list(vals)
 
 
@@ -470,7 +470,7 @@ def _insert_lower(steps: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     if "lower" in names or "symbolic" in names or not any(n in IR_STEPS for n in names):
         return steps
     last = max([i for i, n in enumerate(names) if n in TRAINING_STEPS + ("evaluate",)], default=-1)
-    defaults = _validate_mapping({}, STEPS["lower"], "", "")
+    defaults = validate_mapping({}, STEPS["lower"], "", "")
     return steps[:last + 1] + [("lower", defaults)] + steps[last + 1:]
 
 
@@ -510,6 +510,6 @@ def _names(types: tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _suggest(word: str, options: Any) -> str:
+def suggest(word: str, options: Any) -> str:
     close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

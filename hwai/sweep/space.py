@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwai.errors import RecipeError
-from hwai.recipe.schema import MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, _suggest, _validate_mapping, _validate_value
+from hwai.recipe.schema import MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, suggest, validate_mapping, validate_value
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 METHOD_STEPS = MODEL_STEPS + ("symbolic",)        # the steps a method chooses among
@@ -64,7 +64,7 @@ def parse_search(doc: Mapping[str, Any], ctx: str = "<recipe>") -> Search:
     if not isinstance(block, dict):
         raise RecipeError(f"{ctx}: search: hwai sweep needs a 'search:' mapping in the recipe "
                           "(space, methods, objective, trials); see docs/sweep.md")
-    s = _validate_mapping(block, SEARCH, ctx, "search")
+    s = validate_mapping(block, SEARCH, ctx, "search")
     names = recipe_step_names(doc)
     methods = _methods(s["methods"], names, ctx)
     params = tuple(_param(path, spec, doc, ctx) for path, spec in s["space"].items())
@@ -93,7 +93,7 @@ def _methods(raw: Mapping[str, list], names: list[str], ctx: str) -> dict[str, t
             where = f"{ctx}: search.methods.{m}[{k}]"
             if step not in METHOD_STEPS:
                 raise RecipeError(f"{where}: {step!r} is not a training step "
-                                  f"({', '.join(METHOD_STEPS)}){_suggest(step, METHOD_STEPS)}")
+                                  f"({', '.join(METHOD_STEPS)}){suggest(step, METHOD_STEPS)}")
             if step not in names:
                 raise RecipeError(f"{where}: the recipe has no {step!r} step; add it to steps: "
                                   "(its options there are the method's settings)")
@@ -110,11 +110,11 @@ def _param(path: str, spec: Any, doc: Mapping[str, Any], ctx: str) -> Param:
                           "{loguniform: [lo, hi]}, {int: [lo, hi]}")
     (kind, args), = spec.items()
     if kind not in KINDS:
-        raise RecipeError(f"{where}: unknown kind {kind!r}{_suggest(str(kind), KINDS)} ({', '.join(KINDS)})")
+        raise RecipeError(f"{where}: unknown kind {kind!r}{suggest(str(kind), KINDS)} ({', '.join(KINDS)})")
     if not isinstance(args, list) or not args:
         raise RecipeError(f"{where}.{kind}: expected a non-empty list, got {args!r}")
     for k, v in enumerate(args):
-        _validate_value(copy.deepcopy(v), fld, ctx, f"search.space.{path}.{kind}[{k}]")
+        validate_value(copy.deepcopy(v), fld, ctx, f"search.space.{path}.{kind}[{k}]")
     if kind != "choice":
         _check_range(kind, args, where)
     return Param(path, kind, tuple(args))
@@ -140,7 +140,7 @@ def field_at(path: str, step_names: list[str], where: str) -> Field:
             raise RecipeError(f"{where}: a step field is steps.<step>.<field>, e.g. steps.prune.sparsity")
         if parts[1] not in step_names:
             raise RecipeError(f"{where}: the recipe has no {parts[1]!r} step"
-                              f"{_suggest(parts[1], step_names)} (steps: {', '.join(step_names)})")
+                              f"{suggest(parts[1], step_names)} (steps: {', '.join(step_names)})")
         return _walk(STEPS[parts[1]], parts[2:], ".".join(parts[:2]), where)
     top = {k: v for k, v in RECIPE.items() if k in ("seed", "model", "data", "target", "budget")}
     return _walk(top, parts, "", where)
@@ -151,7 +151,7 @@ def _walk(spec: Mapping[str, Field], parts: list[str], done: str, where: str) ->
     if key not in spec:
         known = ", ".join(spec) or "none"
         raise RecipeError(f"{where}: unknown field {key!r} under {done or 'the recipe'}"
-                          f"{_suggest(key, spec)} (known: {known})")
+                          f"{suggest(key, spec)} (known: {known})")
     fld, done = spec[key], f"{done}.{key}" if done else key
     if not rest:
         return fld
@@ -182,10 +182,10 @@ def _check_objective(obj: Mapping[str, Any], names: list[str], doc: Mapping[str,
         cls = metric.split(".", 1)[1]
         if classes and cls not in classes:
             raise RecipeError(f"{ctx}: search.objective.metric: no class {cls!r} in data.class_names"
-                              f"{_suggest(cls, classes)}")
+                              f"{suggest(cls, classes)}")
     elif metric not in METRICS:
         raise RecipeError(f"{ctx}: search.objective.metric: {metric!r} is not a physics metric hwai "
-                          f"reports{_suggest(metric, METRICS)} (accuracy, macro_auc, rejection.<class>)")
+                          f"reports{suggest(metric, METRICS)} (accuracy, macro_auc, rejection.<class>)")
     producer = "synth" if obj["cost"].startswith("synth") else "estimate"  # the step that writes it
     if producer not in names:
         raise RecipeError(f"{ctx}: search.objective.cost: {obj['cost']!r} is produced by a {producer!r} "
