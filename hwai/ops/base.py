@@ -125,6 +125,15 @@ class Op:
         """Extra per-layer report fields."""
         return {}
 
+    def weight_values(self, node: Node) -> list[tuple[Any, np.ndarray]]:
+        """(type, real values) of each weight array, for range histograms (default: none)."""
+        return []
+
+    def pre_cast(self, graph: Graph, node: Node, env: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The node's real value before the cast into its output type, from a golden trace
+        ``env`` (codes per tensor), for range histograms; None when the op has none to show."""
+        return None
+
     def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool] | None:
         """Corner-vector search: the input->output linear map (and whether it is a
         layer whose accumulators deserve corner vectors), or None to stop following."""

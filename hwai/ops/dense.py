@@ -109,6 +109,15 @@ class Dense(Op):
     def weights(self, node: Node) -> list[np.ndarray]:
         return [np.asarray(node.attrs.weight)]
 
+    def weight_values(self, node: Node) -> list[tuple[FixedType, np.ndarray]]:
+        return [(node.attrs.weight_type, self.float_weights(node)[0])]
+
+    def pre_cast(self, graph: Graph, node: Node, env: dict[str, np.ndarray]) -> np.ndarray:
+        # float64 is exact here: dyadic codes of report-sized widths (the report plots only)
+        tx = graph.tensor(node.inputs[0]).type
+        w, b = self.float_weights(node)
+        return tx.to_float(env[node.inputs[0]]) @ w + b
+
     def summary(self, node: Node) -> dict[str, Any]:
         a: DenseAttrs = node.attrs
         w = np.asarray(a.weight)

@@ -118,11 +118,12 @@ def _sample(ctx: Any) -> np.ndarray | None:
 
 
 def range_figures(graph: Any, x: np.ndarray | None) -> list[dict]:
-    """Weights, and each dense layer's exact value, against the chosen type's range."""
-    figs = []
-    for node in graph.nodes_of("dense"):
-        tw = node.attrs["weight_type"]
-        figs.append(_hist(f"{node.name}: weights vs {tw}", tw.to_float(np.asarray(node.attrs["weight"])).ravel(), tw))
+    """Weights, and each layer's exact pre-cast value, against the chosen type's range
+    (what each op can show: :meth:`hwai.ops.base.Op.weight_values` / ``pre_cast``)."""
+    from hwai.ir.registry import op_of
+
+    figs = [_hist(f"{node.name}: weights vs {t}", values.ravel(), t)
+            for node in graph.nodes for t, values in op_of(node).weight_values(node)]
     if x is None:
         return figs
     from hwai.ir.interp import run
@@ -130,19 +131,12 @@ def range_figures(graph: Any, x: np.ndarray | None) -> list[dict]:
     tin = graph.tensor(graph.inputs[0]).type
     figs.insert(0, _hist(f"input features vs {tin}", x.ravel(), tin))
     env = run(graph, tin.from_float(x.reshape(len(x), -1)), trace=True)
-    for node in graph.nodes_of("dense"):
-        exact = _exact_dense(graph, node, env)
-        tout = graph.tensor(node.outputs[0]).type
-        figs.append(_hist(f"{node.name}: exact output vs {tout}", exact.ravel(), tout))
+    for node in graph.nodes:
+        exact = op_of(node).pre_cast(graph, node, env)
+        if exact is not None:
+            tout = graph.tensor(node.outputs[0]).type
+            figs.append(_hist(f"{node.name}: exact output vs {tout}", exact.ravel(), tout))
     return figs
-
-
-def _exact_dense(graph: Any, node: Any, env: dict) -> np.ndarray:
-    """The layer's value before the cast to its output type (float64: exact for these widths)."""
-    tx = graph.tensor(node.inputs[0]).type
-    w = node.attrs["weight_type"].to_float(np.asarray(node.attrs["weight"]))
-    b = node.attrs["bias_type"].to_float(np.asarray(node.attrs["bias"]))
-    return tx.to_float(env[node.inputs[0]]) @ w + b
 
 
 def _hist(title: str, values: np.ndarray, t: Any) -> dict:
