@@ -15,6 +15,7 @@ $(BIN)/python:
 # Pinned, measured-coherent stack (requirements.lock): installs in ~1-2 min, no resolver backtracking.
 setup: $(BIN)/python
 	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps HGQ==0.2.6   # with its deps it pulls tensorflow 2.15 over tensorflow-cpu 2.14 and breaks QKeras
 	$(BIN)/pip install -q --no-deps -e .
 	@$(BIN)/python -c "import hwai, hls4ml, qkeras, torch, brevitas; print('hwai setup ok')"
 
