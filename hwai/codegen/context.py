@@ -231,3 +231,17 @@ def _reuse_pragmas(rf: int, nnz: int, target: Target) -> list[str]:
     if target.flavour == "vivado":  # Vivado HLS 2020.x spelling
         return [f"#pragma HLS ALLOCATION instances=mul limit={limit} operation"]
     return [f"#pragma HLS ALLOCATION operation instances=mul limit={limit}"]
+
+
+
+# --- per-element (heterogeneous) quant ---------------------------------------------
+
+def hetero_quant_context(graph: Graph, node: Node, target: Target, types: list[FixedType | None]) -> Ctx:
+    """A quant whose element ``i`` has its own type ``types[i]`` (None: 0 bits, the
+    constant 0): the cast op's context plus one cast per element. The element's
+    ap_fixed conversion does the rounding/overflow; assigning it to ``out_t`` (the
+    covering type, which holds every element type exactly) only moves it onto the
+    common grid, as the golden model's ``requantize_elements`` does."""
+    ctx = elementwise_context(graph, node, target)
+    ctx["elements"] = [{"i": i, "cast": None if t is None else hls_type(t)} for i, t in enumerate(types)]
+    return ctx

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from hwai.codegen.context import check_rank1
-from hwai.codegen.hls4ml_layers import HlsLayer, compile_project, convert_layer_list, write_project
+from hwai.codegen.hls4ml_layers import FIXED_POINT_QUANTIZER, HlsLayer, compile_project, convert_layer_list, write_project
 from hwai.codegen.hlstypes import hls_type
-from hwai.errors import HwaiError
+from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
 from hwai.ir.registry import op_of
@@ -78,6 +78,16 @@ def _fusable(graph: Graph, quant: Node) -> bool:
     t = graph.tensor(src).type
     before, lo = cast
     return t.frac >= before.frac and t.min_value <= lo and t.max_value >= before.max_value
+
+
+def check_io_type(plan: list[HlsLayer], target: Target) -> None:
+    """hls4ml builds its per-element quantizer for io_parallel only
+    (hls4ml/backends/fpga/passes/hgq_proxy_model.py); say so before it raises."""
+    hetero = [l.name for l in plan if l.kind == FIXED_POINT_QUANTIZER]
+    if hetero and target.io_type != "io_parallel":
+        raise UnsupportedLayerError(f"node {hetero[0]!r}: hls4ml builds per-element quantizers only with "
+                                    f"io_type io_parallel (target has {target.io_type}); set "
+                                    "target.io_type: io_parallel or use the native backend")
 
 
 def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
@@ -139,6 +149,7 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) 
     """
     graph = hls4ml_safe(graph.validate())
     plan = plan_layers(graph)
+    check_io_type(plan, target)
     _neutralize_global_overrides()
     hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
     check_types(graph, plan, hls_model)

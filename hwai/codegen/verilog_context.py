@@ -260,6 +260,30 @@ def elementwise_layer(g: Graph, node: Node, xs: list[Sig],
     return layer, outs
 
 
+def hetero_quant_layer(g: Graph, node: Node, xs: list[Sig],
+                       types: list[FixedType | None]) -> tuple[Layer, list[Sig]]:
+    """A quant whose element ``i`` has its own type ``types[i]``: one ``hwai_cast`` per
+    element into that type, then a shift onto the output grid (None: the constant 0)."""
+    tout = g.tensor(node.outputs[0]).type
+    layer = Layer(ident(node.name), node.op)
+    outs = [_element_cast(layer, x, t, tout, f"{ident(node.outputs[0])}_{i}")
+            for i, (x, t) in enumerate(zip(xs, types))]
+    return layer, outs
+
+
+def _element_cast(layer: Layer, x: Sig, t: FixedType | None, tout: FixedType, name: str) -> Sig:
+    """cast(x, t) moved onto ``tout``'s grid: exact, ``tout`` covers ``t``; None: width 0."""
+    width = tout.width + (0 if tout.signed else 1)
+    if t is None:
+        layer.body.append({"kind": "wire", "name": name, "width": width, "expr": f"{width}'sd0"})
+        return Sig(name, width, 0, 0, tout.frac)
+    e = add_cast(layer, x, t, f"{name}_e", *cast_interval(x, t))
+    sh = tout.frac - t.frac
+    layer.body.append({"kind": "wire", "name": name, "width": width,
+                       "expr": f"{e.name} <<< {sh}" if sh else e.name})
+    return Sig(name, width, e.lo << sh, e.hi << sh, tout.frac)
+
+
 # --- whole graph ----------------------------------------------------------------------
 
 
