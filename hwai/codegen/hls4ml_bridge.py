@@ -14,6 +14,12 @@ whose weights are exactly the fixed-point values, ``Activation('relu')`` and, fo
 quantizer that cannot be fused into the layer before it, ``Activation('linear')`` with
 its own result type (hls4ml keeps a linear activation whose output precision differs
 from its input: ``EliminateLinearActivation`` in hls4ml/model/optimizer/passes/linear.py).
+
+A quant whose elements have their own types (HGQ-style) becomes hls4ml's own
+``FixedPointQuantizer`` (io_parallel only), one ``ap_[u]fixed<b_i, i_i>`` cast per element
+into the covering result type. hwai keeps hls4ml's ``BitExact`` flow off, so hls4ml neither
+re-derives the types around it nor fuses it into the layer before (``fuse_fixed_point_quantizer``
+only acts after that flow); :func:`check_types` would name the layer if a pass removed it.
 """
 
 from __future__ import annotations

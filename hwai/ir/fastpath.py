@@ -12,7 +12,9 @@ tensor's codes lie in its type's range, so for a dense layer
 ``|partial sum| <= sum_i max|x_i| * |w_ij| + |b_j|`` bounds every order of summation.
 Nodes that fail a proof (too wide, a non-modular accumulator that rounds or saturates
 after every product, an ``expr`` node) are evaluated by the reference integer
-semantics instead; :attr:`Plan.fallbacks` records which and why.
+semantics instead; :attr:`Plan.fallbacks` records which and why. A quant whose
+elements have their own types runs as the same float operations with per-element
+scales and bounds (:class:`ElementCasts`).
 
 The reference semantics stay in :mod:`hwai.ir.interp` (the one definition); this
 module only re-expresses them, and the tests compare both bit for bit.

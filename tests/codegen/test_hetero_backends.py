@@ -226,6 +226,10 @@ def test_estimated_cost_falls_when_widths_fall(design: Graph) -> None:
 
     costs = [estimate(_narrowed(design, b), Target()).total.lut for b in (6, 3, 1)]
     assert costs[0] > costs[1] > costs[2], costs
+    node = design.node("input_quant")
+    zero = design.with_node(node.with_attrs(widths=np.zeros_like(node.attrs.widths)))
+    assert estimate(zero, Target()).per_node["input_quant"].lut == 0       # 0-bit elements: constants
+    assert estimate(design, Target()).per_node["input_quant"].lut > 0
 
 
 @pytest.mark.unit
@@ -238,6 +242,12 @@ def test_report_shows_min_mean_max_bits(design: Graph) -> None:
     assert f"{a.widths.min()}/{a.widths.mean():.1f}/{a.widths.max()}" in " ".join(map(str, rows["input_quant"]))
     live = w[w > 0]
     assert f"{w.min()}/{live.mean():.1f}/{w.max()}" in " ".join(map(str, rows["fc1"]))
+    assert rows["relu1"][5] == "—"
+    from hwai.report.html import _layer_row
+    from hwai.report.summary import layer_table
+
+    html = {r["node"]: _layer_row(r) for r in layer_table(design)}
+    assert html["input_quant"]["bits_min_mean_max"] == rows["input_quant"][5]
 
 
 # --- C simulation and RTL ------------------------------------------------------------
