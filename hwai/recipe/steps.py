@@ -22,7 +22,7 @@ from hwai.codegen.emitters import CSIM_BACKENDS
 from hwai.distill import distill_report
 from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
-from hwai.estimate import estimate
+from hwai.estimate import ebops, estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run_float
@@ -275,11 +275,13 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 @registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
     """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
-    est = estimate(_need_graph(ctx, step), ctx.target)
+    graph = _need_graph(ctx, step)
+    est = estimate(graph, ctx.target)
     ctx.state.estimate = est
     total = est.total.to_dict()
-    ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()))
-    return {"total": total, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
+    ops = ebops(graph)
+    ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()) + f"  ebops={ops:.0f}")
+    return {"total": total, "ebops": ops, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
             "method": est.method}
 
 
