@@ -314,3 +314,17 @@ def test_hwai_verify_on_a_hetero_run_folder(design: Graph, tmp_path: Path, capsy
     assert main(["verify", str(run), "--events", "20000", "--backends", "golden,fast,apfixed"]) == 0
     res = json.loads((run / "verify.json").read_text())
     assert all(res["backends"][b]["mismatches"] == 0 for b in ("golden", "fast", "apfixed"))
+
+
+@pytest.mark.unit
+def test_bit_width_plot_bars_are_mean_with_min_max(design: Graph, tmp_path: Path) -> None:
+    from hwai.report.plots import _bits, bar_spread
+    from hwai.report.summary import layer_table
+
+    rows = [r for r in layer_table(design) if r["op"] == "dense"]
+    heights, err = bar_spread(rows, "weight_bits")
+    w = design.node("fc1").attrs.weight_widths
+    assert heights[0] == pytest.approx(w[w > 0].mean())
+    assert err[0][0] == pytest.approx(heights[0] - w.min()) and err[1][0] == pytest.approx(w.max() - heights[0])
+    assert bar_spread(rows, "accum_bits") == ([r["accum_bits"] for r in rows], None)
+    assert Path(_bits(rows, tmp_path / "bits.png")).stat().st_size > 0
