@@ -181,7 +181,11 @@ STEPS: dict[str, dict[str, Field]] = {
               "activation": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
                               help="default type for float activations"),
               "reuse_factor": F(int, default=1, minimum=1,
-                                help="at most the smallest dense layer's n_in*n_out (checked at lower)")},
+                                help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
+              "arith": F(str, default="csd", choices=("csd", "da"),
+                         help="how dense layers add up constant products in Verilog and native HLS: "
+                              "'csd' one shift-add tree per neuron; 'da' one adder graph per layer with "
+                              "partial sums shared across neurons (da4ml); needs reuse_factor 1")},
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},
