@@ -31,7 +31,8 @@ class Engine(Protocol):
         """Magnitude pruning to ``cfg['sparsity']`` with a schedule and fine-tuning."""
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-        """Quantization-aware training with per-layer bit widths; keeps pruned zeros at zero."""
+        """Quantization-aware training: per-layer bit widths (method uniform) or per-weight and
+        per-neuron widths learned with an EBOPs penalty (method hgq, Keras); keeps pruned zeros at zero."""
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         """Knowledge distillation of ``student`` from ``teacher`` logits."""

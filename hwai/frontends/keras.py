@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
+from hwai.frontends import hgq
 from hwai.frontends import keras_layers as kl
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
@@ -82,6 +83,8 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     """
     model = _strip_pruning(model)
     layers = _chain_layers(model)
+    if hgq.is_hgq_model(model):  # HGQ proxy: per-element quantizers and per-weight types
+        return hgq.lower_hgq(model, layers, input_type, input_name=_input_name(model), name=name)
     plan, out_act = _plan(layers)
     in_name = identifier(_input_name(model))
     em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE,
@@ -105,6 +108,9 @@ def check_supported(model: Any) -> None:
     """
     model = _strip_pruning(model)
     _single_input(model)
+    if hgq.is_hgq_model(model):
+        hgq.check_supported(_chain_layers(model))
+        return
     _plan(_chain_layers(model))
 
 

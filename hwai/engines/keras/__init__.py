@@ -58,9 +58,21 @@ class KerasEngine:
         return prune_model(model, data, cfg, seed)
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        """``method: uniform`` (default): QKeras QAT; ``method: hgq``: HGQ 0.2.6 with the
+        EBOPs penalty ``cfg['beta']`` (a float), returning HGQ's proxy model."""
+        from hwai.engines.keras import hgq
+
+        if hgq.is_hgq(cfg):
+            return hgq.quantize_hgq(model, data, cfg, seed)
         from hwai.engines.keras.quantize import quantize_model
 
         return quantize_model(model, data, cfg, seed)
+
+    def ebops(self, model: Any) -> float:
+        """HGQ's EBOPs of an HGQ proxy model (what ``trace_minmax`` reported after training)."""
+        from hwai.engines.keras.hgq import ebops
+
+        return ebops(model)
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         """Knowledge distillation (Hinton et al. 2015) from ``teacher``'s cached logits."""
@@ -82,9 +94,11 @@ class KerasEngine:
         return kernel_sparsity(model, quantized=True)
 
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
+        """Per layer widths; an HGQ proxy adds min/mean of its per-weight/per-neuron widths."""
+        from hwai.engines.keras import hgq
         from hwai.engines.keras.widths import bit_widths
 
-        return bit_widths(model)
+        return hgq.bit_widths(model) if hgq.is_proxy(model) else bit_widths(model)
 
     def save(self, model: Any, folder: Path) -> None:
         from hwai.engines.keras.io import save_model
