@@ -72,8 +72,10 @@ def ebops(graph: Graph) -> float:
     HGQ's resource proxy (Sun et al., "Gradient-based automatic mixed precision
     quantization for neural networks on-chip", arXiv:2405.00645): it tracks LUT cost of
     fully unrolled designs well. bits(a) is the width of the input element's exact
-    interval (:func:`hwai.passes.precision.intervals`); bits(w) is the odd-part width
-    of the weight (trailing zeros are wiring, not multiplier work).
+    interval (:func:`hwai.passes.precision.intervals`) without the low bits its own type
+    keeps at zero (an element of a per-element quantizer with fewer fractional bits than
+    the tensor type); bits(w) is the odd-part width of the weight (trailing zeros are
+    wiring, not multiplier work).
     """
     from hwai.passes.precision import intervals
 
@@ -84,9 +86,22 @@ def ebops(graph: Graph) -> float:
         if not ws:
             continue
         lo, hi, _ = iv[node.inputs[0]]
-        abits = np.array([range_bits(int(a), int(b)) for a, b in zip(lo, hi)], dtype=np.float64)
+        tz = _zero_low_bits(graph, node.inputs[0], len(lo))
+        abits = np.array([range_bits(int(a) >> z, int(b) >> z) for a, b, z in zip(lo, hi, tz)], dtype=np.float64)
         w = np.asarray(ws[0], dtype=np.int64)
         wbits = np.vectorize(odd_bits, otypes=[np.int64])(w).astype(np.float64)
-        total += float((abits[:, None] * wbits).sum())
+        total += float((abits.reshape(-1, w.shape[0]) @ wbits).sum())
     return total
+
+
+def _zero_low_bits(graph: Graph, tensor: str, n: int) -> list[int]:
+    """Low bits of each element that are always 0: the tensor's fractional bits beyond the
+    element's own type when a per-element quantizer produced it (0 otherwise)."""
+    from hwai.ir.numeric import element_types
+    prod = graph.producer(tensor)
+    a = prod.attrs if prod is not None else None
+    if getattr(a, "widths", None) is None:
+        return [0] * n
+    frac = graph.tensor(tensor).type.frac
+    return [frac - t.frac if t is not None else 0 for t in element_types(a.widths, a.integers, a.signed)]
 

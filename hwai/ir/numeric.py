@@ -18,8 +18,9 @@ import numpy as np
 from hwai.ir.types import FixedType, Overflow, Rounding, requantize
 
 __all__ = ["DEFAULT_TYPE", "FIXED_DEFAULTS", "Interval", "Overflow", "Rounding", "ScalarInterval", "accum_is_modular",
-           "cast_interval", "cast_interval_scalar", "fixed_from_dict", "range_bits", "rtl_codes",
-           "signed_bits", "type_for_range", "unsigned_bits"]
+           "cast_interval", "cast_interval_elements", "cast_interval_scalar", "covering_type", "element_types",
+           "fixed_from_dict", "holds",
+           "range_bits", "requantize_elements", "rtl_codes", "signed_bits", "type_for_range", "unsigned_bits"]
 
 # Interval of a tensor: (qlo, qhi, frac), per element (object arrays of Python ints).
 Interval = tuple[np.ndarray, np.ndarray, int]
@@ -110,6 +111,78 @@ def cast_interval_scalar(iv: ScalarInterval, to: FixedType) -> ScalarInterval:
     lo, hi, frac = cast_interval((np.array([iv[0]], dtype=object), np.array([iv[1]], dtype=object),
                                   iv[2]), to)
     return int(lo[0]), int(hi[0]), frac
+
+
+# --- heterogeneous (per-element) types --------------------------------------
+# HGQ-style quantizers give every element of a tensor its own fixed-point type. The IR
+# keeps one *covering* type per tensor (what the wires and HLS arrays are declared as)
+# and the element types beside it; every rule below is the uniform rule applied per
+# distinct element type, so there is still one definition of a cast.
+
+def element_types(widths: Any, integers: Any, signed: Any, rounding: str = "TRN",
+                  overflow: str = "WRAP") -> list[FixedType | None]:
+    """Flattened per-element types (None where the width is 0: the element is constant 0)."""
+    w, i, s = (np.asarray(a).ravel() for a in (widths, integers, signed))
+    return [FixedType(int(a), int(b), bool(c), rounding, overflow) if a > 0 else None
+            for a, b, c in zip(w, i, s)]
+
+
+def covering_type(widths: Any, integers: Any, signed: Any, rounding: str = "TRN",
+                  overflow: str = "WRAP") -> FixedType:
+    """The narrowest single type that holds every element type's values exactly:
+    fractional bits = the most any element has, range = the union of their ranges."""
+    types = {t for t in element_types(widths, integers, signed, rounding, overflow) if t is not None}
+    if not types:
+        return FixedType(1, 1, False, rounding, overflow)       # all elements are constant 0
+    frac = max(t.frac for t in types)
+    lo = min(t.qmin << (frac - t.frac) for t in types)
+    hi = max(t.qmax << (frac - t.frac) for t in types)
+    return type_for_range(lo, hi, frac, rounding, overflow)
+
+
+def _groups(widths: Any, integers: Any, signed: Any) -> dict[tuple[int, int, bool], np.ndarray]:
+    """Flat element indices of each distinct (width, integer, signed) triple."""
+    key = np.stack([np.asarray(a, dtype=np.int64).ravel() for a in (widths, integers, signed)], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    return {(int(w), int(i), bool(s)): np.flatnonzero(inv.ravel() == k) for k, (w, i, s) in enumerate(uniq)}
+
+
+def requantize_elements(q: np.ndarray, frac: int, widths: Any, integers: Any, signed: Any,
+                        out: FixedType) -> np.ndarray:
+    """Cast element ``i`` of ``q`` (batch, *shape; ``frac`` fractional bits) into its own
+    type (rounding/overflow of ``out``), then re-express it on ``out``'s grid (exact: ``out``
+    covers every element type). A 0-width element is 0."""
+    q = np.asarray(q)
+    flat = q.reshape(q.shape[0], -1)
+    res = np.zeros(flat.shape, dtype=object if flat.dtype == object else np.int64)
+    for (w, i, s), idx in _groups(widths, integers, signed).items():
+        if w == 0:
+            continue
+        t = FixedType(w, i, s, out.rounding, out.overflow)
+        res[:, idx] = requantize(flat[:, idx], frac, t) * (1 << (out.frac - t.frac))
+    return res.reshape(q.shape)
+
+
+def cast_interval_elements(iv: Interval, widths: Any, integers: Any, signed: Any,
+                           out: FixedType) -> Interval:
+    """:func:`cast_interval` per element type, on ``out``'s grid (0-width elements: [0, 0])."""
+    lo, hi, frac = (np.asarray(iv[0], dtype=object).ravel(), np.asarray(iv[1], dtype=object).ravel(), iv[2])
+    rlo, rhi = np.zeros(lo.shape, dtype=object), np.zeros(hi.shape, dtype=object)
+    for (w, i, s), idx in _groups(widths, integers, signed).items():
+        if w == 0:
+            continue
+        t = FixedType(w, i, s, out.rounding, out.overflow)
+        a, b, _ = cast_interval((lo[idx], hi[idx], frac), t)
+        rlo[idx], rhi[idx] = a * (1 << (out.frac - t.frac)), b * (1 << (out.frac - t.frac))
+    return rlo, rhi, out.frac
+
+
+def holds(outer: FixedType, inner: FixedType) -> bool:
+    """Every value of ``inner`` is exactly a value of ``outer``."""
+    if inner.frac > outer.frac:
+        return False
+    sh = outer.frac - inner.frac
+    return outer.qmin <= inner.qmin << sh and inner.qmax << sh <= outer.qmax
 
 
 # --- accumulators -------------------------------------------------------------

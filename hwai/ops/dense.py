@@ -5,6 +5,12 @@ per-particle dense on (P, F) gives (P, N) with the same weights for every partic
 Attributes (integers are the stored ``q`` of the named type): ``weight`` (n_in, n_out),
 ``weight_type``, ``bias`` (n_out,), ``bias_type``, ``accum_type`` (None until
 :func:`hwai.passes.precision.infer_precision` fills it).
+
+Heterogeneous (per-weight, HGQ-style) types: ``weight_widths`` and ``weight_integers``
+(shaped like ``weight``) give weight (i, j) the signed type ``ap_fixed<w_ij, I_ij>``
+(width 0 = pruned). The codes stay on ``weight_type``'s common grid, so the arithmetic and
+every emitter are unchanged; :meth:`Dense.check` proves each code lies on its own type.
+Per-output-channel types are the case of one type per column.
 """
 
 from __future__ import annotations
@@ -30,10 +36,19 @@ class DenseAttrs(OpAttrs):
     bias: np.ndarray
     bias_type: FixedType
     accum_type: FixedType | None = None
+    weight_widths: np.ndarray | None = None
+    weight_integers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weight", np.asarray(self.weight))
         object.__setattr__(self, "bias", np.asarray(self.bias))
+        for k in ("weight_widths", "weight_integers"):
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, np.asarray(getattr(self, k), dtype=np.int64))
+
+    @property
+    def per_weight(self) -> bool:
+        return self.weight_widths is not None
 
 
 class Dense(Op):
@@ -58,6 +73,7 @@ class Dense(Op):
                           f"input {x.shape} to output {y.shape} (dense acts on the last axis)")
         if node.attrs.bias.shape != (w.shape[1],):
             raise IRError(f"node {node.name!r}: bias shape {node.attrs.bias.shape} != ({w.shape[1]},)")
+        check_weight_types(node)
 
     # --- golden model -------------------------------------------------------------
     def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
@@ -121,7 +137,13 @@ class Dense(Op):
     def summary(self, node: Node) -> dict[str, Any]:
         a: DenseAttrs = node.attrs
         w = np.asarray(a.weight)
-        return {"shape": list(w.shape), "weight_bits": a.weight_type.width,
+        hetero = {}
+        if a.per_weight:
+            live = a.weight_widths[a.weight_widths > 0]
+            hetero = {"per_weight": True, "weight_bits_min": int(a.weight_widths.min()),
+                      "weight_bits_max": int(a.weight_widths.max()),
+                      "weight_bits_mean": float(live.mean()) if live.size else 0.0}
+        return {**hetero, "shape": list(w.shape), "weight_bits": a.weight_type.width,
                 "bias_bits": a.bias_type.width, "accum_bits": a.accum_type.width,
                 "weight_type": str(a.weight_type), "nonzero_weights": int(np.count_nonzero(w)),
                 "sparsity": float(1.0 - np.count_nonzero(w) / w.size),
@@ -135,7 +157,10 @@ class Dense(Op):
         """The one-output slice of neuron ``j`` (hierarchical synthesis per neuron)."""
         from dataclasses import replace
         a: DenseAttrs = node.attrs
-        return replace(node, attrs=replace(a, weight=a.weight[:, j:j + 1], bias=a.bias[j:j + 1]))
+        col = (lambda v: None if v is None else v[:, j:j + 1])  # noqa: E731
+        return replace(node, attrs=replace(a, weight=a.weight[:, j:j + 1], bias=a.bias[j:j + 1],
+                                           weight_widths=col(a.weight_widths),
+                                           weight_integers=col(a.weight_integers)))
 
     # --- emitters -------------------------------------------------------------------
     def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
@@ -189,6 +214,43 @@ class Dense(Op):
         return {"weight": hls_layer.weights["weight"].type.precision,
                 "bias": hls_layer.weights["bias"].type.precision,
                 "accum": hls_layer.get_attr("accum_t").precision}
+
+
+def check_weight_types(node: Node) -> None:
+    """Per-weight types: shaped like the weights, no wider than ``weight_type`` (the type the
+    accumulator rule sizes the products with), and every code on its own type's grid."""
+    from hwai.ir.graph import IRError
+
+    a: DenseAttrs = node.attrs
+    if (a.weight_widths is None) != (a.weight_integers is None):
+        raise IRError(f"node {node.name!r}: weight_widths and weight_integers go together")
+    if not a.per_weight:
+        return
+    ww, wi, tw = a.weight_widths, a.weight_integers, a.weight_type
+    if ww.shape != a.weight.shape or wi.shape != a.weight.shape:
+        raise IRError(f"node {node.name!r}: per-weight types of shape {ww.shape} != weight shape {a.weight.shape}")
+    frac = ww - wi
+    live = ww > 0
+    bad = live & ((ww > tw.width) | (frac > tw.frac) | (wi > tw.integer))
+    if (ww < 0).any() or bad.any():
+        i, j = np.argwhere(bad | (ww < 0))[0]
+        raise IRError(f"node {node.name!r}: weight ({i}, {j}) type ap_fixed<{ww[i, j]},{wi[i, j]}> is wider than "
+                      f"the layer's weight type {tw} that the accumulator is sized for")
+    _check_codes_on_grid(node, np.asarray(a.weight, dtype=object), ww, frac, tw.frac)
+
+
+def _check_codes_on_grid(node: Node, q: np.ndarray, ww: np.ndarray, frac: np.ndarray, common: int) -> None:
+    from hwai.ir.graph import IRError
+
+    shift = np.where(ww > 0, common - frac, 0)
+    unit = np.vectorize(lambda s: 1 << int(s), otypes=[object])(shift)
+    own = q // unit
+    half = np.vectorize(lambda w: 1 << int(max(w - 1, 0)), otypes=[object])(ww)
+    ok = np.where(ww > 0, (own * unit == q) & (own >= -half) & (own < half), q == 0)
+    if not ok.all():
+        i, j = np.argwhere(~ok.astype(bool))[0]
+        raise IRError(f"node {node.name!r}: weight ({i}, {j}) code {q[i, j]} is not a value of its type "
+                      f"ap_fixed<{ww[i, j]},{ww[i, j] - frac[i, j]}>")
 
 
 def exact_interval(node: Node, env: dict[str, Interval]) -> Interval:
