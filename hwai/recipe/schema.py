@@ -151,7 +151,15 @@ STEPS: dict[str, dict[str, Field]] = {
                  "integer": F(int, default=0, minimum=-32, maximum=32),
                  "activation": F(dict, fields=QSPEC, rules=UNSIGNED_Q),
                  "input": F(dict, fields=QSPEC, rules=SIGNED_Q),
-                 "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q, rules=UNSIGNED_Q))},
+                 "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q, rules=UNSIGNED_Q)),
+                 "method": F(str, default="uniform", choices=("uniform", "hgq"),
+                             help="uniform: bits/integer per layer (QKeras, Brevitas); hgq: HGQ 0.2.6 "
+                                  "(Keras) learns a width per weight and per neuron with the EBOPs penalty beta"),
+                 "beta": F(*NUM, default=1e-5, minimum=0, maximum=1e-2,
+                           help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
+                 "init_bits": F(int, default=2, minimum=1, maximum=16,
+                                help="hgq: starting significant bits per weight and fractional bits "
+                                     "per activation (HGQ's init_bw)")},
     "distill": {**TRAIN, "teacher": F(str, default="previous", is_path=True),
                 "temperature": F(*NUM, default=4.0, minimum=0.01), "alpha": F(*NUM, default=0.1, minimum=0, maximum=1),
                 "student": F(dict, fields=MODEL),

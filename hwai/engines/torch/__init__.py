@@ -61,15 +61,16 @@ class TorchEngine:
         return prune_model(model, data, cfg, seed)
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-        """``method: hgq`` (beta, init_bits): per-weight/per-neuron learned bit widths
-        (:mod:`.hetero`); default ``qkeras`` semantics: uniform Brevitas QAT (:mod:`.quantize`)."""
-        method = cfg.get("method") or "qkeras"
+        """``method: uniform`` (default): Brevitas QAT with per-layer widths (:mod:`.quantize`);
+        ``method: hgq`` (beta, init_bits): widths per weight and per neuron learned with the
+        EBOPs penalty, hwai's own HGQ-style QAT (:mod:`.hetero`)."""
+        method = cfg.get("method") or "uniform"
         if method == "hgq":
             from hwai.engines.torch.hetero import quantize_hetero
 
             return quantize_hetero(model, data, cfg, seed)
-        if method != "qkeras":
-            raise RecipeError(f"quantize.method {method!r}: the torch engine knows qkeras and hgq")
+        if method != "uniform":
+            raise RecipeError(f"quantize.method {method!r}: the torch engine knows uniform and hgq")
         from hwai.engines.torch.quantize import quantize_model
 
         return quantize_model(model, data, cfg, seed)
@@ -122,10 +123,12 @@ class TorchEngine:
         return out
 
     def ebops(self, model: Any) -> float:
-        """EBOPs (sum of bits(x_i) * bits(w_ij) over non-zero weights) of an hgq model."""
-        from hwai.engines.torch.hetero import ebops
+        """EBOPs of the model as lowered (ap_fixed<16,6> input): :func:`hwai.estimate.rules.ebops`,
+        the cost the hgq penalty approximates during training."""
+        from hwai.estimate.rules import ebops
+        from hwai.ir.numeric import DEFAULT_TYPE
 
-        return ebops(model)
+        return ebops(self.lower(model, DEFAULT_TYPE, {}))
 
     def save(self, model: Any, folder: Path) -> None:
         from hwai.engines.torch.io import save
@@ -144,7 +147,7 @@ class TorchEngine:
 
         explicit = fixed_from_dict(cfg.get("input"))
         if _hetero(model):
-            from hwai.engines.torch.hetero import lower_hetero
+            from hwai.engines.torch.hetero_lower import lower_hetero
 
             return lower_hetero(model, name=cfg.get("name", "model"), input_type=explicit or input_type)
         has_lead = leading_input_type(check_supported(model)) is not None

@@ -16,7 +16,7 @@ Linear/ReLU layers into a heterogeneous fixed-point network and fine-tunes it:
   so the firmware cast reproduces the torch forward pass exactly;
 - the loss is ``cross-entropy + beta * EBOPs`` with EBOPs = sum over dense layers and
   non-zero weights of ``bits(x_i) * bits(w_ij)`` (the IR's definition,
-  :func:`hwai.estimate.ebops.ebops`): ``f`` goes through ``round`` with a straight-through
+  :func:`hwai.estimate.rules.ebops`, which the engine's ``ebops`` reports exactly): ``f`` goes through ``round`` with a straight-through
   gradient, the value's own gradient is straight-through, and ``f`` gets HGQ's surrogate
   gradient ``d xq / d f = -ln 2 * (xq - x)`` (the rounding error halves per extra bit).
 
@@ -43,11 +43,14 @@ from hwai.engines.core import FINETUNE_EPOCHS, seed_everything, train_config, ze
 from hwai.errors import RecipeError, UnsupportedLayerError
 
 METHOD = "hgq"
-DEFAULT_INIT_BITS = 6.0   # fractional bits at the start: fine enough that fine-tuning starts near the float model
+# The Keras hgq engine's defaults (HGQ's own): start from 2 bits — 2 significant bits per
+# weight (HGQ's ``adapt_bw_bits``), 2 fractional bits per activation — and beta 1e-5.
+DEFAULT_INIT_BITS = 2
+DEFAULT_BETA = 1e-5
 FRAC_RANGE = (-8.0, 16.0)  # learnable f is clipped here (HGQ clips at +-23 for float32's mantissa)
 LAYER_TYPES = ("HQuant", "HDense")
 _LN2 = math.log(2.0)
-_SKIP = ("Dropout", "Identity", "Flatten")
+SKIP_LAYERS = ("Dropout", "Identity", "Flatten")
 
 
 # --- the two quantized building blocks -------------------------------------------------
@@ -61,7 +64,7 @@ def _fake_quant(x: Any, frac: Any) -> Any:
     return x + (delta + prod).detach() - prod
 
 
-def _exact(x: Any, frac: Any) -> tuple[Any, Any]:
+def exact_codes(x: Any, frac: Any) -> tuple[Any, Any]:
     """Eval-time float64 codes ``floor(x * 2**f + 0.5)`` and ``f`` (exact: power-of-two scale)."""
     f = torch.round(frac.detach()).double()
     return torch.floor(x.double() * torch.exp2(f) + 0.5), f
@@ -93,7 +96,7 @@ class HQuant(nn.Module):
             xq = _fake_quant(x, self.frac)
             self._record(xq.detach())
             return xq
-        codes, f = _exact(x, self.frac)
+        codes, f = exact_codes(x, self.frac)
         if bool(self.calibrated):   # SAT at the traced range; 0-bit elements are constant 0
             codes = torch.clamp(codes, *self.code_range())
         return codes * torch.exp2(-f)
@@ -146,20 +149,21 @@ class HDense(nn.Module):
 
     def exact_params(self) -> tuple[Any, Any]:
         """float64 weight and bias exactly as the firmware holds them."""
-        codes, f = _exact(self.weight.detach() * self.mask, self.wfrac)
+        codes, f = exact_codes(self.weight.detach() * self.mask, self.wfrac)
         w = codes * torch.exp2(-f)
         if self.bias is None:
             return w, None
-        bc, bf = _exact(self.bias.detach(), self.bfrac)
+        bc, bf = exact_codes(self.bias.detach(), self.bfrac)
         return w, bc * torch.exp2(-bf)
 
     def bits(self) -> Any:
-        """Differentiable width per weight (sign included, 0 when it rounds to 0)."""
+        """Differentiable magnitude bits per weight (0 when it rounds to 0): HGQ's kernel
+        bits and the IR's EBOPs ``odd_bits`` (a weight's sign costs no multiplier work)."""
         wq = self.fake_weight()
         mag = wq.abs()
         nz = mag > 0
         ibits = torch.floor(torch.log2(torch.where(nz, mag, torch.ones_like(mag)))).detach() + 1
-        return torch.where(nz, torch.relu(ibits + _ste_round(self.wfrac)) + 1, torch.zeros_like(mag))
+        return torch.where(nz, torch.relu(ibits + _ste_round(self.wfrac)), torch.zeros_like(mag))
 
 
 # --- model structure -------------------------------------------------------------------
@@ -187,7 +191,7 @@ def _float_chain(model: Any) -> list[tuple[str, Any]]:
     layers = check_supported(model)
     for name, mod in layers:
         kind = type(mod).__name__
-        if kind not in ("Linear", "ReLU") + _SKIP:
+        if kind not in ("Linear", "ReLU") + SKIP_LAYERS:
             raise UnsupportedLayerError(f"layer {name!r} ({kind}): quantize.method hgq starts from a float "
                                         "Linear/ReLU chain; put it before any other quantize step")
     return layers
@@ -207,13 +211,7 @@ def to_hetero(model: Any, init_bits: float) -> Any:
             elif not isinstance(layers[-1][1], HQuant):
                 raise UnsupportedLayerError(f"layer {name!r}: quantize.method hgq needs a ReLU between "
                                             "Linear layers (its activation quantizer sits after the ReLU)")
-            d = HDense(mod.in_features, mod.out_features, mod.bias is not None, init_bits)
-            with torch.no_grad():
-                d.weight.copy_(mod.weight)
-                d.mask.copy_((mod.weight != 0).float())
-                if mod.bias is not None:
-                    d.bias.copy_(mod.bias)
-            layers.append((key, d))
+            layers.append((key, _dense_from(mod, init_bits)))
             arch.append({"name": key, "type": "HDense", "in": mod.in_features, "out": mod.out_features,
                          "bias": mod.bias is not None})
             width = mod.out_features
@@ -223,6 +221,27 @@ def to_hetero(model: Any, init_bits: float) -> Any:
     qmodel = nn.Sequential(OrderedDict(layers))
     qmodel.hwai_arch = arch
     return qmodel
+
+
+def _dense_from(mod: Any, init_bits: float) -> HDense:
+    """HDense with ``mod``'s float weights and ``init_bits`` significant bits per weight."""
+    d = HDense(mod.in_features, mod.out_features, mod.bias is not None, init_bits)
+    with torch.no_grad():
+        d.weight.copy_(mod.weight)
+        d.mask.copy_((mod.weight != 0).float())
+        d.wfrac.copy_(_significant(mod.weight, init_bits))
+        if mod.bias is not None:
+            d.bias.copy_(mod.bias)
+            d.bfrac.copy_(_significant(mod.bias, init_bits))
+    return d
+
+
+def _significant(w: Any, init_bits: float) -> Any:
+    """Fractional bits giving each value ``init_bits`` significant bits (HGQ's adapt_bw_bits)."""
+    mag = w.detach().abs()
+    f = torch.where(mag > 0, init_bits - torch.log2(torch.where(mag > 0, mag, torch.ones_like(mag))),
+                    torch.full_like(mag, float(init_bits)))
+    return f.clamp(*FRAC_RANGE)
 
 
 def layer_from_desc(d: dict) -> Any:
@@ -236,7 +255,8 @@ def layer_from_desc(d: dict) -> Any:
 
 def hgq_config(cfg: dict) -> tuple[float, float]:
     """(beta, init_bits) of a ``quantize`` step with ``method: hgq``; one-line errors."""
-    beta, init = cfg.get("beta", 0.0), cfg.get("init_bits", DEFAULT_INIT_BITS)
+    beta = DEFAULT_BETA if cfg.get("beta") is None else cfg["beta"]
+    init = cfg.get("init_bits") or DEFAULT_INIT_BITS
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
         raise RecipeError(f"quantize.beta {beta!r}: give a number >= 0 (the EBOPs penalty, e.g. 1e-5)")
     if isinstance(init, bool) or not isinstance(init, (int, float)) or not FRAC_RANGE[0] <= init <= FRAC_RANGE[1]:
@@ -301,7 +321,7 @@ def calibrate(model: Any, x: np.ndarray, batch: int = 16384) -> None:
 
 
 def _range_of(q: HQuant, out: Any) -> tuple[np.ndarray, np.ndarray]:
-    codes = (out * torch.exp2(_exact(out[:1], q.frac)[1])).numpy()   # exact: power-of-two scale
+    codes = (out * torch.exp2(exact_codes(out[:1], q.frac)[1])).numpy()   # exact: power-of-two scale
     return codes.min(0), codes.max(0)
 
 
@@ -324,12 +344,12 @@ def _set_types(q: HQuant, ranges: list[tuple[np.ndarray, np.ndarray]]) -> None:
 def weight_types(dense: HDense) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(codes, widths, integers) per weight, shaped (out, in), each in its narrowest type:
     trailing zero bits are dropped, so ``0.5`` at ``f = 4`` is ``ap_fixed<2,1>`` (0 width = 0)."""
-    codes, f = _exact(dense.weight.detach() * dense.mask, dense.wfrac)
-    c, frac, width = _narrowest(codes.long().numpy(), f.long().numpy())
+    codes, f = exact_codes(dense.weight.detach() * dense.mask, dense.wfrac)
+    c, frac, width = narrowest(codes.long().numpy(), f.long().numpy())
     return c, width, np.where(width > 0, width - frac, 0)
 
 
-def _narrowest(codes: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def narrowest(codes: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(odd code, its fractional bits, signed width) of each ``codes * 2**-frac``; 0 stays 0."""
     from hwai.ir.numeric import signed_bits
 
@@ -350,16 +370,6 @@ def activation_widths(q: HQuant) -> np.ndarray:
     return q.width.numpy().astype(np.int64)
 
 
-def ebops(model: Any) -> float:
-    """Exact EBOPs of a trained model: sum over non-zero weights of bits(x_i) * bits(w_ij),
-    equal to :func:`hwai.estimate.ebops.ebops` of its lowered graph."""
-    total = 0
-    for _, dense, quant in dense_pairs(model):
-        _, ww, _ = weight_types(dense)
-        total += int((activation_widths(quant)[None, :] * ww).sum())
-    return float(total)
-
-
 def sparsity(model: Any) -> dict[str, float]:
     """Zero fraction of each layer's quantized weights (0-bit weights count as pruned)."""
     return {name: zero_fraction(weight_types(d)[0]) for name, d, _ in dense_pairs(model)}
@@ -376,92 +386,3 @@ def bit_widths(model: Any) -> dict[str, dict[str, float]]:
 
 def _stats(key: str, w: np.ndarray) -> dict[str, float]:
     return {f"{key}_min": int(w.min()), f"{key}_mean": round(float(w.mean()), 3), f"{key}_max": int(w.max())}
-
-
-# --- lowering into the IR -------------------------------------------------------------
-
-ROUNDING, OVERFLOW = "RND", "SAT"   # the activation/input casts (see the module docstring)
-FLOAT64_BITS = 52                   # an accumulator this wide (+1 for the bias order) is exact in float64
-
-
-def lower_hetero(model: Any, *, name: str = "model", input_type: Any = None) -> Any:
-    """The IR of a trained hgq model: per-element ``quant`` nodes for ``input_quant`` and
-    every ``<relu>_quant``, ``dense`` with per-weight ``weight_widths``/``weight_integers``
-    and codes on the layer's common grid; exact (float64 torch forward == golden model)."""
-    from hwai.frontends.brevitas import INPUT_NAME
-    from hwai.ir.graph import Tensor, chain
-    from hwai.ir.numeric import DEFAULT_TYPE
-    from hwai.passes.precision import infer_precision
-
-    model.eval()
-    pairs = dense_pairs(model)
-    if not pairs:
-        raise UnsupportedLayerError("the hgq model has no HDense layer, nothing to lower")
-    tin = Tensor(INPUT_NAME, (pairs[0][1].in_features,), input_type or DEFAULT_TYPE)
-    layers, cur = [], tin
-    for lname, mod in model.named_children():
-        layer = _lower_layer(lname, mod, cur)
-        if layer is not None:
-            layers.append(layer)
-            cur = layer[1]
-    graph = infer_precision(chain(name, tin, layers, {"framework": "torch", "frontend": "hgq", "inexact": []}))
-    _check_float64_exact(graph)
-    return graph
-
-
-def _lower_layer(lname: str, mod: Any, cur: Any) -> tuple[Any, Any] | None:
-    from hwai.ir.graph import Node, Tensor
-    from hwai.ir.numeric import covering_type
-
-    kind = type(mod).__name__
-    if kind in _SKIP:
-        return None
-    if isinstance(mod, HQuant):
-        attrs = {"widths": activation_widths(mod), "integers": mod.integer.numpy().astype(np.int64),
-                 "signed": mod.signed.numpy().astype(bool)}
-        t = covering_type(attrs["widths"], attrs["integers"], attrs["signed"], ROUNDING, OVERFLOW)
-        return Node(lname, "quant", (cur.name,), (lname,), attrs), Tensor(lname, cur.shape, t)
-    if isinstance(mod, HDense):
-        return Node(lname, "dense", (cur.name,), (lname,), dense_attrs(mod)), Tensor(lname, (mod.out_features,))
-    if isinstance(mod, nn.ReLU):
-        return Node(lname, "relu", (cur.name,), (lname,), {}), Tensor(lname, cur.shape)
-    raise UnsupportedLayerError(f"layer {lname!r} ({kind}) cannot be lowered from an hgq model")
-
-
-def dense_attrs(dense: HDense) -> dict[str, Any]:
-    """``dense`` attributes: per-weight types, codes on the narrowest common grid, the bias."""
-    from hwai.ir.numeric import covering_type
-
-    codes, widths, integers = weight_types(dense)
-    signed = np.ones(widths.shape, dtype=bool)
-    tw = covering_type(widths, integers, signed, "TRN", "WRAP")
-    frac = widths - integers
-    grid = np.where(widths > 0, codes * (2 ** np.maximum(tw.frac - frac, 0)), 0)
-    bias, tb = _bias_codes(dense)
-    return {"weight": grid.T.copy(), "weight_type": tw, "weight_widths": widths.T.copy(),
-            "weight_integers": integers.T.copy(), "bias": bias, "bias_type": tb, "accum_type": None}
-
-
-def _bias_codes(dense: HDense) -> tuple[np.ndarray, Any]:
-    """Bias codes on the grid of its finest non-zero element, and their exact type."""
-    from hwai.ir.numeric import type_for_range
-    from hwai.ir.types import FixedType
-
-    if dense.bias is None:
-        return np.zeros(dense.out_features, dtype=np.int64), FixedType(1, 1, True)
-    codes, f = _exact(dense.bias.detach(), dense.bfrac)
-    c, frac, _ = _narrowest(codes.long().numpy(), f.long().numpy())
-    if not c.any():
-        return np.zeros(dense.out_features, dtype=np.int64), FixedType(1, 1, True)
-    top = int(frac[c != 0].max())
-    grid = np.where(c != 0, c * (2 ** np.maximum(top - frac, 0)), 0).astype(np.int64)
-    return grid, type_for_range(int(grid.min()), int(grid.max()), top, force_signed=True)
-
-
-def _check_float64_exact(graph: Any) -> None:
-    """The torch eval pass is exact only while every accumulator fits float64's mantissa."""
-    for node in graph.nodes_of("dense"):
-        if node.attrs.accum_type.width > FLOAT64_BITS:
-            raise UnsupportedLayerError(
-                f"layer {node.name!r}: its {node.attrs.accum_type.width}-bit accumulator exceeds float64's "
-                f"{FLOAT64_BITS + 1}-bit mantissa, so the torch forward pass is not exact; lower quantize.init_bits")
