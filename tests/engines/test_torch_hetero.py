@@ -170,3 +170,41 @@ def test_layers_hgq_cannot_take_are_refused_before_training(data: Dataset) -> No
     with pytest.raises(UnsupportedLayerError, match=r"layer 'input_quant' \(QuantIdentity\): quantize.method hgq "
                                                     "starts from a float"):
         eng.quantize(uniform, data, {**HGQ, "beta": 1e-5}, 0)
+
+
+def test_brevitas_export_keeps_every_weight_and_lowers(by_beta: dict, data: Dataset) -> None:
+    from hwai.engines.torch.hetero_lower import to_brevitas
+
+    model = by_beta[1e-5]
+    exported = to_brevitas(model)
+    for name in ("fc1", "fc2", "output"):
+        w, b = getattr(model, name).exact_params()
+        q = getattr(exported, name)
+        np.testing.assert_array_equal(q.quant_weight().value.detach().double().numpy(), w.numpy())
+        np.testing.assert_array_equal(q.quant_bias().value.detach().double().numpy(), b.numpy())
+    eng = TorchEngine()
+    graph = eng.lower(exported, DEFAULT_TYPE, {})   # the ordinary Brevitas frontend, exact for its own model
+    tin = graph.tensor(graph.inputs[0]).type
+    codes = tin.from_float(data.x_test)
+    np.testing.assert_array_equal(reference_codes(exported, graph, tin.to_float(codes)), run(graph, codes)[graph.outputs[0]])
+    # the per-tensor activation casts only approximate the per-neuron ones
+    agree = (eng.logits(exported, data.x_test).argmax(1) == eng.logits(model, data.x_test).argmax(1)).mean()
+    assert agree > 0.8
+
+
+def test_recipe_runs_hgq_on_torch_through_lower_and_estimate(tmp_path) -> None:
+    import json
+
+    from hwai.cli import main
+    from tests.cli_fixtures import tiny_recipe
+
+    recipe = tiny_recipe(tmp_path, steps=[{"train": {"epochs": 2}},
+                                          {"quantize": {"method": "hgq", "beta": 1e-5, "epochs": 2}},
+                                          "lower", "estimate"],
+                         model={"framework": "torch", "arch": "jet_mlp", "hidden": [4]})
+    assert main(["compress", str(recipe), "--out", str(tmp_path / "run")]) == 0
+    steps = tmp_path / "run" / "steps"
+    widths = json.loads((steps / "02_quantize" / "report.json").read_text())["bit_widths"]
+    assert set(widths) == {"fc1", "output"} and "weight_mean" in widths["fc1"]   # the hgq bit-width report
+    graph = json.loads((steps / "03_lower" / "checkpoint" / "graph.json").read_text())
+    assert [n["op"] for n in graph["nodes"]] == ["quant", "dense", "relu", "quant", "dense"]

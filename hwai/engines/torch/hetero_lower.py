@@ -111,3 +111,64 @@ def _check_float64_exact(graph: Any) -> None:
             raise UnsupportedLayerError(
                 f"layer {node.name!r}: its {node.attrs.accum_type.width}-bit accumulator exceeds float64's "
                 f"{FLOAT64_BITS + 1}-bit mantissa, so the torch forward pass is not exact; lower quantize.init_bits")
+
+
+# --- Brevitas export (what Brevitas can express) ------------------------------------------
+
+def to_brevitas(model: Any) -> Any:
+    """A Brevitas twin of a trained hgq model, for interchange (QONNX, Brevitas tooling).
+
+    Exact: every QuantLinear holds the same weight and bias values, on a per-tensor
+    fixed-point quantizer of the layer's covering type (Brevitas has per-tensor and
+    per-channel bit widths, not per-weight ones; a common grid holds them all).
+    Not exact: the input and activation quantizers become per-tensor QuantIdentity/QuantReLU
+    of their covering type, which rounds every element onto the finest element's grid with
+    Brevitas' round-half-even; hwai's per-element RND/SAT casts have no Brevitas equivalent.
+    Lower the hgq model itself (:func:`lower_hetero`) for firmware.
+    """
+    from collections import OrderedDict
+
+    from hwai.engines.torch.quantize import quant_identity, quant_linear, quant_relu
+
+    layers, arch = [], []
+    for lname, mod in model.named_children():
+        if isinstance(mod, HDense):
+            q, desc = _brevitas_linear(lname, mod, quant_linear)
+        elif isinstance(mod, HQuant):
+            t = _covering(mod)
+            first = not layers
+            bits, integer = (t.width + (not t.signed), t.integer + (not t.signed)) if first else (t.width, t.integer)
+            q = quant_identity(bits, integer) if first else quant_relu(bits, integer)
+            desc = {"name": lname, "type": "QuantIdentity" if first else "QuantReLU", "bits": bits, "integer": integer}
+        else:
+            q, desc = nn.ReLU(), {"name": lname, "type": "ReLU"}
+        layers.append((lname, q))
+        arch.append(desc)
+    out = nn.Sequential(OrderedDict(layers)).eval()
+    out.hwai_arch = arch
+    return out
+
+
+def _covering(q: HQuant) -> Any:
+    from hwai.ir.numeric import covering_type
+
+    return covering_type(activation_widths(q), q.integer.numpy(), q.signed.numpy(), ROUNDING, OVERFLOW)
+
+
+def _brevitas_linear(lname: str, mod: HDense, quant_linear: Any) -> tuple[Any, dict]:
+    """QuantLinear whose per-tensor quantizers reproduce the layer's values exactly
+    (QKeras convention: ``integer`` excludes the sign bit)."""
+    import torch
+
+    a = dense_attrs(mod)
+    tw, tb = a["weight_type"], a["bias_type"]
+    w = {"bits": max(tw.width, 2), "integer": tw.integer - 1 + max(2 - tw.width, 0)}
+    b = {"bits": max(tb.width, 2), "integer": tb.integer - 1 + max(2 - tb.width, 0)}
+    q = quant_linear(mod.in_features, mod.out_features, mod.bias is not None, w, b)
+    wq, bq = mod.exact_params()
+    with torch.no_grad():
+        q.weight.copy_(wq.float())
+        if mod.bias is not None:
+            q.bias.copy_(bq.float())
+    return q, {"name": lname, "type": "QuantLinear", "in": mod.in_features, "out": mod.out_features,
+               "bias": mod.bias is not None, "weight": w, "bias_quant": b}
