@@ -167,6 +167,7 @@ def test_layers_hgq_cannot_take_are_refused_before_training(data: Dataset) -> No
     assert info.value.exit_code == 2
     eng = TorchEngine()
     uniform = eng.quantize(eng.build(MODEL, data, 0), data, {"epochs": 0}, 0)
+    assert eng.ebops(uniform) > 0          # ebops works on every lowerable torch model
     with pytest.raises(UnsupportedLayerError, match=r"layer 'input_quant' \(QuantIdentity\): quantize.method hgq "
                                                     "starts from a float"):
         eng.quantize(uniform, data, {**HGQ, "beta": 1e-5}, 0)

@@ -74,11 +74,6 @@ def _ste_round(frac: Any) -> Any:
     return frac + (torch.round(frac) - frac).detach()
 
 
-def _module_base() -> type:
-
-    return nn.Module
-
-
 class HQuant(nn.Module):
     """Per-element quantizer of a layer's input or of a ReLU's output (learnable ``f``)."""
 
