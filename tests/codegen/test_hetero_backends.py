@@ -300,6 +300,27 @@ def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.
 
 
 @pytest.mark.csim
+@pytest.mark.rtl
+def test_da_dense_layers_fed_by_per_element_quants(design: Graph, vectors: np.ndarray, golden: np.ndarray,
+                                                   tmp_path: Path) -> None:
+    """The distributed-arithmetic dense (impl.arith='da') reads the narrow per-element inputs."""
+    pytest.importorskip("da4ml")
+    pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
+    for tool in ("g++", "verilator"):
+        _needs(tool)
+    from hwai.codegen.da import uses_da
+    from hwai.sim.native_csim import csim_native
+    from hwai.sim.rtl import rtl_sim
+
+    g = design
+    for n in [n for n in design.nodes if n.op == "dense"]:
+        g = g.with_node(n.with_impl(arith="da"))
+    assert all(uses_da(g, n) for n in g.nodes if n.op == "dense")
+    assert _mismatches(csim_native(g, generate(g, TARGET), vectors), golden) == 0
+    assert _mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), vectors, workdir=tmp_path), golden) == 0
+
+
+@pytest.mark.csim
 def test_hwai_verify_on_a_hetero_run_folder(design: Graph, tmp_path: Path, capsys) -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
     _needs("g++")
