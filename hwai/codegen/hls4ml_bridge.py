@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from hwai.codegen.context import check_rank1
-from hwai.codegen.hls4ml_layers import FIXED_POINT_QUANTIZER, HlsLayer, compile_project, convert_layer_list, write_project
+from hwai.codegen.hls4ml_layers import (
+    FIXED_POINT_QUANTIZER,
+    HlsLayer,
+    compile_project,
+    convert_layer_list,
+    write_project,
+)
 from hwai.codegen.hlstypes import hls_type
 from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node

@@ -9,8 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("brevitas")
 
 from hwai.data.dataset import Dataset  # noqa: E402
-from hwai.engines.torch import TorchEngine  # noqa: E402
-from hwai.engines.torch import hetero  # noqa: E402
+from hwai.engines.torch import TorchEngine, hetero  # noqa: E402
 from hwai.errors import RecipeError, UnsupportedLayerError  # noqa: E402
 from hwai.frontends.brevitas import reference_codes  # noqa: E402
 from hwai.ir.interp import run  # noqa: E402
