@@ -158,3 +158,32 @@ def test_reference_proxy_model_lowers_exactly(shared_dir: Path, jets_npz: Path) 
         graph = _exact(proxy, tin, x=x)
     assert [n.name for n in graph.nodes][:2] == ["input_quant", "dense_1"]
     assert ebops(proxy) == 1736.0
+
+
+def test_proxy_model_file_imports_without_training_and_refuses_training(tmp_path: Path, trained, capsys) -> None:
+    """model.path = a saved proxy: lower/estimate run as is; a train step is one line, exit 2."""
+    import json
+
+    import yaml
+
+    from hwai.cli import main
+
+    HGQ.to_proxy_model(trained[0]).save(tmp_path / "proxy.h5", save_format="h5")
+    x, y = _data(300)
+    np.savez(tmp_path / "d.npz", X=x, y=np.argmax(y, axis=1))
+
+    def compress(steps: list, out: str) -> int:
+        recipe = tmp_path / f"{out}.yaml"
+        recipe.write_text(yaml.safe_dump({"name": out, "model": {"path": "proxy.h5"}, "data": {"source": "d.npz"},
+                                          "steps": steps}))
+        return main(["compress", str(recipe), "--out", str(tmp_path / out)])
+
+    assert compress(["lower", "estimate", "evaluate"], "imported") == 0
+    report = json.loads((tmp_path / "imported" / "report.json").read_text())
+    assert report["argmax_agreement_framework_vs_firmware"] > 0.95
+    capsys.readouterr()
+    assert compress([{"train": {"epochs": 1}}, "lower"], "trained") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    err = err.strip().splitlines()[-1]
+    assert err.startswith("hwai: ") and "train: model" in err and "is an HGQ proxy model" in err and "cannot be trained" in err
