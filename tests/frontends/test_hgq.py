@@ -187,3 +187,18 @@ def test_proxy_model_file_imports_without_training_and_refuses_training(tmp_path
     assert "Traceback" not in err
     err = err.strip().splitlines()[-1]
     assert err.startswith("hwai: ") and "train: model" in err and "is an HGQ proxy model" in err and "cannot be trained" in err
+
+
+@pytest.mark.slow
+def test_unary_lut_activation_is_rejected_naming_the_layer() -> None:
+    """HGQ's lookup-table activations (UnaryLUT) have no exact lowering in hwai yet."""
+    L = tf.keras.layers
+    inp = L.Input((4,))
+    h = HGQ.HDense(4, name="d")(HGQ.HQuantize(name="q")(inp))
+    model = tf.keras.Model(inp, HGQ.layers.HActivation("tanh", name="act")(h))
+    HGQ.trace_minmax(model, np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32), verbose=False)
+    proxy = HGQ.to_proxy_model(model, unary_lut_max_table_size=1024)
+    lut = next(l.name for l in proxy.layers if type(l).__name__ == "UnaryLUT")
+    with pytest.raises(UnsupportedLayerError, match=rf"layer '{lut}' \(UnaryLUT\) is not supported in an HGQ proxy "
+                                                    r"model: no exact fixed-point lowering"):
+        check_supported(proxy)
