@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hwai.codegen.da import Program, layer_program, uses_da
 from hwai.codegen.hlstypes import ap_int_type, hls_type
 from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node, Tensor
@@ -131,7 +132,7 @@ def _layer(graph: Graph, node: Node, target: Target, names: dict[str, str]) -> C
     rf = int(node.impl.get("reuse_factor", 1))
     args = [names[t] for t in node.inputs] + [names[t] for t in node.outputs]
     return {"name": node.name, "op": node.op, "fn": op_ctx["fn"], "ctx": op_ctx,
-            "template": f"{TEMPLATE_DIR}/ops/{node.op}.h.j2",
+            "template": f"{TEMPLATE_DIR}/ops/{op_ctx.get('template', node.op)}.h.j2",
             "header": f"layers/{op_ctx['fn']}.h", "guard": op_ctx["fn"].upper() + "_H_",
             "args": ", ".join(args), "reuse_factor": rf,
             "typedefs": op_ctx.get("typedefs", [])}
@@ -181,7 +182,8 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
         _pad(r, max_terms)
     nnz = int(np.count_nonzero(w))
     rf = int(node.impl.get("reuse_factor", 1))
-    return {
+    da = da_context(graph, node) if uses_da(graph, node) else {}
+    return {**da,
         "fn": fn, "node": node.name, "n_in": tin.size, "n_out": tout.size,
         "in_t": hls_type(_typed(tin)), "out_t": hls_type(_typed(tout)),
         "weight_t": fn + "_weight_t", "bias_t": fn + "_bias_t", "accum_t": fn + "_accum_t",
@@ -231,3 +233,67 @@ def _reuse_pragmas(rf: int, nnz: int, target: Target) -> list[str]:
     if target.flavour == "vivado":  # Vivado HLS 2020.x spelling
         return [f"#pragma HLS ALLOCATION instances=mul limit={limit} operation"]
     return [f"#pragma HLS ALLOCATION operation instances=mul limit={limit}"]
+
+
+
+# --- per-element (heterogeneous) quant ---------------------------------------------
+
+def hetero_quant_context(graph: Graph, node: Node, target: Target, types: list[FixedType | None]) -> Ctx:
+    """A quant whose element ``i`` has its own type ``types[i]`` (None: 0 bits, the
+    constant 0): the cast op's context plus one cast per element. The element's
+    ap_fixed conversion does the rounding/overflow; assigning it to ``out_t`` (the
+    covering type, which holds every element type exactly) only moves it onto the
+    common grid, as the golden model's ``requantize_elements`` does."""
+    ctx = elementwise_context(graph, node, target)
+    ctx["elements"] = [{"i": i, "cast": None if t is None else hls_type(t)} for i, t in enumerate(types)]
+    return ctx
+
+
+# --- dense as one distributed-arithmetic program (impl.arith = 'da') -------------------
+
+def da_context(graph: Graph, node: Node) -> Ctx:
+    """The layer's DA adder graph (:mod:`hwai.codegen.da`) as C++ statements over integer
+    codes, one ``ap_int`` statement per adder, so the HLS tool builds the shared graph."""
+    from hwai.passes.precision import intervals
+
+    lo, hi, _ = intervals(graph)[node.inputs[0]]
+    prog = layer_program(graph, node, lo, hi)
+    tin = _typed(graph.tensor(node.inputs[0]))
+    fn = _fn(node)
+    v = [f"{fn}_v{k}" for k in range(len(prog.nodes))]
+    stmts = [_da_statement(prog, k, v, tin) for k in range(len(prog.nodes))]
+    outs = [_da_output(prog, k, e, v[k], j, fn) for j, (k, e) in enumerate(zip(prog.outputs, prog.out_exp))]
+    return {"template": "dense_da", "da_stmts": stmts, "da_outs": outs,
+            "da_adders": len(prog.adders()), "da_depth": prog.depth}
+
+
+def _da_statement(prog: Program, k: int, v: list[str], tin: FixedType) -> str:
+    """Node ``k``: an input's raw bits (sign- or zero-extended), a constant, or one adder;
+    ap_int arithmetic wraps at the node's width, exact because its interval fits."""
+    n = prog.nodes[k]
+    w = n.width
+    if n.kind == "in":
+        w = tin.width + (0 if tin.signed else 1)
+        return (f"ap_int<{w}> {v[k]} = 0; {v[k]}.range({tin.width - 1}, 0) = "
+                f"x[{n.a}].range({tin.width - 1}, 0);")
+    if n.kind == "const":
+        if w > MAX_IO_BITS:
+            raise HwaiError(f"constant of {w} bits exceeds the {MAX_IO_BITS}-bit literal limit")
+        return f"const ap_int<{w}> {v[k]} = {n.code}LL;"
+    a = f"ap_int<{w}>({v[n.a]})"
+    if n.kind == "neg":
+        return f"ap_int<{w}> {v[k]} = -{a};"
+    b = f"ap_int<{w}>({v[n.b]})"
+    op = "+" if n.kind == "add" else "-"
+    return f"ap_int<{w}> {v[k]} = {_shl(a, n.sa)} {op} {_shl(b, n.sb)};"
+
+
+def _shl(expr: str, k: int) -> str:
+    return f"({expr} << {k})" if k else expr
+
+
+def _da_output(prog: Program, k: int, e: int, v: str, j: int, fn: str) -> Ctx:
+    """Output ``j``: node ``k``'s bits read as a fixed-point value at scale 2**e (no logic)."""
+    n = prog.nodes[k]
+    t = FixedType(n.width, n.width - (prog.fp - e))
+    return {"j": j, "sum": f"{fn}_s{j}", "sum_t": hls_type(t), "hi": n.width - 1, "src": v}

@@ -14,6 +14,12 @@ whose weights are exactly the fixed-point values, ``Activation('relu')`` and, fo
 quantizer that cannot be fused into the layer before it, ``Activation('linear')`` with
 its own result type (hls4ml keeps a linear activation whose output precision differs
 from its input: ``EliminateLinearActivation`` in hls4ml/model/optimizer/passes/linear.py).
+
+A quant whose elements have their own types (HGQ-style) becomes hls4ml's own
+``FixedPointQuantizer`` (io_parallel only), one ``ap_[u]fixed<b_i, i_i>`` cast per element
+into the covering result type. hwai keeps hls4ml's ``BitExact`` flow off, so hls4ml neither
+re-derives the types around it nor fuses it into the layer before (``fuse_fixed_point_quantizer``
+only acts after that flow); :func:`check_types` would name the layer if a pass removed it.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ from typing import Any
 import numpy as np
 
 from hwai.codegen.context import check_rank1
-from hwai.codegen.hls4ml_layers import HlsLayer, compile_project, convert_layer_list, write_project
+from hwai.codegen.hls4ml_layers import (
+    FIXED_POINT_QUANTIZER,
+    HlsLayer,
+    compile_project,
+    convert_layer_list,
+    write_project,
+)
 from hwai.codegen.hlstypes import hls_type
-from hwai.errors import HwaiError
+from hwai.errors import HwaiError, UnsupportedLayerError
 from hwai.ir.graph import Graph, Node
 from hwai.ir.interp import run
 from hwai.ir.registry import op_of
@@ -78,6 +90,16 @@ def _fusable(graph: Graph, quant: Node) -> bool:
     t = graph.tensor(src).type
     before, lo = cast
     return t.frac >= before.frac and t.min_value <= lo and t.max_value >= before.max_value
+
+
+def check_io_type(plan: list[HlsLayer], target: Target) -> None:
+    """hls4ml builds its per-element quantizer for io_parallel only
+    (hls4ml/backends/fpga/passes/hgq_proxy_model.py); say so before it raises."""
+    hetero = [l.name for l in plan if l.kind == FIXED_POINT_QUANTIZER]
+    if hetero and target.io_type != "io_parallel":
+        raise UnsupportedLayerError(f"node {hetero[0]!r}: hls4ml builds per-element quantizers only with "
+                                    f"io_type io_parallel (target has {target.io_type}); set "
+                                    "target.io_type: io_parallel or use the native backend")
 
 
 def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
@@ -139,6 +161,7 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) 
     """
     graph = hls4ml_safe(graph.validate())
     plan = plan_layers(graph)
+    check_io_type(plan, target)
     _neutralize_global_overrides()
     hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
     check_types(graph, plan, hls_model)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
 from hwai.target import Target
@@ -31,7 +33,7 @@ class HlsLayer:
     """One hls4ml layer and the IR tensor its output equals."""
 
     name: str                 # hls4ml layer name (= the IR node's name)
-    kind: str                 # "dense" | "relu" | "linear"
+    kind: str                 # "dense" | "relu" | "linear" | "fixed_point_quantizer"
     node: Node                # the IR node computing it
     tensor: str               # IR tensor equal to the layer's output (a fused quant's)
     result: FixedType
@@ -66,9 +68,10 @@ def convert_layer_list(graph: Graph, plan: list[HlsLayer], hls_config: dict[str,
     config = create_config(output_dir=str(out_dir), project_name=target.project_name,
                            backend="Vitis" if target.flavour == "vitis" else "Vivado", part=target.part,
                            clock_period=target.clock_period_ns, io_type=target.io_type)
-    # BitExact None: hls4ml's own precision propagation stays off; every type is set by name
+    # BitExact False: hls4ml's own precision propagation stays off (None would turn it on
+    # for a model with a FixedPointQuantizer, and it rewrites types); every type is set by name
     config.update(InputData=None, OutputPredictions=None,
-                  HLSConfig={**hls_config, "Model": {**hls_config["Model"], "BitExact": None}})
+                  HLSConfig={**hls_config, "Model": {**hls_config["Model"], "BitExact": False}})
     return ModelGraph.from_layer_list(config, layer_list(graph, plan))
 
 
@@ -100,3 +103,19 @@ def compile_project(hls_model: Any) -> None:
     """``hls_model.compile()`` (which writes again first) without importing TensorFlow."""
     with keras_unimported():
         hls_model.compile()
+
+
+FIXED_POINT_QUANTIZER = "fixed_point_quantizer"   # HlsLayer.kind of a per-element quant
+
+
+def fixed_point_quantizer_dict(graph: Graph, layer: HlsLayer, types: list[FixedType | None]) -> dict[str, Any]:
+    """The dict hls4ml's Keras handler writes for ``FixedPointQuantizer``
+    (hls4ml/converters/keras/hgq_proxy_model.py): per-element (signed, width, integer)
+    masks with a leading batch axis; a 0-bit element becomes ``out[i] = 0``. hls4ml casts
+    element i with ``ap_[u]fixed<b_i, i_i, AP_RND, AP_SAT>`` (the output type's modes)
+    into the result type, which covers every element type, so nothing else rounds."""
+    t = graph.tensor(layer.node.outputs[0]).type
+    kbi = [(e.signed, e.width, e.integer) if e is not None else (False, 0, 0) for e in types]
+    mask = tuple(np.array([[row[k] for row in kbi]], dtype=np.int64) for k in range(3))
+    return {"name": layer.name, "class_name": "FixedPointQuantizer", "data_format": "channels_last",
+            "RND": t.rounding, "SAT": t.overflow, "fusible": False, "mask_kbi": mask, "overrides": {}}

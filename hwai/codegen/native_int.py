@@ -81,6 +81,17 @@ def elementwise_int(graph: Graph, node: Node, shift: int = 0) -> Ctx:
     return {"kind": "elementwise", "cast": int_cast(tin.frac + shift, tout)}
 
 
+def hetero_quant_int(graph: Graph, node: Node, types: list[FixedType | None]) -> Ctx:
+    """A quant whose elements have their own types: ``int_cast`` into the element's type,
+    then the code times 2**(F - f_i) onto the output grid (exact: the output type covers
+    every element type); a 0-bit element (None) is the constant 0."""
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    _check_bits(node, _bits(tin) + max(0, tout.frac - tin.frac), "left-shifted code")
+    return {"kind": "elementwise", "elements": [
+        {"i": i, "cast": None if t is None else int_cast(tin.frac, t),
+         "scale": None if t is None else str(1 << (tout.frac - t.frac))} for i, t in enumerate(types)]}
+
+
 def dense_int(graph: Graph, node: Node, op_ctx: Ctx) -> Ctx:
     """CSR tables (nonzero weights in input order) and the casts of dense_latency."""
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hwai.codegen.context import check_rank1
+from hwai.codegen.da import Program, layer_program, uses_da
 from hwai.estimate.cost import Coefficients
 from hwai.estimate.rules_mult import csd, mult_kind
 from hwai.ir.graph import Graph, Node
@@ -197,6 +198,8 @@ def _register(layer: Layer, s: Sig, name: str) -> Sig:
 
 def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
                 coeffs: Coefficients) -> tuple[Layer, list[Sig]]:
+    if uses_da(g, node):
+        return da_dense_layer(g, node, xs, stages)
     ta: FixedType = node.attrs.accum_type
     tb: FixedType = node.attrs.bias_type
     tout = g.tensor(node.outputs[0]).type
@@ -244,6 +247,80 @@ def _sequential(layer: Layer, node: Node, xs: list[Sig], j: int, ta: FixedType,
     return acc
 
 
+# --- dense as one distributed-arithmetic program (impl.arith = 'da') -----------------
+
+
+def da_dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int) -> tuple[Layer, list[Sig]]:
+    """The layer's shared adder graph (:mod:`hwai.codegen.da`), one wire per adder, then
+    per neuron the same casts as the tree form. Registers cut the graph at evenly spaced
+    adder levels (:func:`cut_levels` of its depth); a value crossing k cuts is delayed k
+    times, and every neuron reaches the output register after ``stages`` cycles."""
+    ta: FixedType = node.attrs.accum_type
+    tout = g.tensor(node.outputs[0]).type
+    prog = layer_program(g, node, [x.lo for x in xs], [x.hi for x in xs])
+    layer = Layer(ident(node.name), "dense", stages=stages)
+    pipe = _DaPipe(layer, prog, cut_levels(prog.depth, stages))
+    sigs: list[Sig] = []
+    for k, n in enumerate(prog.nodes):   # dependency order: operands come first
+        sigs.append(xs[n.a] if n.kind == "in" else _da_node(layer, prog, k, sigs, pipe))
+    outs = []
+    for j, (k, e) in enumerate(zip(prog.outputs, prog.out_exp)):
+        acc = pipe.delay(sigs[k], prog.nodes[k].level, None)
+        acc = Sig(acc.name, acc.width, acc.lo, acc.hi, prog.fp - e)   # a shift is only a new scale
+        pre = f"{layer.name}_{j}"
+        acc = add_cast(layer, acc, ta, f"{pre}_acc", *cast_interval(acc, ta))
+        out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
+        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{j}"))
+    return layer, outs
+
+
+class _DaPipe:
+    """Delayed copies of signals, shared by every consumer that needs the same delay."""
+
+    def __init__(self, layer: Layer, prog: Program, cuts: list[int]) -> None:
+        self.layer, self.prog, self.cuts = layer, prog, cuts
+        self.last = len(cuts)                  # stage of the outputs before their register
+        self.copies: dict[tuple[str, int], Sig] = {}
+
+    def stage(self, level: int) -> int:
+        return sum(1 for c in self.cuts if c < level)
+
+    def delay(self, s: Sig, level: int, to_level: int | None) -> Sig:
+        """``s`` (made at ``level``) as seen at ``to_level`` (None: the last stage)."""
+        n = (self.last if to_level is None else self.stage(to_level)) - self.stage(level)
+        base = s.name
+        for r in range(n):
+            if (base, r) not in self.copies:
+                self.copies[(base, r)] = _register(self.layer, s, f"{base}_q{r}")
+            s = self.copies[(base, r)]
+        return s
+
+
+def _da_node(layer: Layer, prog: Program, k: int, sigs: list[Sig], pipe: _DaPipe) -> Sig:
+    """Node ``k`` as a wire (an input is its element signal): a constant, or one
+    add/sub/negation of left-shifted operands, as wide as its exact interval."""
+    n = prog.nodes[k]
+    name = f"{layer.name}_da{k}"
+    if n.kind == "const":
+        expr = literal(n.code, n.width)
+    else:
+        a = pipe.delay(sigs[n.a], prog.nodes[n.a].level, n.level)
+        if n.kind == "neg":
+            expr = f"-{a.name}"
+        else:
+            b = pipe.delay(sigs[n.b], prog.nodes[n.b].level, n.level)
+            op = "+" if n.kind == "add" else "-"
+            expr = f"{_shl(a.name, n.sa)} {op} {_shl(b.name, n.sb)}"
+    # keep: one adder per wire on its own carry chain, as in build_tree
+    layer.body.append({"kind": "wire", "name": name, "width": n.width, "expr": expr,
+                       "keep": n.kind != "const"})
+    return Sig(name, n.width, n.lo, n.hi, prog.frac(k))
+
+
+def _shl(name: str, k: int) -> str:
+    return f"({name} <<< {k})" if k else name
+
+
 # --- elementwise -------------------------------------------------------------------
 
 
@@ -258,6 +335,30 @@ def elementwise_layer(g: Graph, node: Node, xs: list[Sig],
         name = f"{ident(node.outputs[0])}_{i}"
         outs.append(add_cast(layer, src, tout, name, *cast_interval(src, tout)))
     return layer, outs
+
+
+def hetero_quant_layer(g: Graph, node: Node, xs: list[Sig],
+                       types: list[FixedType | None]) -> tuple[Layer, list[Sig]]:
+    """A quant whose element ``i`` has its own type ``types[i]``: one ``hwai_cast`` per
+    element into that type, then a shift onto the output grid (None: the constant 0)."""
+    tout = g.tensor(node.outputs[0]).type
+    layer = Layer(ident(node.name), node.op)
+    outs = [_element_cast(layer, x, t, tout, f"{ident(node.outputs[0])}_{i}")
+            for i, (x, t) in enumerate(zip(xs, types))]
+    return layer, outs
+
+
+def _element_cast(layer: Layer, x: Sig, t: FixedType | None, tout: FixedType, name: str) -> Sig:
+    """cast(x, t) moved onto ``tout``'s grid: exact, ``tout`` covers ``t``; None: width 0."""
+    width = tout.width + (0 if tout.signed else 1)
+    if t is None:
+        layer.body.append({"kind": "wire", "name": name, "width": width, "expr": f"{width}'sd0"})
+        return Sig(name, width, 0, 0, tout.frac)
+    e = add_cast(layer, x, t, f"{name}_e", *cast_interval(x, t))
+    sh = tout.frac - t.frac
+    layer.body.append({"kind": "wire", "name": name, "width": width,
+                       "expr": f"{e.name} <<< {sh}" if sh else e.name})
+    return Sig(name, width, e.lo << sh, e.hi << sh, tout.frac)
 
 
 # --- whole graph ----------------------------------------------------------------------

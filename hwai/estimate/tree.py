@@ -63,6 +63,12 @@ def neuron_leaves(x_lo, x_hi, wcol, bias: int, sh_x: int, x_bits: int,
     return leaves, dsp
 
 
+def carry_bits(lo: int, hi: int, tz_a: int, tz_b: int) -> int:
+    """Carry-chain bits of one adder with result ``lo..hi`` and operands with ``tz_a``,
+    ``tz_b`` known trailing zeros: below the larger, the other operand's bits pass through."""
+    return max(signed_bits(lo, hi) - max(tz_a, tz_b), 1)
+
+
 def tree_cost(leaves: list[Leaf], dsp: int = 0) -> TreeCost:
     """Balanced pairwise tree (adjacent pairs, odd one carried), as the emitter builds it."""
     if not leaves:
@@ -72,7 +78,7 @@ def tree_cost(leaves: list[Leaf], dsp: int = 0) -> TreeCost:
         nxt = []
         for a, b in zip(nodes[0::2], nodes[1::2]):
             lo, hi = a.lo + b.lo, a.hi + b.hi
-            bits += max(signed_bits(lo, hi) - max(a.tz, b.tz), 1)
+            bits += carry_bits(lo, hi, a.tz, b.tz)
             adders += 1
             nxt.append(Leaf(lo, hi, min(a.tz, b.tz)))
         if len(nodes) % 2:

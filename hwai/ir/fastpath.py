@@ -12,7 +12,9 @@ tensor's codes lie in its type's range, so for a dense layer
 ``|partial sum| <= sum_i max|x_i| * |w_ij| + |b_j|`` bounds every order of summation.
 Nodes that fail a proof (too wide, a non-modular accumulator that rounds or saturates
 after every product, an ``expr`` node) are evaluated by the reference integer
-semantics instead; :attr:`Plan.fallbacks` records which and why.
+semantics instead; :attr:`Plan.fallbacks` records which and why. A quant whose
+elements have their own types runs as the same float operations with per-element
+scales and bounds (:class:`ElementCasts`).
 
 The reference semantics stay in :mod:`hwai.ir.interp` (the one definition); this
 module only re-expresses them, and the tests compare both bit for bit.
@@ -342,6 +344,64 @@ def elementwise_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: 
     def run(env: FloatEnv) -> list[np.ndarray]:
         x = env[src]
         return [apply_requant(_as(x, dtype), r, fresh or x.dtype != dtype)]
+    return Step(node.name, node.outputs, run)
+
+
+@dataclass(frozen=True)
+class ElementCasts:
+    """Per-element casts on float-held codes (a quant whose elements have their own
+    types), as arrays over the elements; a 0-bit element has ``post`` 0."""
+
+    pre: np.ndarray             # 2**(f_i - frac_in): onto the element's grid
+    lo: np.ndarray              # its overflow range
+    hi: np.ndarray
+    span: np.ndarray            # 2**width_i (WRAP)
+    post: np.ndarray            # 2**(F - f_i): onto the output grid
+    rounding: str
+    overflow: str
+
+
+def element_casts(types: list[FixedType | None], frac_in: int, tout: FixedType, dtype: type) -> ElementCasts:
+    """The per-element form of :func:`requant_plan` (no parts proven away: one pass each)."""
+    ts = [t or FixedType(1, 1, False) for t in types]   # placeholder for 0-bit: post = 0
+    frac = np.array([t.frac for t in ts])
+    lo = [(-t.qmax if t.overflow == "SAT_SYM" and t.signed else t.qmin) for t in ts]
+
+    def arr(v: object) -> np.ndarray:
+        return np.asarray(v, dtype=np.float64).astype(dtype)
+    return ElementCasts(pre=arr(np.ldexp(1.0, frac - frac_in)), lo=arr(lo), hi=arr([t.qmax for t in ts]),
+                        span=arr([math.ldexp(1.0, t.width) for t in ts]),
+                        post=arr([0.0 if t is None else math.ldexp(1.0, tout.frac - t.frac) for t in types]),
+                        rounding=tout.rounding, overflow=tout.overflow)
+
+
+def apply_element_casts(v: np.ndarray, c: ElementCasts) -> np.ndarray:
+    """:func:`hwai.ir.numeric.requantize_elements` on float-held codes (a new array)."""
+    v = v * c.pre
+    _round(v, c.rounding)
+    if c.overflow in ("SAT", "SAT_SYM"):
+        np.fmin(np.fmax(v, c.lo, out=v), c.hi, out=v)
+    elif c.overflow == "SAT_ZERO":
+        v[(v < c.lo) | (v > c.hi)] = 0.0
+    else:                        # WRAP, as _overflow: all terms exact
+        v -= np.floor((v - c.lo) / c.span) * c.span
+    v *= c.post
+    return v
+
+
+def element_cast_step(graph: Graph, node: Node, dtype: type, fresh: bool, scale: float,
+                      types: list[FixedType | None]) -> Step:
+    """A quant whose element ``i`` has its own type ``types[i]``: one cast each. ``scale``
+    != 1: the dense before it already moved the codes onto the output grid (2**-s of the
+    uniform cast into the output type, :func:`_moved_scales`). Exact under
+    :func:`elementwise_blocker`: every f_i <= F, so no element shifts further left than
+    the uniform cast would."""
+    tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    casts = element_casts(types, tout.frac if scale != 1.0 else tin.frac, tout, dtype)
+    src = node.inputs[0]
+
+    def run(env: FloatEnv) -> list[np.ndarray]:
+        return [apply_element_casts(_as(env[src], dtype), casts)]
     return Step(node.name, node.outputs, run)
 
 

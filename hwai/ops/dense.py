@@ -120,7 +120,14 @@ class Dense(Op):
 
     # --- cost / reports -------------------------------------------------------------
     def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
-        return _cost(graph, node, target, c, iv)
+        from hwai.codegen.da import uses_da
+        if uses_da(graph, node):
+            return _da_cost(graph, node, target, c, iv)
+        cost, note = _cost(graph, node, target, c, iv)
+        if node.impl.get("arith", "csd") == "da":  # asked for, but the layer cannot be one graph
+            from hwai.estimate.rules_da import unused_note
+            note = "; ".join(filter(None, [note, unused_note("saturating accumulator, reuse > 1 or rank > 1")]))
+        return cost, note
 
     def weights(self, node: Node) -> list[np.ndarray]:
         return [np.asarray(node.attrs.weight)]
@@ -343,6 +350,17 @@ def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any,
     return Cost(lut, ff, dsp, 0.0, cycles + reuse - 1, reuse, stage_ns), note
 
 
+
+
+def _da_cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+    """The shared adder graph's cost (:mod:`hwai.estimate.rules_da`) over the live neurons."""
+    from hwai.codegen.da import layer_program
+    from hwai.estimate.rules_da import da_cost
+    x_lo, x_hi, _ = iv[node.inputs[0]]
+    prog = layer_program(graph, node, x_lo, x_hi)
+    tout = graph.tensor(node.outputs[0]).type
+    live = _live(graph, node, list(range(len(prog.outputs))), iv)
+    return da_cost(prog, live, node.attrs.accum_type, tout, _dead_low_bits(graph, node, tout), target, c)
 
 
 def _live(graph: Graph, node: Node, trees: list, iv: dict) -> list:

@@ -100,14 +100,14 @@ class Quant(Elementwise):
         return [requantize(xs[0], tx.frac, out)]
 
     def fast_step(self, graph: Graph, node: Node, dtype: type, fresh: bool, scale: float):
-        from hwai.ir.fastpath import elementwise_step
+        from hwai.ir.fastpath import element_cast_step, elementwise_step
+        if node.attrs.per_element:
+            return element_cast_step(graph, node, dtype, fresh, scale, node_element_types(graph, node))
         return elementwise_step(graph, node, dtype, fresh, scale)
 
     def fast_blocker(self, graph: Graph, node: Node, bits: int) -> str | None:
         from hwai.ir.fastpath import elementwise_blocker
-        if node.attrs.per_element:
-            return "per-element types: int64 reference"
-        return elementwise_blocker(graph, node, bits)
+        return elementwise_blocker(graph, node, bits)   # per element too: every f_i <= out.frac
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         from hwai.ir.graph import IRError
@@ -144,8 +144,34 @@ class Quant(Elementwise):
         return {"per_element": True, "bits_min": int(w.min()), "bits_max": int(w.max()),
                 "bits_mean": float(w.mean()), "zero_width": int((w == 0).sum())}
 
+    # --- emitters: per-element quants get their own forms (hwai.codegen) -------------
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
+        from hwai.codegen.context import hetero_quant_context
+        if node.attrs.per_element:
+            return hetero_quant_context(graph, node, target, node_element_types(graph, node))
+        return super().native(graph, node, target)
+
+    def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
+        from hwai.codegen.native_int import hetero_quant_int
+        if node.attrs.per_element:
+            return hetero_quant_int(graph, node, node_element_types(graph, node))
+        return super().native_int(graph, node, op_ctx)
+
+    def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
+        from hwai.codegen.verilog_context import hetero_quant_layer
+        if node.attrs.per_element:
+            return hetero_quant_layer(graph, node, xs, node_element_types(graph, node))
+        return super().verilog(graph, node, xs, stages, style, coeffs)
+
     def hls4ml_kind(self, node: Node) -> str:
-        return "linear"
+        from hwai.codegen.hls4ml_layers import FIXED_POINT_QUANTIZER
+        return FIXED_POINT_QUANTIZER if node.attrs.per_element else "linear"
+
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
+        from hwai.codegen.hls4ml_layers import fixed_point_quantizer_dict
+        if layer.node.attrs.per_element:
+            return [fixed_point_quantizer_dict(graph, layer, node_element_types(graph, layer.node))]
+        return super().hls4ml_layer_dicts(graph, layer)
 
 
 def _err(node: Node, what: str) -> Exception:

@@ -19,6 +19,15 @@ def with_reuse_factor(graph: Graph, reuse_factor: int) -> Graph:
     return replace(graph, nodes=nodes)
 
 
+def with_arith(graph: Graph, arith: str) -> Graph:
+    """Set ``impl.arith`` ('csd' or 'da', :mod:`hwai.codegen.da`) on every node whose op
+    shares multipliers (dense) that does not set its own: how the constant products are
+    added up, never what the layer computes."""
+    nodes = tuple(n.with_impl(arith=n.impl.get("arith", arith)) if op_of(n).reusable else n
+                  for n in graph.nodes)
+    return replace(graph, nodes=nodes)
+
+
 def rename_tensors(graph: Graph, mapping: dict[str, str]) -> Graph:
     """Rename tensors everywhere they are referenced (inputs, outputs, node edges)."""
     if not mapping:

@@ -157,6 +157,14 @@ STEPS: dict[str, dict[str, Field]] = {
                                   "(Keras) learns a width per weight and per neuron with the EBOPs penalty beta"),
                  "beta": F(*NUM, default=1e-5, minimum=0, maximum=1e-2,
                            help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
+                 "search": F(dict, fields={
+                     "cost": F(str, choices=("lut", "ebops"),
+                               help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
+                     "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
+                     "probes": F(int, default=5, minimum=1, maximum=20, help="short trainings in the bisection"),
+                     "epochs": F(int, default=5, minimum=1, help="epochs of each probe"),
+                     "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-3, minimum=0)},
+                     help="hgq: budget-driven penalty; the recipe states the budget, hwai finds beta"),
                  "init_bits": F(int, default=2, minimum=1, maximum=16,
                                 help="hgq: starting significant bits per weight and fractional bits "
                                      "per activation (HGQ's init_bw)")},
@@ -189,7 +197,11 @@ STEPS: dict[str, dict[str, Field]] = {
               "activation": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
                               help="default type for float activations"),
               "reuse_factor": F(int, default=1, minimum=1,
-                                help="at most the smallest dense layer's n_in*n_out (checked at lower)")},
+                                help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
+              "arith": F(str, default="csd", choices=("csd", "da"),
+                         help="how dense layers add up constant products in Verilog and native HLS: "
+                              "'csd' one shift-add tree per neuron; 'da' one adder graph per layer with "
+                              "partial sums shared across neurons (da4ml); needs reuse_factor 1")},
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},

@@ -22,14 +22,14 @@ from hwai.codegen.emitters import CSIM_BACKENDS
 from hwai.distill import distill_report
 from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
-from hwai.estimate import estimate
+from hwai.estimate import ebops, estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.registry import op_of
 from hwai.metrics import classification_metrics
-from hwai.passes.pipeline import with_reuse_factor
+from hwai.passes.pipeline import with_arith, with_reuse_factor
 from hwai.progress import progress
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
@@ -139,7 +139,61 @@ def step_prune(ctx: RunContext, step: Step) -> dict:
 
 @registry.step("quantize", doc=Engine.quantize)
 def step_quantize(ctx: RunContext, step: Step) -> dict:
-    return _model_step(ctx, step)
+    if not (step.cfg.get("search") or {}).get("cost"):
+        return _model_step(ctx, step)
+    cfg = _training_cfg(ctx, step)
+    result = _budget_search(ctx, step, cfg)
+    ctx.model = result.model
+    return {**_after_model_step(ctx, step), "budget_search": result.report(*_search_limit(ctx, cfg))}
+
+
+def _search_limit(ctx: RunContext, cfg: dict) -> tuple[str, float]:
+    """The searched cost and its limit: ``search.limit``, else the recipe budget's ``lut``."""
+    s = cfg["search"]
+    limit = s.get("limit") if s.get("limit") is not None else ctx.recipe.budget.get("lut")
+    if s["cost"] == "ebops" and s.get("limit") is None:
+        limit = None
+    if limit is None:
+        need = "quantize.search.limit" if s["cost"] == "ebops" else "budget.lut or quantize.search.limit"
+        raise RecipeError(f"{ctx.recipe.path}: quantize.search: nothing to search for; set {need}")
+    return s["cost"], float(limit)
+
+
+def _budget_search(ctx: RunContext, step: Step, cfg: dict) -> Any:
+    """Find the penalty beta that lands the design inside the budget (:mod:`.budget_search`):
+    each probe is trained, lowered exactly as the lower step will, costed by hwai's estimate
+    and EBOPs, and scored by the bit-exact golden model on the validation rows."""
+    from hwai.recipe.budget_search import SearchConfig, SearchFailed, search
+
+    metric, limit = _search_limit(ctx, cfg)
+    s = cfg["search"]
+    scfg = SearchConfig(limit=limit, metric=metric, beta_min=s["beta_min"], beta_max=s["beta_max"],
+                        probes=s["probes"], probe_epochs=s["epochs"], epochs=cfg["epochs"])
+    start, lower_cfg = ctx.model, _lower_cfg(ctx)
+
+    def train(beta: float, epochs: int) -> Any:
+        return ctx.engine.quantize(start, ctx.data, {**cfg, "beta": beta, "epochs": epochs}, ctx.seed)
+
+    def cost(model: Any) -> dict:
+        graph = lower_graph(ctx, model, lower_cfg, "quantize.search")
+        logits = golden_logits(graph, ctx.data.x_val)
+        return {"lut": estimate(graph, ctx.target).total.lut, "ebops": ebops(graph),
+                "accuracy": float((logits.argmax(1) == ctx.data.y_val).mean())}
+
+    try:
+        return search(scfg, train, cost, log=ctx.log)
+    except SearchFailed as err:           # the report is kept: it says what was tried
+        _write_step_report(ctx, step, {"budget_search": {"cost": metric, "limit": limit, "failed": str(err),
+                                                         "probes": [vars(p) for p in err.probes]}})
+        raise
+
+
+def _lower_cfg(ctx: RunContext) -> dict:
+    """The recipe's lower step settings (defaults filled), or the defaults when it has none."""
+    for st in ctx.recipe.steps:
+        if st.name == "lower":
+            return dict(st.cfg)
+    return {"reuse_factor": 1, "arith": "csd"}
 
 
 @registry.step("distill", doc=Engine.distill)
@@ -240,14 +294,28 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
 @registry.step("lower")
 def step_lower(ctx: RunContext, step: Step) -> dict:
     """Lower the framework model into the typed fixed-point IR (the golden model)."""
-    cfg = dict(step.cfg)
-    input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
-    graph = ctx.engine.lower(ctx.model, input_type, cfg)
-    check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
-    graph = preprocess.attach(with_reuse_factor(graph, cfg["reuse_factor"]), ctx.data).validate()
+    graph = lower_graph(ctx, ctx.model, dict(step.cfg), f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     return lowered_report(ctx, graph)
+
+
+def lower_graph(ctx: RunContext, model: Any, cfg: dict, where: str) -> Graph:
+    """``model`` in the IR as the lower step builds it: input type, reuse factor, arithmetic,
+    preprocessing; validated. The budget search costs its probes with the same graph."""
+    input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
+    graph = ctx.engine.lower(model, input_type, cfg)
+    check_reuse_factor(graph, cfg["reuse_factor"], where)
+    check_arith(cfg.get("arith", "csd"), cfg["reuse_factor"], where)
+    graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"]), cfg.get("arith", "csd"))
+    return preprocess.attach(graph, ctx.data).validate()
+
+
+def check_arith(arith: str, reuse_factor: int, where: str) -> None:
+    """Distributed arithmetic builds each layer as one fully unrolled adder graph."""
+    if arith == "da" and reuse_factor != 1:
+        raise RecipeError(f"{where}.arith: 'da' builds fully unrolled layers, but reuse_factor is "
+                          f"{reuse_factor}; set reuse_factor: 1 or arith: csd")
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
@@ -275,11 +343,13 @@ def lowered_report(ctx: RunContext, graph: Graph) -> dict:
 @registry.step("estimate")
 def step_estimate(ctx: RunContext, step: Step) -> dict:
     """Estimate LUT/FF/DSP/BRAM, latency and II of the IR on the target part."""
-    est = estimate(_need_graph(ctx, step), ctx.target)
+    graph = _need_graph(ctx, step)
+    est = estimate(graph, ctx.target)
     ctx.state.estimate = est
     total = est.total.to_dict()
-    ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()))
-    return {"total": total, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
+    ops = ebops(graph)
+    ctx.log("[hwai]   " + "  ".join(f"{k}={v}" for k, v in total.items()) + f"  ebops={ops:.0f}")
+    return {"total": total, "ebops": ops, "per_node": {k: v.to_dict() for k, v in est.per_node.items()},
             "method": est.method}
 
 

@@ -98,7 +98,8 @@ def mismatch_rows(head: dict) -> list[dict]:
 
 
 def _layer_row(r: dict) -> dict:
-    keys = ("node", "op", "output_type", "weight_type", "accum_bits", "sparsity", "reuse_factor")
+    keys = ("node", "op", "output_type", "weight_type", "accum_bits", "bits_min_mean_max", "sparsity",
+            "reuse_factor")
     return {k: _fmt(r.get(k)) for k in keys}
 
 

@@ -42,16 +42,21 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
                          for r in synth["estimate_vs_synth"]]) + [""]
     if ctx.graph is not None:
         lines += ["## Layers (from the IR)", ""]
-        lines += _table(["node", "op", "weights", "accumulator", "output", "sparsity"],
-                        [[r["node"], r["op"], r.get("weight_type", "—"), _fmt(r.get("accum_bits")),
-                          r["output_type"], _fmt(r.get("sparsity"), pct=True) if "sparsity" in r else "—"]
-                         for r in layer_table(ctx.graph)]) + [""]
+        lines += _table(["node", "op", "weights", "accumulator", "output", "bits min/mean/max", "sparsity"],
+                        layer_rows(ctx.graph)) + [""]
     lines += _preprocessing(head.get("preprocessing"))
     lines += ["## Steps", ""]
     lines += _table(["step", "seconds"], [[k, _fmt(v.get("seconds"))] for k, v in ctx.reports.items()]) + [""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def layer_rows(graph: Any) -> list[list[Any]]:
+    """The report's per-layer table; heterogeneous layers show their element/weight widths."""
+    return [[r["node"], r["op"], r.get("weight_type", "—"), _fmt(r.get("accum_bits")), r["output_type"],
+             r.get("bits_min_mean_max", "—"), _fmt(r.get("sparsity"), pct=True) if "sparsity" in r else "—"]
+            for r in layer_table(graph)]
 
 
 def _preprocessing(spec: dict | None) -> list[str]:

@@ -71,7 +71,8 @@ def _bits(rows: list[dict], path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, (key, label) in enumerate((("weight_bits", "weight"), ("accum_bits", "accumulator"),
                                       ("output_bits", "output"))):
-        ax.bar(x + (k - 1) * 0.27, [r[key] for r in rows], width=0.27, label=label)
+        heights, err = bar_spread(rows, key)
+        ax.bar(x + (k - 1) * 0.27, heights, width=0.27, label=label, yerr=err, capsize=3 if err is not None else 0)
     ax.set_xticks(x, names)
     ax.set_ylabel("bits")
     ax.legend()
@@ -80,6 +81,17 @@ def _bits(rows: list[dict], path: Path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def bar_spread(rows: list[dict], key: str) -> tuple[list[float], list[list[float]] | None]:
+    """Bar heights of ``key`` per layer: a per-weight layer's mean width with its min..max
+    as an error bar (its ``weight_type`` only bounds them); the plain width otherwise."""
+    if not any(f"{key}_mean" in r for r in rows):
+        return [r[key] for r in rows], None
+    mean = [r.get(f"{key}_mean", r[key]) for r in rows]
+    lo = [m - r.get(f"{key}_min", r[key]) for m, r in zip(mean, rows)]
+    hi = [r.get(f"{key}_max", r[key]) - m for m, r in zip(mean, rows)]
+    return mean, [lo, hi]
 
 
 def _sparsity(rows: list[dict], path: Path) -> str:

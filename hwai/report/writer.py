@@ -69,7 +69,9 @@ _EXTRA_KEYS = ("mismatches", "vectors", "simulator", "total", "method", "estimat
 def _bit_widths(ctx: Any) -> dict | None:
     if ctx.graph is None:
         return None
-    return {r["node"]: {k: r[k] for k in ("weight_bits", "bias_bits", "accum_bits", "output_bits") if k in r}
+    keys = ("weight_bits", "bias_bits", "accum_bits", "output_bits", "bits_min", "bits_mean", "bits_max",
+            "weight_bits_min", "weight_bits_mean", "weight_bits_max")
+    return {r["node"]: {k: r[k] for k in keys if k in r}
             for r in layer_table(ctx.graph)}
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.engines.core import zero_fraction
+from hwai.errors import RecipeError
 from hwai.ir.graph import Graph
 from hwai.ir.numeric import fixed_from_dict
 from hwai.ir.types import FixedType
@@ -27,6 +28,12 @@ def _quantized_weight(mod: Any) -> np.ndarray:
         quant = getattr(mod, "quant_weight", None)
         w = quant().value if quant is not None and mod.weight_quant.is_quant_enabled else mod.weight
         return w.detach().cpu().numpy()
+
+
+def _hetero(model: Any) -> bool:
+    from hwai.engines.torch.hetero import is_hetero
+
+    return is_hetero(model)
 
 
 class TorchEngine:
@@ -54,6 +61,16 @@ class TorchEngine:
         return prune_model(model, data, cfg, seed)
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        """``method: uniform`` (default): Brevitas QAT with per-layer widths (:mod:`.quantize`);
+        ``method: hgq`` (beta, init_bits): widths per weight and per neuron learned with the
+        EBOPs penalty, hwai's own HGQ-style QAT (:mod:`.hetero`)."""
+        method = cfg.get("method") or "uniform"
+        if method == "hgq":
+            from hwai.engines.torch.hetero import quantize_hetero
+
+            return quantize_hetero(model, data, cfg, seed)
+        if method != "uniform":
+            raise RecipeError(f"quantize.method {method!r}: the torch engine knows uniform and hgq")
         from hwai.engines.torch.quantize import quantize_model
 
         return quantize_model(model, data, cfg, seed)
@@ -74,11 +91,21 @@ class TorchEngine:
         quantizer, if any): :func:`hwai.engines.core.zero_fraction`, as in the Keras engine."""
         from hwai.engines.torch.models import linear_layers
 
+        if _hetero(model):
+            from hwai.engines.torch.hetero import sparsity
+
+            return sparsity(model)
         return {n: zero_fraction(_quantized_weight(m)) for n, m in linear_layers(model)}
 
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
-        """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'."""
+        """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'.
+        An hgq model gives min/mean/max of its weight and input element widths per layer."""
         from hwai.frontends.brevitas import module_chain
+
+        if _hetero(model):
+            from hwai.engines.torch.hetero import bit_widths
+
+            return bit_widths(model)
 
         out: dict[str, dict[str, int]] = {}
         last = None
@@ -94,6 +121,14 @@ class TorchEngine:
                 key = last if (kind == "QuantReLU" and last) else name
                 out.setdefault(key, {})["activation"] = int(mod.act_quant.bit_width())
         return out
+
+    def ebops(self, model: Any) -> float:
+        """EBOPs of the model as lowered (ap_fixed<16,6> input): :func:`hwai.estimate.rules.ebops`,
+        the cost the hgq penalty approximates during training."""
+        from hwai.estimate.rules import ebops
+        from hwai.ir.numeric import DEFAULT_TYPE
+
+        return ebops(self.lower(model, DEFAULT_TYPE, {}))
 
     def save(self, model: Any, folder: Path) -> None:
         from hwai.engines.torch.io import save
@@ -111,6 +146,10 @@ class TorchEngine:
         from hwai.frontends.brevitas import check_supported, leading_input_type, lower_brevitas
 
         explicit = fixed_from_dict(cfg.get("input"))
+        if _hetero(model):
+            from hwai.engines.torch.hetero_lower import lower_hetero
+
+            return lower_hetero(model, name=cfg.get("name", "model"), input_type=explicit or input_type)
         has_lead = leading_input_type(check_supported(model)) is not None
         tin = explicit or (None if has_lead else input_type)
         return lower_brevitas(model, name=cfg.get("name", "model"), input_type=tin,

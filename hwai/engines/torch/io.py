@@ -47,6 +47,8 @@ def rebuild(desc: dict) -> Any:
     """Module from :func:`describe` output (weights uninitialised until a state dict loads)."""
     import torch.nn as nn
 
+    from hwai.engines.torch.hetero import LAYER_TYPES
+
     if desc.get("format") != FORMAT:
         raise HwaiError(f"checkpoint format {desc.get('format')!r} is not {FORMAT!r}")
     if "factory" in desc:
@@ -57,7 +59,7 @@ def rebuild(desc: dict) -> Any:
         return model
     layers = [(d["name"], _layer(d)) for d in desc["layers"]]
     model = nn.Sequential(OrderedDict(layers))
-    if any(d["type"].startswith("Quant") for d in desc["layers"]):
+    if any(d["type"].startswith("Quant") or d["type"] in LAYER_TYPES for d in desc["layers"]):
         model.hwai_arch = desc["layers"]
     return model
 
@@ -65,6 +67,7 @@ def rebuild(desc: dict) -> Any:
 def _layer(d: dict) -> Any:
     import torch.nn as nn
 
+    from hwai.engines.torch import hetero
     from hwai.engines.torch import quantize as q
 
     kind = d["type"]
@@ -76,6 +79,8 @@ def _layer(d: dict) -> Any:
         return q.quant_identity(d["bits"], d["integer"])
     if kind == "QuantReLU":
         return q.quant_relu(d["bits"], d["integer"])
+    if kind in hetero.LAYER_TYPES:
+        return hetero.layer_from_desc(d)
     if kind == "Dropout":
         return nn.Dropout(d.get("p", 0.5))
     if kind in ("ReLU", "Identity", "Flatten"):

@@ -17,11 +17,13 @@ from hwai.engines.core import EarlyStopping, seed_everything, train_config
 
 StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
 EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
+Penalty = Callable[[], Any]        # extra loss term after each forward (e.g. beta * EBOPs), None = none
 
 
 def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         after_step: StepHook | None = None, before_epoch: EpochHook | None = None,
-        after_epoch: EpochHook | None = None, early_stop: bool = True) -> Any:
+        after_epoch: EpochHook | None = None, early_stop: bool = True,
+        penalty: Penalty | None = None) -> Any:
     """Train ``model`` in place and return it (best-validation weights when early stopping).
 
     ``cfg``: the step's training keys, defaults from :func:`hwai.engines.core.train_config`.
@@ -38,7 +40,7 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
     for epoch in range(c.epochs):
         if before_epoch is not None:
             before_epoch(epoch)
-        tr_loss = _epoch(model, opt, xt, yt, c.batch_size, gen, after_step)
+        tr_loss = _epoch(model, opt, xt, yt, c.batch_size, gen, after_step, penalty)
         va_loss, va_acc = evaluate(model, xv, yv)
         print(f"[hwai] {tag} epoch {epoch + 1}/{c.epochs}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
@@ -64,7 +66,7 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
 
 
 def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
-           after_step: StepHook | None) -> float:
+           after_step: StepHook | None, penalty: Penalty | None = None) -> float:
     import torch
 
     model.train()
@@ -75,6 +77,9 @@ def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
         idx = order[start:start + batch]
         opt.zero_grad()
         loss = loss_fn(model(x[idx]), y[idx])
+        extra = penalty() if penalty is not None else None
+        if extra is not None:
+            loss = loss + extra
         loss.backward()
         opt.step()
         if after_step is not None:

@@ -1,0 +1,153 @@
+"""Compression front on the jet task, one run, same split, same measuring stick
+-> bench/results/compression.json (+ compression.png).
+
+    python bench/bench_compression.py              # every row (about an hour on 2 cores)
+    python bench/bench_compression.py --only hgq   # rows whose label starts with 'hgq'
+    python bench/bench_compression.py --jobs 2     # two runs side by side
+
+Every row is a real `hwai compress` run of a recipe in recipes/ with `--set` overrides (so a
+row is reproducible with the command it records), on jets_hlf.npz with the recipe's 60/20/20
+split and seed. For every design: test accuracy and background rejection from the bit-exact
+golden model, EBOPs, hwai's estimate, Yosys LUT/FF/DSP of the same design lowered through
+hwai's Verilog, latency in cycles at 200 MHz, and the C-sim/Verilator mismatch counts.
+HGQ's own models (HGQ 0.2.6 at fixed penalties, lowered exactly by hwai's HGQ frontend) go
+through the same Verilog and the same Yosys flow as hwai's, so LUTs compare on one stick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DATA = ROOT.parent / "shared" / "data" / "jets_hlf.npz"
+RUNS = ROOT / "runs" / "bench_compression"
+CHECKS = ["--set", "steps.csim.vectors=100000", "--set", "steps.rtl.vectors=100000"]
+
+# (label, method, recipe, overrides)
+ROWS: list[tuple[str, str, str, list[str]]] = [
+    ("qkeras_6bit", "QKeras uniform 6-bit", "recipes/jet_tagging_uniform.yaml", []),
+    ("prune_6bit", "today's prune + 6-bit (jet_tagging.yaml)", "recipes/jet_tagging.yaml", []),
+    *[(f"hgq_beta{b}", f"HGQ 0.2.6, beta={b}", "recipes/jet_tagging_hetero.yaml",
+       ["--set", f"steps.quantize.beta={b}", "--set", "steps.lower.arith=csd", "--set", "budget.lut=200000"])
+      for b in ("3e-6", "1e-5", "3e-5", "1e-4")],
+    *[(f"hwai_lut{n}", f"hwai heterogeneous, budget {n} LUT", "recipes/jet_tagging_hetero.yaml",
+       ["--set", f"budget.lut={n}"]) for n in (1000, 2500, 6000, 12000)],
+    ("hwai_prune_distill", "hwai heterogeneous + pruning + distillation, budget 2500 LUT",
+     "recipes/jet_tagging_hetero_distill.yaml", ["--set", "budget.lut=2500"]),
+]
+
+
+def run_row(label: str, recipe: str, overrides: list[str]) -> tuple[float, int]:
+    out = RUNS / label
+    cmd = [sys.executable, "-m", "hwai.cli", "--quiet", "compress", recipe, "--data", str(DATA), "--out", str(out),
+           "--force", "--synth", *CHECKS, *overrides]
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode
+    return time.perf_counter() - t0, rc
+
+
+def row_doc(label: str, method: str, recipe: str, overrides: list[str], wall: float, rc: int) -> dict:
+    out = RUNS / label
+    cmd = " ".join(["hwai compress", recipe, "--data", "../shared/data/jets_hlf.npz", "--synth", *CHECKS, *overrides])
+    doc = {"label": label, "method": method, "command": cmd, "exit_code": rc, "wall_s": round(wall, 1)}
+    rep_path = out / "report.json"
+    if not rep_path.is_file():
+        return {**doc, "error": "no report.json"}
+    rep = json.loads(rep_path.read_text())
+    est = _step_report(out, "estimate")
+    syn = (rep.get("synth") or {}).get("total") or {}
+    fw = rep.get("firmware_metrics") or {}
+    return {**doc, "float_accuracy": rep.get("float_accuracy"), "accuracy": rep.get("firmware_accuracy"),
+            "rejection_at_50pct": fw.get("rejection"), "macro_auc": fw.get("macro_auc"),
+            "ebops": est.get("ebops"), "estimate": rep.get("estimate"),
+            "yosys": {k: syn.get(k) for k in ("lut", "ff", "dsp", "carry")},
+            "latency_cycles": (rep.get("estimate") or {}).get("latency_cycles"),
+            "csim": rep.get("csim"), "rtl": rep.get("rtl"), "status": rep.get("status"),
+            "quantize": (_step_report(out, "quantize").get("budget_search"))}
+
+
+def _step_report(run: Path, step: str) -> dict:
+    for p in sorted((run / "steps").glob(f"*_{step}/report.json")):
+        return json.loads(p.read_text())
+    return {}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups = {"qkeras": "s", "prune": "D", "hgq": "o", "hwai": "*"}
+    for key, marker in groups.items():
+        pts = [(r["yosys"]["lut"], r["accuracy"]) for r in rows
+               if r["label"].startswith(key) and r.get("yosys", {}).get("lut") and r.get("accuracy")]
+        if pts:
+            x, y = zip(*sorted(pts))
+            ax.plot(x, [100 * v for v in y], marker=marker, ls="-" if key in ("hgq", "hwai") else "", label=key)
+    ax.set_xscale("log")
+    ax.set_xlabel("Yosys LUT (hwai Verilog, xcup)")
+    ax.set_ylabel("test accuracy, bit-exact firmware [%]")
+    ax.set_title("jets_hlf.npz, 5 classes: accuracy vs LUT")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--record-only", action="store_true", help="re-read the run folders, run nothing")
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not DATA.is_file():
+        (RESULTS / "compression.json").write_text(json.dumps({"skipped": f"{DATA} not present"}) + "\n")
+        return
+    rows = [r for r in ROWS if r[0].startswith(args.only)]
+    t0 = time.perf_counter()
+    if args.record_only:
+        walls = {r[0]: (_old_wall(r[0]), 0) for r in rows}
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            walls = dict(zip([r[0] for r in rows], pool.map(lambda r: run_row(r[0], r[2], r[3]), rows)))
+    docs = [row_doc(label, method, recipe, ov, *walls[label]) for label, method, recipe, ov in rows]
+    path = RESULTS / "compression.json"
+    old = json.loads(path.read_text()) if path.is_file() and args.only else {}
+    merged = {r["label"]: r for r in old.get("rows", [])} | {r["label"]: r for r in docs}
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPU cores, no GPU",
+           "data": "jets_hlf.npz, 60/20/20 split, seed 42", "clock_mhz": 200,
+           "wall_s": round(time.perf_counter() - t0, 1), "rows": [merged[r[0]] for r in ROWS if r[0] in merged]}
+    path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    plot(out["rows"], RESULTS / "compression.png")
+    print(table(out["rows"]))
+
+
+def _old_wall(label: str) -> float:
+    rep = RUNS / label / "report.json"
+    return json.loads(rep.read_text()).get("wall_s", 0.0) if rep.is_file() else 0.0
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| design | accuracy | EBOPs | est. LUT | Yosys LUT | FF | DSP | cycles | mismatches |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        y, e = r.get("yosys") or {}, r.get("estimate") or {}
+        mm = sum(int((r.get(k) or {}).get("mismatches") or 0) for k in ("csim", "rtl"))
+        acc = r.get("accuracy")
+        lines.append(f"| {r['method']} | {100 * acc:.2f} % | {r.get('ebops') or 0:,.0f} | {e.get('lut', 0):,.0f} | "
+                     f"{y.get('lut') or 0:,} | {y.get('ff') or 0:,} | {y.get('dsp') or 0} | "
+                     f"{e.get('latency_cycles')} | {mm} |" if acc is not None else f"| {r['method']} | failed |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
