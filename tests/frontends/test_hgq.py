@@ -160,6 +160,24 @@ def test_reference_proxy_model_lowers_exactly(shared_dir: Path, jets_npz: Path) 
     assert ebops(proxy) == 1736.0
 
 
+def test_truncating_input_type_makes_firmware_equal_keras_on_real_rows(shared_dir: Path, jets_npz: Path) -> None:
+    """Real (float) rows: with a TRN input type the firmware input cast cannot round a value
+    that HGQ's truncating input quantizer would have cut, so every logit is identical."""
+    from hwai.engines.keras import KerasEngine
+    from hwai.engines.keras.io import load_model_file
+    from hwai.recipe.steps import golden_logits
+
+    path = shared_dir / "reference-models" / "keras" / "hgq_jet_classifier.h5"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    proxy, engine = load_model_file(path), KerasEngine()
+    with np.load(jets_npz) as z:
+        x = z["X"][:10000].astype(np.float64)
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
+    graph = engine.lower(proxy, FixedType(16, 6, True, "TRN", "SAT"), {})
+    np.testing.assert_array_equal(golden_logits(graph, x), engine.logits(proxy, x))
+
+
 def test_proxy_model_file_imports_without_training_and_refuses_training(tmp_path: Path, trained, capsys) -> None:
     """model.path = a saved proxy: lower/estimate run as is; a train step is one line, exit 2."""
     import json
