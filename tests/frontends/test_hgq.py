@@ -220,3 +220,15 @@ def test_unary_lut_activation_is_rejected_naming_the_layer() -> None:
     with pytest.raises(UnsupportedLayerError, match=rf"layer '{lut}' \(UnaryLUT\) is not supported in an HGQ proxy "
                                                     r"model: no exact fixed-point lowering"):
         check_supported(proxy)
+
+
+def test_init_recognizes_a_proxy_and_truncates_the_input(tmp_path: Path, trained) -> None:
+    from hwai.cli import main
+
+    HGQ.to_proxy_model(trained[0]).save(tmp_path / "proxy.h5", save_format="h5")
+    x, y = _data(100)
+    np.savez(tmp_path / "d.npz", X=x, y=np.argmax(y, axis=1))
+    out = tmp_path / "r.yaml"
+    assert main(["init", "--model", str(tmp_path / "proxy.h5"), "--data", str(tmp_path / "d.npz"), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "# an HGQ proxy model" in text and "lower: {input: {width: 16, integer: 6, rounding: TRN}}" in text
