@@ -208,3 +208,31 @@ def test_recipe_runs_hgq_on_torch_through_lower_and_estimate(tmp_path) -> None:
     assert set(widths) == {"fc1", "output"} and "weight_mean" in widths["fc1"]   # the hgq bit-width report
     graph = json.loads((steps / "03_lower" / "checkpoint" / "graph.json").read_text())
     assert [n["op"] for n in graph["nodes"]] == ["quant", "dense", "relu", "quant", "dense"]
+
+
+def test_budget_search_finds_beta_for_a_torch_model(tmp_path) -> None:
+    """The recipe's budget search (quantize.search) drives this engine like the Keras one."""
+    import json
+
+    import yaml
+
+    from hwai.cli import main
+    from tests.cli_fixtures import tiny_data
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "search_torch", "seed": 0, "model": {"framework": "torch", "arch": "jet_mlp", "hidden": [12]},
+        "data": {"source": str(tiny_data(tmp_path / "d.npz", rows=600, features=6, classes=3))},
+        "budget": {"lut": 1200},
+        "steps": [{"train": {"epochs": 2}},
+                  {"quantize": {"method": "hgq", "epochs": 3, "batch_size": 16, "learning_rate": 0.01,
+                                "search": {"cost": "lut", "probes": 3, "epochs": 2}}},
+                  {"lower": {"input": {"width": 10, "integer": 4}}}, "estimate", "budget"]}))
+    run = tmp_path / "run"
+    assert main(["compress", str(recipe), "--out", str(run)]) == 0
+    rep = json.loads((run / "steps" / "02_quantize" / "report.json").read_text())["budget_search"]
+    final = [p for p in rep["probes"] if p["final"]][-1]
+    assert final["fits"] and final["beta"] == rep["beta"]
+    assert any(not p["fits"] for p in rep["probes"])                 # the bisection had to work for it
+    est = json.loads((run / "steps" / "04_estimate" / "report.json").read_text())
+    assert est["total"]["lut"] == pytest.approx(final["lut"], abs=0.1) and est["total"]["lut"] <= 1200
