@@ -68,9 +68,12 @@ def test_ebops_fall_as_beta_grows(by_beta: dict, data: Dataset) -> None:
 def test_a_larger_beta_gives_fewer_bits_and_more_zero_weights(by_beta: dict) -> None:
     eng = TorchEngine()
     small, large = eng.bit_widths(by_beta[0.0]), eng.bit_widths(by_beta[1e-3])
-    assert set(small) == {"fc1", "fc2", "output"}
-    assert sum(v["weight_mean"] for v in large.values()) < sum(v["weight_mean"] for v in small.values())
-    assert sum(v["input_mean"] for v in large.values()) < sum(v["input_mean"] for v in small.values())
+    assert set(small) == {"input_quant", "fc1", "fc2", "output"}
+    assert set(small["fc1"]) == {"weight", "weight_min", "weight_mean", "activation", "activation_min",
+                                 "activation_mean"}                  # the Keras hgq engine's keys
+    assert sum(v.get("weight_mean", 0) for v in large.values()) < sum(v.get("weight_mean", 0) for v in small.values())
+    assert sum(v["activation_mean"] for k, v in large.items() if k != "output") < \
+        sum(v["activation_mean"] for k, v in small.items() if k != "output")
     assert sum(eng.sparsity(by_beta[1e-3]).values()) > sum(eng.sparsity(by_beta[0.0]).values())
 
 
@@ -205,7 +208,7 @@ def test_recipe_runs_hgq_on_torch_through_lower_and_estimate(tmp_path) -> None:
     assert main(["compress", str(recipe), "--out", str(tmp_path / "run")]) == 0
     steps = tmp_path / "run" / "steps"
     widths = json.loads((steps / "02_quantize" / "report.json").read_text())["bit_widths"]
-    assert set(widths) == {"fc1", "output"} and "weight_mean" in widths["fc1"]   # the hgq bit-width report
+    assert set(widths) == {"input_quant", "fc1", "output"} and "weight_mean" in widths["fc1"]   # hgq widths
     graph = json.loads((steps / "03_lower" / "checkpoint" / "graph.json").read_text())
     assert [n["op"] for n in graph["nodes"]] == ["quant", "dense", "relu", "quant", "dense"]
 
