@@ -68,9 +68,12 @@ def test_ebops_fall_as_beta_grows(by_beta: dict, data: Dataset) -> None:
 def test_a_larger_beta_gives_fewer_bits_and_more_zero_weights(by_beta: dict) -> None:
     eng = TorchEngine()
     small, large = eng.bit_widths(by_beta[0.0]), eng.bit_widths(by_beta[1e-3])
-    assert set(small) == {"fc1", "fc2", "output"}
-    assert sum(v["weight_mean"] for v in large.values()) < sum(v["weight_mean"] for v in small.values())
-    assert sum(v["input_mean"] for v in large.values()) < sum(v["input_mean"] for v in small.values())
+    assert set(small) == {"input_quant", "fc1", "fc2", "output"}
+    assert set(small["fc1"]) == {"weight", "weight_min", "weight_mean", "activation", "activation_min",
+                                 "activation_mean"}                  # the Keras hgq engine's keys
+    assert sum(v.get("weight_mean", 0) for v in large.values()) < sum(v.get("weight_mean", 0) for v in small.values())
+    assert sum(v["activation_mean"] for k, v in large.items() if k != "output") < \
+        sum(v["activation_mean"] for k, v in small.items() if k != "output")
     assert sum(eng.sparsity(by_beta[1e-3]).values()) > sum(eng.sparsity(by_beta[0.0]).values())
 
 
@@ -205,6 +208,34 @@ def test_recipe_runs_hgq_on_torch_through_lower_and_estimate(tmp_path) -> None:
     assert main(["compress", str(recipe), "--out", str(tmp_path / "run")]) == 0
     steps = tmp_path / "run" / "steps"
     widths = json.loads((steps / "02_quantize" / "report.json").read_text())["bit_widths"]
-    assert set(widths) == {"fc1", "output"} and "weight_mean" in widths["fc1"]   # the hgq bit-width report
+    assert set(widths) == {"input_quant", "fc1", "output"} and "weight_mean" in widths["fc1"]   # hgq widths
     graph = json.loads((steps / "03_lower" / "checkpoint" / "graph.json").read_text())
     assert [n["op"] for n in graph["nodes"]] == ["quant", "dense", "relu", "quant", "dense"]
+
+
+def test_budget_search_finds_beta_for_a_torch_model(tmp_path) -> None:
+    """The recipe's budget search (quantize.search) drives this engine like the Keras one."""
+    import json
+
+    import yaml
+
+    from hwai.cli import main
+    from tests.cli_fixtures import tiny_data
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "search_torch", "seed": 0, "model": {"framework": "torch", "arch": "jet_mlp", "hidden": [12]},
+        "data": {"source": str(tiny_data(tmp_path / "d.npz", rows=600, features=6, classes=3))},
+        "budget": {"lut": 1200},
+        "steps": [{"train": {"epochs": 2}},
+                  {"quantize": {"method": "hgq", "epochs": 3, "batch_size": 16, "learning_rate": 0.01,
+                                "search": {"cost": "lut", "probes": 3, "epochs": 2}}},
+                  {"lower": {"input": {"width": 10, "integer": 4}}}, "estimate", "budget"]}))
+    run = tmp_path / "run"
+    assert main(["compress", str(recipe), "--out", str(run)]) == 0
+    rep = json.loads((run / "steps" / "02_quantize" / "report.json").read_text())["budget_search"]
+    final = [p for p in rep["probes"] if p["final"]][-1]
+    assert final["fits"] and final["beta"] == rep["beta"]
+    assert any(not p["fits"] for p in rep["probes"])                 # the bisection had to work for it
+    est = json.loads((run / "steps" / "04_estimate" / "report.json").read_text())
+    assert est["total"]["lut"] == pytest.approx(final["lut"], abs=0.1) and est["total"]["lut"] <= 1200

@@ -371,13 +371,20 @@ def sparsity(model: Any) -> dict[str, float]:
 
 
 def bit_widths(model: Any) -> dict[str, dict[str, float]]:
-    """min/mean/max per layer of the weight widths and of its input's element widths."""
+    """As the Keras hgq engine reports them: per dense layer the max/min/mean of its
+    per-weight widths (``weight``, sign included, 0 = pruned) and of the neuron widths of the
+    quantizer after its ReLU (``activation``); ``input_quant`` gets its own ``activation``."""
     out: dict[str, dict[str, float]] = {}
-    for name, dense, quant in dense_pairs(model):
-        ww = weight_types(dense)[1]
-        out[name] = {**_stats("weight", ww), **_stats("input", activation_widths(quant))}
+    current = None
+    for name, mod in model.named_children():
+        if isinstance(mod, HDense):
+            current = name
+            out[name] = _stats("weight", weight_types(mod)[1])
+        elif isinstance(mod, HQuant):
+            out.setdefault(current or name, {}).update(_stats("activation", activation_widths(mod)))
     return out
 
 
 def _stats(key: str, w: np.ndarray) -> dict[str, float]:
-    return {f"{key}_min": int(w.min()), f"{key}_mean": round(float(w.mean()), 3), f"{key}_max": int(w.max())}
+    return {key: int(w.max(initial=0)), f"{key}_min": int(w.min(initial=0)),
+            f"{key}_mean": round(float(w.mean()) if w.size else 0.0, 4)}
