@@ -243,21 +243,12 @@ def step_lower(ctx: RunContext, step: Step) -> dict:
     cfg = dict(step.cfg)
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(ctx.model, input_type, cfg)
-    where = f"{ctx.recipe.path}: steps[{step.index - 1}].lower"
-    check_reuse_factor(graph, cfg["reuse_factor"], where)
-    check_arith(cfg.get("arith", "csd"), cfg["reuse_factor"], where)
+    check_reuse_factor(graph, cfg["reuse_factor"], f"{ctx.recipe.path}: steps[{step.index - 1}].lower")
     graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"]), cfg.get("arith", "csd"))
     graph = preprocess.attach(graph, ctx.data).validate()
     ctx.graph = graph
     graph.save(ctx.step_dir(step) / "checkpoint")
     return lowered_report(ctx, graph)
-
-
-def check_arith(arith: str, reuse_factor: int, where: str) -> None:
-    """Distributed arithmetic builds each layer as one fully unrolled adder graph."""
-    if arith == "da" and reuse_factor != 1:
-        raise RecipeError(f"{where}.arith: 'da' builds fully unrolled layers, but reuse_factor is "
-                          f"{reuse_factor}; set reuse_factor: 1 or arith: csd")
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
