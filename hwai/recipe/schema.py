@@ -84,6 +84,22 @@ NUM = (int, float)
 # QKeras quantized_bits / Brevitas signed fixed point: ``integer`` excludes the sign bit, so
 # a signed quantizer has bits - integer - 1 fraction bits; more integer bits than that moves
 # the grid's LSB above 1 and rounds typical weights (|w| < 1) to zero.
+@dataclass(frozen=True)
+class Requires:
+    """``mapping[key] == value`` only with ``mapping[other] == need``; ``why`` says the reason."""
+
+    key: str
+    value: Any
+    other: str
+    need: Any
+    why: str
+
+    def check(self, doc: Mapping[str, Any], ctx: str, path: str) -> None:
+        if doc.get(self.key) == self.value and doc.get(self.other) != self.need:
+            raise RecipeError(f"{ctx}: {_join(path, self.key)}: {self.value!r} needs {self.other} "
+                              f"{self.need}, got {doc.get(self.other)} ({self.why})")
+
+
 SIGNED_Q = (Rule("integer", "bits", -1, "a signed quantizer keeps one bit for the sign; "
                  "larger integer leaves no fraction bits and rounds small weights to 0"),)
 # quantized_relu is unsigned: every bit is magnitude, so integer may equal bits.
@@ -213,7 +229,10 @@ STEPS: dict[str, dict[str, Field]] = {
             "simulator": F(str, default="verilator", choices=("verilator", "iverilog"))},
 }
 # Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
-STEP_RULES: dict[str, tuple[Rule | Together, ...]] = {"quantize": SIGNED_Q}
+STEP_RULES: dict[str, tuple[Rule | Together | Requires, ...]] = {
+    "quantize": SIGNED_Q,
+    "lower": (Requires("arith", "da", "reuse_factor", 1, "a distributed-arithmetic layer is fully "
+                       "unrolled; set reuse_factor: 1 or arith: csd"),)}
 MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
 IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
 TRAINING_STEPS = (*MODEL_STEPS, "symbolic")
@@ -401,7 +420,7 @@ def _check_items(value: list, fld: Field, ctx: str, path: str) -> None:
             raise RecipeError(f"{ctx}: {path}: {', '.join(dup)} given more than once; names must differ")
 
 
-def _checked(doc: dict, rules: tuple[Rule | Together, ...], ctx: str, path: str) -> dict:
+def _checked(doc: dict, rules: tuple[Rule | Together | Requires, ...], ctx: str, path: str) -> dict:
     for rule in rules:
         rule.check(doc, ctx, path)
     return doc

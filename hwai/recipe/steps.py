@@ -306,16 +306,8 @@ def lower_graph(ctx: RunContext, model: Any, cfg: dict, where: str) -> Graph:
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(model, input_type, cfg)
     check_reuse_factor(graph, cfg["reuse_factor"], where)
-    check_arith(cfg.get("arith", "csd"), cfg["reuse_factor"], where)
     graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"]), cfg.get("arith", "csd"))
     return preprocess.attach(graph, ctx.data).validate()
-
-
-def check_arith(arith: str, reuse_factor: int, where: str) -> None:
-    """Distributed arithmetic builds each layer as one fully unrolled adder graph."""
-    if arith == "da" and reuse_factor != 1:
-        raise RecipeError(f"{where}.arith: 'da' builds fully unrolled layers, but reuse_factor is "
-                          f"{reuse_factor}; set reuse_factor: 1 or arith: csd")
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
