@@ -71,8 +71,8 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
     """Check everything, then run (or resume) the sweep; returns the sweep folder.
 
     ``overrides`` (``--set``) are merged into the recipe like ``hwai.api.load``'s; ``log``
-    gets the per-trial progress lines and the closing line (default: stdout). Ctrl-C raises KeyboardInterrupt
-    once Ray Tune has saved the experiment state (continue with ``resume=True``)."""
+    gets the per-trial progress lines and the closing line (default: stdout). Ctrl-C raises
+    KeyboardInterrupt once Ray Tune has saved the experiment state (continue with ``resume=True``)."""
     doc, search, recipe = prepare(recipe_path, trials, time_limit, overrides)
     sweep_dir = sweep_dir or default_sweep_dir(recipe.name)
     _check_folder(sweep_dir, recipe, doc, resume)
@@ -85,19 +85,24 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
              "data": os.path.abspath(data) if data else None}
     log = log or say
     t0 = time.perf_counter()
-    _init_ray(ray, address)
-    _SESSION["log"] = log
-    try:
-        interrupted = _fit(_tuner(setup, search, sweep_dir, resume))
-    finally:
-        _SESSION["log"] = say
-        ray.shutdown()
-    if interrupted:
+    if _run_tune(ray, address, setup, search, resume, log):
         raise KeyboardInterrupt(f"{sweep_dir}: interrupted; Ray Tune saved the sweep's state")
     wall = time.perf_counter() - t0
     summary = results.write_sweep(sweep_dir, search, wall_s=wall)
     log(f"[hwai] sweep done in {wall:.0f} s: {summary} -> {sweep_dir}")
     return sweep_dir
+
+
+def _run_tune(ray: Any, address: str | None, setup: dict, search: Search, resume: bool,
+              log: Callable[[str], None]) -> bool:
+    """Ray up, the trials, Ray down; True when Ctrl-C ended the sweep."""
+    _init_ray(ray, address)
+    _SESSION["log"] = log
+    try:
+        return _fit(_tuner(setup, search, Path(setup["sweep_dir"]), resume))
+    finally:
+        _SESSION["log"] = say
+        ray.shutdown()
 
 
 def prepare(recipe_path: Path, trials: int | None, time_limit: float | None,

@@ -22,8 +22,9 @@ from hwai.errors import HwaiError
 from hwai.sweep.space import METHOD, METHOD_STEPS, Search, decode, parse_search, trial_document
 
 LEDGER = "trial.json"
-# steps after which ASHA may stop a trial: the costly ones. The IR steps after lower take
-# seconds, and a stop there would throw away a trial that is about to report its result.
+# steps whose end is reported (a training step only when it reported no epochs): the costly
+# ones. The IR steps after lower take seconds, and a stop there would throw away a trial
+# that is about to report its result.
 REPORTED = METHOD_STEPS + ("lower",)
 
 
