@@ -42,7 +42,8 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         va_loss, va_acc = evaluate(model, xv, yv)
         print(f"[hwai] {tag} epoch {epoch + 1}/{c.epochs}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
-        epoch_end(tag, epoch + 1, c.epochs, va_acc)
+        if len(yv):  # no validation split: no accuracy to tell (as in the Keras loop)
+            epoch_end(tag, epoch + 1, c.epochs, va_acc)
         if after_epoch is not None:
             after_epoch(epoch)
         if keeper.update(va_loss):
