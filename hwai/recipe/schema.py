@@ -361,6 +361,15 @@ def with_absolute_paths(recipe: Recipe) -> dict:
     return {**doc, "steps": steps}
 
 
+def merge_overrides(doc: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """``doc`` with ``overrides`` deep-merged into it (mappings merge, any other value replaces):
+    ``hwai.api.load``'s and ``hwai sweep --set``'s one way of applying overrides."""
+    out = dict(doc)
+    for k, v in overrides.items():
+        out[k] = merge_overrides(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
 def _digest(doc: Any) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
