@@ -177,9 +177,10 @@ STEPS: dict[str, dict[str, Field]] = {
                      "cost": F(str, choices=("lut", "ebops"),
                                help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
                      "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
-                     "probes": F(int, default=5, minimum=1, maximum=20, help="short trainings in the bisection"),
-                     "epochs": F(int, default=5, minimum=1, help="epochs of each probe"),
-                     "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-3, minimum=0)},
+                     "runs": F(int, default=3, minimum=1, maximum=20,
+                               help="full trainings at most (secant steps on log cost vs log beta)"),
+                     "beta_start": F(*NUM, default=1e-5, minimum=0, help="the first run's beta"),
+                     "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-2, minimum=0)},
                      help="hgq: budget-driven penalty; the recipe states the budget, hwai finds beta"),
                  "init_bits": F(int, default=2, minimum=1, maximum=16,
                                 help="hgq: starting significant bits per weight and fractional bits "

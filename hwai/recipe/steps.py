@@ -161,14 +161,14 @@ def _search_limit(ctx: RunContext, cfg: dict) -> tuple[str, float]:
 
 def _budget_search(ctx: RunContext, step: Step, cfg: dict) -> Any:
     """Find the penalty beta that lands the design inside the budget (:mod:`.budget_search`):
-    each probe is trained, lowered exactly as the lower step will, costed by hwai's estimate
+    each run is trained, lowered exactly as the lower step will, costed by hwai's estimate
     and EBOPs, and scored by the bit-exact golden model on the validation rows."""
     from hwai.recipe.budget_search import SearchConfig, SearchFailed, search
 
     metric, limit = _search_limit(ctx, cfg)
     s = cfg["search"]
-    scfg = SearchConfig(limit=limit, metric=metric, beta_min=s["beta_min"], beta_max=s["beta_max"],
-                        probes=s["probes"], probe_epochs=s["epochs"], epochs=cfg["epochs"])
+    scfg = SearchConfig(limit=limit, metric=metric, beta_start=s["beta_start"], beta_min=s["beta_min"],
+                        beta_max=s["beta_max"], probes=s["runs"], epochs=cfg["epochs"])
     start, lower_cfg = ctx.model, _lower_cfg(ctx)
 
     def train(beta: float, epochs: int) -> Any:
