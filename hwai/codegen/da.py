@@ -188,18 +188,14 @@ class _Builder:
         e = min(ea, eb)
         sa, sb = ea - e, eb - e
         minus = na != nb
-        # a - b borrows from b's lowest bit on: when a has more trailing zeros, build
-        # b - a instead and move the sign into the reference (a later adder or the bias
-        # absorbs it), so the carry chain starts above a's zeros
-        flip = minus and self.nodes[ka].tz + sa > self.nodes[kb].tz + sb
-        if flip:
-            ka, kb, sa, sb = kb, ka, sb, sa
+        # (building b - a with a negated reference when a has more trailing zeros shortens
+        # the carry chains on paper, but measured +2 % Yosys LUTs on the jet MLP: not done)
         (ca, a0), (cb, b0) = self.coefs[ka], self.coefs[kb]
         coef = (ca * (1 << sa)) - (cb * (1 << sb)) if minus else (ca * (1 << sa)) + (cb * (1 << sb))
         const = (a0 << sa) - (b0 << sb) if minus else (a0 << sa) + (b0 << sb)
         level = max(self.nodes[ka].level, self.nodes[kb].level) + 1
         k = self._add(DANode("sub" if minus else "add", ka, kb, sa, sb, e, 0, 0, 0, level), coef, const)
-        return (k, e, flip or (na and nb))
+        return (k, e, na and nb)
 
     def flatten(self, pipeline) -> list[Ref]:
         """Run every stage of da4ml's pipeline symbolically; the last stage's outputs."""
