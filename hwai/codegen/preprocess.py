@@ -26,6 +26,9 @@ FILE = "preprocessing.json"
 HEADER = "hwai_preprocess.h"
 # float32 throughout, in this order: exactly what the loader computed for training
 FORMULA = "model_input[i] = (raw[i] - mean[i]) / scale[i]   (float32 arithmetic)"
+# data.inputs: particles (hwai/data/particles.py): per particle p, the same constants for every p
+PARTICLE_FORMULA = ("model_input[p][i] = mask[p] ? (clip(raw[p][i], clip_lo[i], clip_hi[i]) - mean[i]) / scale[i]"
+                    " : 0   (float32 arithmetic)")
 
 
 def preprocessing_spec(data: Dataset, input_type: FixedType | None = None) -> dict[str, Any]:
@@ -36,6 +39,8 @@ def preprocessing_spec(data: Dataset, input_type: FixedType | None = None) -> di
                                          in enumerate(zip(data.feature_names, data.mean, data.std))],
         "clipping": None,   # the loader clips nothing; the input type saturates (below)
     }
+    if data.meta.get("inputs") == "particles":
+        _add_particles(spec, data.meta)
     if input_type is not None:
         spec["input_type"] = _input_type(input_type)
         for f in spec["features"]:
@@ -48,9 +53,18 @@ def attach(graph: Graph, data: Dataset) -> Graph:
     from dataclasses import replace
 
     tin = graph.tensor(graph.inputs[0])
-    if tin.size != data.n_features:   # e.g. a graph over a feature subset: nothing exact to say
+    if tuple(tin.shape) != tuple(data.x_train.shape[1:]):   # e.g. a feature subset: nothing exact to say
         return graph
     return replace(graph, meta={**graph.meta, "preprocessing": preprocessing_spec(data, tin.type)})
+
+
+def _add_particles(spec: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Particle sets: the per-feature clipping and the padding rule (same constants for every particle)."""
+    clip = meta["clip"]
+    spec.update(formula=PARTICLE_FORMULA, particles=int(meta["particles"]),
+                clipping={"quantile": clip["quantile"], "rule": "quantiles of the train split's real particles"})
+    for f, lo, hi in zip(spec["features"], clip["lo"], clip["hi"]):
+        f["clip_lo"], f["clip_hi"] = float(np.float32(lo)), float(np.float32(hi))
 
 
 def _mode(data: Dataset) -> str:
@@ -99,7 +113,15 @@ def header_context(spec: dict[str, Any]) -> dict[str, Any]:
             "means": ", ".join(c_float(f["mean"]) for f in spec["features"]),
             "scales": ", ".join(c_float(f["scale"]) for f in spec["features"]),
             "names": ", ".join(f'"{_c_string(f["name"])}"' for f in spec["features"]),
+            "particles": spec.get("particles", 0),
+            "clip_lo": ", ".join(_c_bound(f.get("clip_lo", -np.inf)) for f in spec["features"]),
+            "clip_hi": ", ".join(_c_bound(f.get("clip_hi", np.inf)) for f in spec["features"]),
             "table": markdown_table(spec)}
+
+
+def _c_bound(value: float) -> str:
+    """A clipping bound as C: INFINITY (math.h) where data.clip_quantile 0 leaves a feature unclipped."""
+    return ("-INFINITY" if value < 0 else "INFINITY") if np.isinf(value) else c_float(value)
 
 
 def _c_string(s: str) -> str:

@@ -31,6 +31,10 @@ def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Data
     deterministic stratified function of ``seed``; standardization statistics come from
     the train split only so no information leaks from val/test.
     """
+    if cfg.get("inputs") == "particles":   # (N, P, F) particle sets: their own transform
+        from hwai.data.particles import load_particles
+
+        return load_particles(cfg, seed, override_path)
     source = str(override_path or cfg.get("source", ""))
     if not source:
         raise DataError("data.source is empty; set it in the recipe or pass --data PATH.npz")

@@ -138,6 +138,12 @@ DATA = {
                              "val": F(*NUM, default=0.2, minimum=0, maximum=1),
                              "test": F(*NUM, default=0.2, minimum=0, maximum=1)}),
     "max_rows": F(int, minimum=10),
+    "inputs": F(str, default="features", choices=("features", "particles"),
+                help="features: a flat (N, F) array; particles: (N, P, F) sets with a padding mask"),
+    "particles": F(str, default="Xp", help="inputs: particles: the (N, P, F) array's key"),
+    "mask": F(str, default="mask", help="inputs: particles: the (N, P) real-particle mask's key"),
+    "clip_quantile": F(*NUM, default=0.001, minimum=0, maximum=0.49,
+                       help="inputs: particles: clip each feature to these quantiles of real train particles"),
 }
 TARGET = {
     "part": F(str, default="xcvu9p-flga2104-2L-e"),
