@@ -143,7 +143,9 @@ def _io(graph: Graph, node: Node) -> tuple[Tensor, Tensor]:
 
 
 def check_rank1(graph: Graph, node: Node, backend: str) -> None:
-    """The emitters build vectors only; shaped tensors wait for their own loops."""
+    """Shaped tensors reach only the emitters the op declares (``Op.shaped``)."""
+    if backend in op_of(node).shaped:
+        return
     for t in (*node.inputs, *node.outputs):
         if len(graph.tensor(t).shape) != 1:
             raise UnsupportedLayerError(f"node {node.name!r}: tensor {t!r} has shape "
@@ -169,6 +171,7 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     tin, tout = _io(graph, node)
     w = np.asarray(node.attrs.weight, dtype=np.int64)
     a = node.attrs
+    n_rows = dense_rows(graph, node)
     tw, tb, ta = a.weight_type, a.bias_type, a.accum_type
     if tw is None or tb is None or ta is None:
         raise HwaiError(f"dense node {node.name!r} lacks weight/bias/accum types; "
@@ -184,8 +187,8 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     rf = int(node.impl.get("reuse_factor", 1))
     da = da_context(graph, node) if uses_da(graph, node) else {}
     return {**da,
-        "fn": fn, "node": node.name, "n_in": tin.size, "n_out": tout.size,
-        "in_t": hls_type(_typed(tin)), "out_t": hls_type(_typed(tout)),
+        "fn": fn, "node": node.name, "n_in": tin.size // n_rows, "n_out": tout.size // n_rows,
+        "n_rows": n_rows, "in_t": hls_type(_typed(tin)), "out_t": hls_type(_typed(tout)),
         "weight_t": fn + "_weight_t", "bias_t": fn + "_bias_t", "accum_t": fn + "_accum_t",
         "typedefs": [{"name": f"{fn}_{k}_t", "hls": hls_type(t), "comment": f"{node.name} {k}"}
                      for k, t in (("weight", tw), ("bias", tb), ("accum", ta))],
@@ -198,6 +201,11 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
         "reuse_factor": rf, "pragmas": _reuse_pragmas(rf, nnz, target),
         "accum_desc": str(ta), "weight_desc": str(tw),
     }
+
+
+def dense_rows(graph: Graph, node: Node) -> int:
+    """Rows a dense maps with the same weights (P for a per-particle dense on (P, F), else 1)."""
+    return graph.tensor(node.inputs[0]).size // int(node.attrs.weight.shape[0])
 
 
 def _row(j: int, col: np.ndarray, tw: FixedType) -> Ctx:

@@ -80,6 +80,9 @@ class Op:
     fast_linear: ClassVar[bool] = False
     fast_cast: ClassVar[bool] = False
     hls4ml_symbolic: ClassVar[bool] = False  # emitted by hls4ml's symbolic-expression backend
+    # Emitters ("native HLS", "Verilog", "hls4ml") that take this op on tensors of rank > 1
+    # (row-major flattened; e.g. a per-particle dense on (P, F)); the others refuse them.
+    shaped: ClassVar[frozenset[str]] = frozenset()
 
     def unsupported(self, node: Node, what: str) -> UnsupportedLayerError:
         return UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no {what}")

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 class Elementwise(Op):
     """An op applied to each element independently (shape preserved)."""
 
+    # element i of the row-major flattened tensor is element i: no emitter needs a shape
+    shaped = frozenset({"native HLS", "Verilog"})
+
     def out_shape(self, attrs: Any, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(in_shape)
 

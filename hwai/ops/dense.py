@@ -57,6 +57,7 @@ class Dense(Op):
     reusable = True
     starts_part = True
     fast_form = fast_linear = True
+    shaped = frozenset({"native HLS"})   # per-row loops over the leading axes
 
     # --- IR ---------------------------------------------------------------------
     def out_shape(self, attrs: DenseAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -157,7 +158,9 @@ class Dense(Op):
                 "reuse_factor": int(node.impl.get("reuse_factor", 1))}
 
     def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool]:
-        m = src @ node.attrs.weight_type.to_float(node.attrs.weight)
+        w = node.attrs.weight_type.to_float(node.attrs.weight)
+        rows = src.shape[1] // w.shape[0]    # a per-particle dense: the same map on each row
+        m = (src.reshape(len(src), rows, w.shape[0]) @ w).reshape(len(src), -1)
         return m / max(float(np.abs(m).max(initial=0.0)), 1e-300), True  # keep the scale tame
 
     def neuron(self, node: Node, j: int) -> Node:

@@ -88,8 +88,7 @@ def test_validate_checks_shapes() -> None:
 @pytest.mark.unit
 def test_emitters_refuse_rank_2_naming_the_node() -> None:
     g = particle_graph()
-    with pytest.raises(UnsupportedLayerError, match="node 'phi': tensor 'x' has shape \\(5, 4\\).*native HLS"):
-        generate(g, Target())
+    assert "firmware/layers/dense_phi.h" in generate(g, Target())   # native HLS loops over the rows
     with pytest.raises(UnsupportedLayerError, match="node 'phi'.*Verilog emitter supports only rank-1"):
         generate_verilog(g)
 
