@@ -209,18 +209,20 @@ def dense_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
     layer, outs = Layer(ident(node.name), "dense", stages=stages), []
     modular = accum_is_modular(ta, fp, tb.frac)
     fs = max(fp, tb.frac)
-    for j in range(len(bias)):
-        pre = f"{layer.name}_{j}"
+    n_in = int(node.attrs.weight.shape[0])
+    # a per-particle dense: row r of the row-major input maps to outputs r*n_out.. (same weights)
+    for k, (r, j) in enumerate((r, j) for r in range(len(xs) // n_in) for j in range(len(bias))):
+        xr, pre = xs[r * n_in:(r + 1) * n_in], f"{layer.name}_{k}"
         if modular:
-            leaves = dense_terms(node, xs, j, fs, style, coeffs, tx.width)
+            leaves = dense_terms(node, xr, j, fs, style, coeffs, tx.width)
             acc = build_tree(layer, pre, leaves, int(bias[j]) << (fs - tb.frac), fs, stages)
             acc = add_cast(layer, acc, ta, f"{pre}_acc", *cast_interval(acc, ta))
         else:
-            acc = _sequential(layer, node, xs, j, ta, tb, fp, pre)
+            acc = _sequential(layer, node, xr, j, ta, tb, fp, pre)
             for s in range(stages - 1):  # chain: extra stages only delay (retiming material)
                 acc = _register(layer, acc, f"{pre}_d{s}")
         out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
-        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{j}"))
+        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{k}"))
     return layer, outs
 
 

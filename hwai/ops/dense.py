@@ -57,7 +57,7 @@ class Dense(Op):
     reusable = True
     starts_part = True
     fast_form = fast_linear = True
-    shaped = frozenset({"native HLS"})   # per-row loops over the leading axes
+    shaped = frozenset({"native HLS", "Verilog"})   # per-row loops over the leading axes
 
     # --- IR ---------------------------------------------------------------------
     def out_shape(self, attrs: DenseAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -85,3 +85,15 @@ def test_native_int_csim_equals_golden(design: Graph, vectors: np.ndarray, golde
     from hwai.sim.fast_csim import csim_fast
 
     assert _mismatches(csim_fast(design, vectors), golden) == 0
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("stages", [1, 2])
+def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray, tmp_path: Path,
+                                 stages: int) -> None:
+    _needs("verilator")
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.sim.rtl import rtl_sim
+
+    got = rtl_sim(design, generate_verilog(design, TARGET, stages=stages), vectors, workdir=tmp_path)
+    assert _mismatches(got, golden) == 0

@@ -86,11 +86,14 @@ def test_validate_checks_shapes() -> None:
 
 
 @pytest.mark.unit
-def test_emitters_refuse_rank_2_naming_the_node() -> None:
+def test_emitters_take_rank_2_only_where_the_op_says_so() -> None:
+    from hwai.codegen.context import check_rank1
+
     g = particle_graph()
     assert "firmware/layers/dense_phi.h" in generate(g, Target())   # native HLS loops over the rows
-    with pytest.raises(UnsupportedLayerError, match="node 'phi'.*Verilog emitter supports only rank-1"):
-        generate_verilog(g)
+    assert generate_verilog(g)
+    with pytest.raises(UnsupportedLayerError, match="node 'phi'.*toy emitter supports only rank-1"):
+        check_rank1(g, g.node("phi"), "toy")
 
 
 @pytest.mark.unit
