@@ -38,7 +38,7 @@ ROWS: list[tuple[str, str, str, list[str]]] = [
     *[(f"hgq_beta{b}", f"HGQ 0.2.6, beta={b}", "recipes/jet_tagging_hetero.yaml",
        ["--set", "steps.quantize.search.cost=null", "--set", f"steps.quantize.beta={b}",
         "--set", "steps.lower.arith=csd", "--set", "budget.lut=200000", "--set", "budget.latency_ns=100"])
-      for b in ("1.0e-6", "3.0e-6", "1.0e-5", "3.0e-5")],   # YAML 1.1 reads 1e-5 as text
+      for b in ("1.0e-6", "3.0e-6", "1.0e-5", "3.0e-5")],
     *[(f"hwai_lut{n}", f"hwai heterogeneous, budget {n} LUT", "recipes/jet_tagging_hetero.yaml",
        ["--set", f"budget.lut={n}"]) for n in (1000, 2500, 6000, 12000)],
     ("hwai_prune_distill", "hwai heterogeneous + pruning + distillation, budget 2500 LUT",

@@ -5,6 +5,9 @@
                   Verilator vectors/min and the estimator's out-of-sample error (bench_rtl.py)
 * compress.json - wall time and peak memory of `hwai compress` on the jet recipe
 * sweep.json    - `hwai sweep` throughput, trials/hour on this machine's cores (bench_sweep.py)
+* compression.json (+ .png) - the accuracy-vs-LUT front on the jet task: float, uniform QKeras,
+                  prune + 6-bit, HGQ at fixed penalties, hwai heterogeneous at LUT budgets, each
+                  through hwai's Verilog and Yosys, C-sim and Verilator (bench_compression.py, ~1 h)
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main() -> None:
     run([sys.executable, "bench/bench_codegen.py"])
     run([sys.executable, "bench/bench_rtl.py"])  # adds its keys to codegen.json
     run([sys.executable, "bench/bench_sweep.py"])  # sweep.json: trials/hour of a small jet sweep
+    run([sys.executable, "bench/bench_compression.py", "--jobs", "2"])  # compression.json + .png
     res = bench_compress()
     (RESULTS / "compress.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(json.dumps(res, indent=1))

@@ -377,11 +377,13 @@ def overrides_from_sets(sets: list[str], raw: dict) -> dict:
 def _parse_set(item: str) -> tuple[list[str], Any]:
     import yaml
 
+    from hwai.recipe.schema import load_yaml
+
     key, sep, text = item.partition("=")
     if not sep or not key.strip() or "" in key.split("."):
         raise RecipeError(f"--set {item}: write --set dotted.path=value, e.g. --set data.max_rows=20000")
     try:
-        return key.strip().split("."), yaml.safe_load(text)
+        return key.strip().split("."), load_yaml(text)
     except yaml.YAMLError as err:
         raise RecipeError(f"--set {item}: the value is not valid YAML ({getattr(err, 'problem', err)})") from None
 
@@ -571,12 +573,14 @@ def _key_doc(fld: Any) -> dict:
 def cmd_recipes(args: argparse.Namespace) -> int:
     import yaml
 
+    from hwai.recipe.schema import load_yaml
+
     if not RECIPES_DIR.is_dir():
         raise HwaiError(f"{RECIPES_DIR}: no recipes folder (the examples ship with the source tree)")
     doc = {}
     for path in sorted(RECIPES_DIR.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = load_yaml(path.read_text()) or {}
         except yaml.YAMLError:
             raw = {}
         doc[str(path)] = str(raw.get("description", "")) if isinstance(raw, dict) else ""
@@ -587,9 +591,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    import yaml
 
-    from hwai.recipe.schema import recipe_from_dict
+    from hwai.recipe.schema import load_yaml, recipe_from_dict
     from hwai.recipe.starter import inspect_data, inspect_model, safe_name, starter_recipe
 
     out = args.output
@@ -597,7 +600,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise HwaiError(f"{out}: exists; pass --force to overwrite it or -o another file")
     model = inspect_model(args.model)
     text = starter_recipe(model, inspect_data(args.data), args.name or safe_name(args.model.stem))
-    recipe_from_dict(yaml.safe_load(text), out)  # never write a recipe hwai would reject
+    recipe_from_dict(load_yaml(text), out)  # never write a recipe hwai would reject
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     result(args, {"ok": True, "recipe": str(out)},

@@ -142,7 +142,8 @@ class Quant(Elementwise):
             return {}
         w = a.widths.ravel()
         return {"per_element": True, "bits_min": int(w.min()), "bits_max": int(w.max()),
-                "bits_mean": float(w.mean()), "zero_width": int((w == 0).sum())}
+                "bits_mean": float(w[w > 0].mean()) if (w > 0).any() else 0.0,   # live elements, as dense
+                "zero_width": int((w == 0).sum())}
 
     def trailing_zeros(self, graph: Graph, node: Node) -> np.ndarray | None:
         """Element i sits on the output grid shifted left by F - f_i: that many zero bits."""

@@ -306,6 +306,25 @@ class Recipe:
         return [s.name for s in self.steps]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 (PyYAML) reads ``1e-5`` as a string: its float pattern wants a dot and a
+    signed exponent. Recipes are written by people who mean the number (``beta: 1e-5``),
+    so floats are resolved with YAML 1.2's core-schema pattern here."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """``yaml.safe_load`` with YAML 1.2 floats (``1e-5`` is a number): every recipe-shaped text
+    (recipe files, ``--set`` values, sweep spaces) goes through here."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError with a one-line message."""
     path = Path(path)
@@ -313,7 +332,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: recipe file not found")
     text = path.read_bytes()
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

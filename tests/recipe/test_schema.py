@@ -194,3 +194,22 @@ def test_with_absolute_paths_keeps_files_reachable_from_a_copy(tmp_path: Path) -
     copy.parent.mkdir()
     copy.write_text(yaml.safe_dump(out))
     assert load_recipe(copy).data["source"] == str(tmp_path / "data" / "x.npz")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("text,value", [("1e-5", 1e-5), ("3E-6", 3e-6), ("1.0e-5", 1e-5), ("-2e3", -2000.0),
+                                        (".5", 0.5), ("7", 7), ("1e5x", "1e5x"), ("abc", "abc")])
+def test_yaml_reads_exponent_floats_as_numbers(text: str, value) -> None:
+    from hwai.recipe.schema import load_yaml
+    got = load_yaml(f"v: {text}")["v"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.unit
+def test_a_recipe_with_beta_1e_minus_5_is_valid(tmp_path) -> None:
+    from hwai.recipe.schema import load_recipe
+    p = tmp_path / "r.yaml"
+    p.write_text("name: r\nmodel: {arch: jet_mlp}\ndata: {source: x.npz}\n"
+                 "steps:\n  - train: {epochs: 1}\n  - quantize: {method: hgq, beta: 1e-5}\n")
+    r = load_recipe(p)
+    assert r.steps[1].cfg["beta"] == 1e-5
