@@ -264,5 +264,6 @@ def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray) -> tuple[Path,
     folder.mkdir(parents=True, exist_ok=True)
     paths = folder / "tb_input_features.dat", folder / "tb_output_predictions.dat"
     for path, values in zip(paths, (tin.to_float(codes), tout.to_float(y))):
+        values = values.reshape(len(values), -1)   # a shaped tensor: row-major, as the firmware port
         path.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in values))
     return paths

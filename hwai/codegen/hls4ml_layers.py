@@ -46,7 +46,7 @@ def layer_list(graph: Graph, plan: list[HlsLayer]) -> list[dict[str, Any]]:
 
     tin = graph.tensor(graph.inputs[0])
     out: list[dict[str, Any]] = [{"name": tin.name, "class_name": "InputLayer",
-                                  "data_format": "channels_last", "input_shape": [tin.size]}]
+                                  "data_format": "channels_last", "input_shape": list(tin.shape)}]
     for layer in plan:
         out += op_of(layer.node).hls4ml_layer_dicts(graph, layer)
     return out

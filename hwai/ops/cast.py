@@ -15,7 +15,7 @@ class Elementwise(Op):
     """An op applied to each element independently (shape preserved)."""
 
     # element i of the row-major flattened tensor is element i: no emitter needs a shape
-    shaped = frozenset({"native HLS", "Verilog"})
+    shaped = frozenset({"native HLS", "Verilog", "hls4ml"})
 
     def out_shape(self, attrs: Any, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(in_shape)

@@ -57,7 +57,7 @@ class Dense(Op):
     reusable = True
     starts_part = True
     fast_form = fast_linear = True
-    shaped = frozenset({"native HLS", "Verilog"})   # per-row loops over the leading axes
+    shaped = frozenset({"native HLS", "Verilog", "hls4ml"})   # per-row loops over the leading axes
 
     # --- IR ---------------------------------------------------------------------
     def out_shape(self, attrs: DenseAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -198,7 +198,9 @@ class Dense(Op):
         from hwai.codegen.hls4ml_layers import activation_dict
 
         w, b = self.float_weights(layer.node)
-        n_in, n_out = graph.tensor(layer.node.inputs[0]).size, graph.tensor(layer.tensor).size
+        # on a (P, F) input hls4ml's own pass makes this Dense a pointwise Conv1D (multi_dense.py),
+        # whose latency kernel has dense_latency's casts: cast(b), += cast(x*w), cast(acc)
+        n_in, n_out = (int(d) for d in layer.node.attrs.weight.shape)
         dense = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
                  "activation": "linear", "use_bias": True, "weight_data": w.reshape(n_in, n_out),
                  "bias_data": b.reshape(n_out), "n_in": n_in, "n_out": n_out,

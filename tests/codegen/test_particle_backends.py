@@ -97,3 +97,17 @@ def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.
 
     got = rtl_sim(design, generate_verilog(design, TARGET, stages=stages), vectors, workdir=tmp_path)
     assert _mismatches(got, golden) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray, tmp_path: Path) -> None:
+    """hls4ml turns the Dense on (P, F) into a pointwise Conv1D; precisions set and checked as for Dense."""
+    pytest.importorskip("hls4ml")
+    _needs("g++")
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
+    from hwai.sim.hls4ml_csim import csim_hls4ml
+
+    hls_model = to_hls4ml(design, tmp_path / "hls", TARGET, vectors=vectors[:200])
+    assert type(hls_model.graph["fc1"]).__name__.endswith("Conv1D")
+    compile_hls4ml(hls_model)
+    assert _mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
