@@ -203,6 +203,18 @@ def dense_context(graph: Graph, node: Node, target: Target) -> Ctx:
     }
 
 
+def pool_context(graph: Graph, node: Node, target: Target) -> Ctx:
+    """global_pool: the exact sum/max in the input's grid (``acc_t``), then for avg the same
+    bits reinterpreted ``shift`` = log2(P) bits further right (``pre_t``), then the output cast."""
+    tin, tout = _io(graph, node)
+    ta: FixedType = node.attrs.accum_type
+    shift = int(tin.shape[0]).bit_length() - 1 if node.attrs.mode == "avg" else 0
+    acc = FixedType(ta.width - shift, ta.integer, ta.signed)   # the sum at the input's fraction
+    return {**elementwise_context(graph, node, target), "mode": node.attrs.mode, "n_rows": int(tin.shape[0]),
+            "n_out": tout.size, "shift": shift, "acc_t": hls_type(acc), "acc_width": acc.width,
+            "pre_t": hls_type(FixedType(acc.width, acc.integer - shift, ta.signed)), "acc_desc": str(acc)}
+
+
 def dense_rows(graph: Graph, node: Node) -> int:
     """Rows a dense maps with the same weights (P for a per-particle dense on (P, F), else 1)."""
     return graph.tensor(node.inputs[0]).size // int(node.attrs.weight.shape[0])

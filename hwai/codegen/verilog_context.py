@@ -363,6 +363,42 @@ def _element_cast(layer: Layer, x: Sig, t: FixedType | None, tout: FixedType, na
     return Sig(name, width, e.lo << sh, e.hi << sh, tout.frac)
 
 
+# --- global pooling ---------------------------------------------------------------------
+
+
+def pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int) -> tuple[Layer, list[Sig]]:
+    """global_pool: per channel an adder tree over the rows (avg: its root read ``shift``
+    bits further right, no logic) or a compare-and-select chain (max), then the output cast."""
+    p, ch = g.tensor(node.inputs[0]).shape
+    tout = g.tensor(node.outputs[0]).type
+    shift = int(p).bit_length() - 1 if node.attrs.mode == "avg" else 0
+    layer, outs = Layer(ident(node.name), "global_pool", stages=stages), []
+    for c in range(ch):
+        col, pre = [xs[r * ch + c] for r in range(p)], f"{layer.name}_{c}"
+        if node.attrs.mode == "max":
+            acc = _max_chain(layer, col, pre)
+            for s in range(stages - 1):  # a chain: extra stages only delay
+                acc = _register(layer, acc, f"{pre}_d{s}")
+        else:
+            leaves = [(Sig("", x.width, x.lo, x.hi, x.frac), False, x.name) for x in col]
+            acc = build_tree(layer, pre, leaves, 0, col[0].frac, stages)
+            acc = Sig(acc.name, acc.width, acc.lo, acc.hi, acc.frac + shift)
+        out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
+        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{c}"))
+    return layer, outs
+
+
+def _max_chain(layer: Layer, col: list[Sig], pre: str) -> Sig:
+    m = col[0]
+    for r, x in enumerate(col[1:], 1):
+        lo, hi = max(m.lo, x.lo), max(m.hi, x.hi)
+        s = Sig(f"{pre}_m{r}", max(m.width, x.width), lo, hi, x.frac)
+        layer.body.append({"kind": "wire", "name": s.name, "width": s.width,
+                           "expr": f"({x.name} > {m.name}) ? {x.name} : {m.name}"})
+        m = s
+    return m
+
+
 # --- whole graph ----------------------------------------------------------------------
 
 

@@ -24,17 +24,13 @@ JET_CLASSES = ("g", "q", "W", "Z", "t")
 _DEFAULT_SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
-def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Dataset:
+def load_features(cfg: dict, seed: int, override_path: str | None = None) -> Dataset:
     """Read, label-encode, subsample, split and standardize the data described by ``cfg``.
 
     ``override_path`` (the CLI's ``--data``) replaces ``cfg['source']``. The split is a
     deterministic stratified function of ``seed``; standardization statistics come from
     the train split only so no information leaks from val/test.
     """
-    if cfg.get("inputs") == "particles":   # (N, P, F) particle sets: their own transform
-        from hwai.data.particles import load_particles
-
-        return load_particles(cfg, seed, override_path)
     source = str(override_path or cfg.get("source", ""))
     if not source:
         raise DataError("data.source is empty; set it in the recipe or pass --data PATH.npz")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwai.data import loaders
+import hwai.data.loaders as loaders
 from hwai.data.dataset import Dataset
 from hwai.errors import DataError
 

@@ -24,6 +24,7 @@ OP_TABLE: dict[str, str] = {
     "quant": "hwai.ops.quant:Quant",
     "expr": "hwai.ops.expr:Expr",
     "leaky_relu": "hwai.ops.leaky_relu:LeakyRelu",
+    "global_pool": "hwai.ops.global_pool:GlobalPool",
 }
 
 

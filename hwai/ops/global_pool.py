@@ -1,0 +1,155 @@
+"""``global_pool``: pool a (P, C) tensor over its first (particle) axis into (C,).
+
+Golden semantics (codes of the input type, frac F; P particles):
+
+- ``sum``: pre = Σ_p x[p, c] exactly, at frac F;
+- ``avg``: the same exact sum read at frac F + k, i.e. sum · 2^-k, for P = 2^k (an exact
+  shift: no rounding before the output cast). P not a power of two is refused;
+- ``max``: pre = max_p x[p, c] at frac F;
+
+then out = cast(pre, output type). hls4ml's ``GlobalAveragePooling1D`` (``nnet::avg``: ``accum_t
+y = Σ x; y /= N``) equals it when ``accum_t`` has the sum's integer bits and F + k fraction bits:
+the division is then exact and the result cast is the same cast.
+
+Attributes: ``mode`` (``sum`` | ``avg`` | ``max``); ``accum_type``, the exact type of the pre-cast
+value for any input of the input type (filled by precision inference; hls4ml's ``accum_t``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwai.ir.numeric import cast_interval, type_for_range
+from hwai.ir.types import FixedType, requantize
+from hwai.ops.base import IntArray, Interval, Op, OpAttrs
+
+if TYPE_CHECKING:
+    from hwai.ir.graph import Graph, Node
+
+MODES = ("sum", "avg", "max")
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalPoolAttrs(OpAttrs):
+    mode: str
+    accum_type: FixedType | None = None   # the exact pre-cast type (infer_precision fills it)
+
+    def __post_init__(self) -> None:
+        from hwai.ir.graph import IRError
+        if self.mode not in MODES:
+            raise IRError(f"global_pool: mode {self.mode!r} is not one of {', '.join(MODES)}")
+
+
+def pool_shift(graph: Graph, node: Node) -> int:
+    """k: the extra fraction bits of the pre-cast value (log2 P for avg, else 0)."""
+    p = graph.tensor(node.inputs[0]).shape[0]
+    return int(p).bit_length() - 1 if node.attrs.mode == "avg" else 0
+
+
+def accum_type(graph: Graph, node: Node) -> FixedType:
+    """hls4ml's ``accum_t``: holds the sum (max: one input) of any input codes exactly, with
+    F + k fraction bits so that its ``y /= P`` is exact (k = log2 P for avg, else 0)."""
+    t = graph.tensor(node.inputs[0]).type
+    n = 1 if node.attrs.mode == "max" else graph.tensor(node.inputs[0]).shape[0]
+    k = pool_shift(graph, node)
+    return type_for_range(n * t.qmin << k, n * t.qmax << k, t.frac + k)
+
+
+def pre_interval(graph: Graph, node: Node, env: dict[str, Interval]) -> Interval:
+    lo, hi, frac = env[node.inputs[0]]
+    c = graph.tensor(node.outputs[0]).shape[0]
+    lo, hi = (np.asarray(v, dtype=object).reshape(-1, c) for v in (lo, hi))
+    if node.attrs.mode == "max":
+        return lo.max(axis=0), hi.max(axis=0), frac
+    return lo.sum(axis=0), hi.sum(axis=0), frac + pool_shift(graph, node)
+
+
+class GlobalPool(Op):
+    name = "global_pool"
+    Attrs = GlobalPoolAttrs
+    shaped = frozenset({"native HLS", "Verilog", "hls4ml"})
+
+    def out_shape(self, attrs: GlobalPoolAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(in_shape[1:])
+
+    def check(self, graph: Graph, node: Node) -> None:
+        from hwai.ir.graph import IRError
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+        if len(x.shape) != 2 or y.shape != self.out_shape(node.attrs, x.shape):
+            raise IRError(f"node {node.name!r}: global_pool maps (P, C) to (C,), not {x.shape} to {y.shape}")
+        p = x.shape[0]
+        if node.attrs.mode == "avg" and p & (p - 1):
+            raise IRError(f"node {node.name!r}: average pooling over {p} particles needs a power-of-two count "
+                          "(an exact shift); pad the set to the next power of two or use mode sum")
+
+    def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
+        x = np.asarray(xs[0])
+        x = x.reshape(len(x), graph.tensor(node.inputs[0]).shape[0], -1)
+        pre = x.max(axis=1) if node.attrs.mode == "max" else x.sum(axis=1)
+        frac = graph.tensor(node.inputs[0]).type.frac + pool_shift(graph, node)
+        return [requantize(pre, frac, graph.tensor(node.outputs[0]).type)]
+
+    def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
+        out = graph.tensor(node.outputs[0])
+        if node.attrs.accum_type is None:
+            node = node.with_attrs(accum_type=accum_type(graph, node))
+            graph = graph.with_node(node)
+        if out.type is None:
+            lo, hi, frac = pre_interval(graph, node, env)
+            graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
+        return graph, node
+
+    def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
+        env[node.outputs[0]] = cast_interval(pre_interval(graph, node, env), graph.tensor(node.outputs[0]).type)
+
+    def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        # corner vectors stop here: max is not linear, and the particle count is not in the node
+        return None
+
+    def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+        """(P - 1) two-input adders (sum/avg) or compare-and-select pairs (max, two LUT bits per
+        bit: carry-chain compare + mux) per channel, each as wide as the exact pre-cast value;
+        one registered stage as in the Verilog emitter."""
+        from hwai.estimate.cost import Cost
+        p, ch = graph.tensor(node.inputs[0]).shape
+        bits = node.attrs.accum_type.width
+        per_bit = 2.0 if node.attrs.mode == "max" else 1.0
+        out = graph.tensor(node.outputs[0])
+        return Cost(per_bit * bits * (p - 1) * ch, float(out.type.width * ch), 0, 0.0, 1, 1), \
+            "adder/compare tree over the particles"
+
+    def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
+        from hwai.codegen.context import pool_context
+        return pool_context(graph, node, target)
+
+    def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
+        from hwai.codegen.native_int import int_cast
+        tin = graph.tensor(node.inputs[0]).type
+        return {"kind": "pool", "cast": int_cast(tin.frac + pool_shift(graph, node), graph.tensor(node.outputs[0]).type)}
+
+    def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
+        from hwai.codegen.verilog_context import pool_layer
+        return pool_layer(graph, node, xs, stages)
+
+    def hls4ml_kind(self, node: Node) -> str:
+        return "global_pool"
+
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
+        from hwai.errors import UnsupportedLayerError
+        mode = layer.node.attrs.mode
+        if mode == "sum":
+            raise UnsupportedLayerError(f"node {layer.name!r}: hls4ml has no global sum pooling; "
+                                        "use mode avg or the native/Verilog backends")
+        p, ch = graph.tensor(layer.node.inputs[0]).shape
+        kind = "Max" if mode == "max" else "Average"
+        return [{"name": layer.name, "class_name": f"Global{kind}Pooling1D", "data_format": "channels_last",
+                 "keepdims": False, "n_in": int(p), "n_filt": int(ch)}]
+
+    def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
+        return {"accum": layer.node.attrs.accum_type}
+
+    def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
+        return {"accum": hls_layer.get_attr("accum_t").precision}

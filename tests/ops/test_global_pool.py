@@ -1,0 +1,127 @@
+"""global_pool (sum | avg | max over the particle axis): golden semantics, and every backend equal
+to the golden model on >= 10,000 vectors (a Deep Sets: phi -> pool -> rho)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwai.codegen.native import generate, golden_outputs
+from hwai.ir import interp
+from hwai.ir.graph import Graph, IRError, Node, Tensor, chain
+from hwai.ir.types import FixedType
+from hwai.passes.precision import infer_precision
+from hwai.sim.vectors import make_vectors
+from hwai.target import Target
+from tests.data.particle_helpers import ACT, INPUT
+
+P, F, H, OUT = 8, 4, 6, 3
+N_VECTORS = 10_000
+TARGET = Target(project_name="deepsets")
+
+
+def deepsets(mode: str, p: int = P, seed: int = 0, pool_type: FixedType | None = None) -> Graph:
+    """phi (per-particle dense 4->6, relu) -> global_pool(mode) -> rho (dense 6->3)."""
+    rng = np.random.default_rng(seed)
+    wt = FixedType(6, 1)
+
+    def dense(name: str, src: str, n_in: int, n_out: int, shape: tuple[int, ...]) -> tuple[Node, Tensor]:
+        w = rng.integers(wt.qmin, wt.qmax + 1, (n_in, n_out))
+        return (Node(name, "dense", (src,), (f"{name}_out",), {"weight": w, "weight_type": wt,
+                "bias": rng.integers(wt.qmin, wt.qmax + 1, n_out), "bias_type": wt}), Tensor(f"{name}_out", shape))
+
+    layers = [dense("phi", "x", F, H, (p, H)),
+              (Node("relu", "relu", ("phi_out",), ("relu_out",)), Tensor("relu_out", (p, H), ACT)),
+              (Node("pool", "global_pool", ("relu_out",), ("pool_out",), {"mode": mode}),
+               Tensor("pool_out", (H,), pool_type)),
+              dense("rho", "pool_out", H, OUT, (OUT,))]
+    return infer_precision(chain("ds", Tensor("x", (p, F), INPUT), layers)).validate()
+
+
+@pytest.fixture(scope="module", params=["sum", "avg", "max"])
+def case(request) -> tuple[Graph, np.ndarray, np.ndarray]:
+    # avg into a narrower RND/SAT type: the output cast rounds and saturates
+    pool_t = FixedType(7, 3, False, "RND", "SAT") if request.param == "avg" else None
+    g = deepsets(request.param, pool_type=pool_t)
+    x = make_vectors(g, N_VECTORS, seed=5)
+    return g, x, golden_outputs(g, x)
+
+
+def _mismatches(got: np.ndarray, want: np.ndarray) -> int:
+    assert got.shape == want.shape
+    return int(np.count_nonzero(np.any(got != want, axis=1)))
+
+
+def _needs(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed")
+
+
+@pytest.mark.unit
+def test_golden_semantics_against_numpy(case) -> None:
+    g, x, _ = case
+    trace = interp.run_reference(g, x[:2000], trace=True)
+    t_in, t_out = g.tensor("relu_out").type, g.tensor("pool_out").type
+    v = t_in.to_float(np.asarray(trace["relu_out"]).reshape(-1, P, H))
+    mode = g.node("pool").attrs.mode
+    want = {"sum": v.sum(axis=1), "avg": v.mean(axis=1), "max": v.max(axis=1)}[mode]
+    assert (np.asarray(trace["pool_out"]) == t_out.from_float(want)).all()   # exact pre-value, one cast
+    assert g.node("pool").attrs.accum_type is not None
+    assert (interp.run(g, x)["rho_out"] == interp.run_reference(g, x)["rho_out"]).all()
+
+
+@pytest.mark.unit
+def test_average_needs_a_power_of_two_count() -> None:
+    with pytest.raises(IRError, match="node 'pool': average pooling over 6 particles needs a power-of-two"):
+        deepsets("avg", p=6)
+
+
+@pytest.mark.unit
+def test_estimate_counts_the_tree(case) -> None:
+    from hwai.estimate import estimate
+
+    g = case[0]
+    assert estimate(g, Target()).per_node["pool"].lut > 0
+
+
+@pytest.mark.csim
+def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path: Path) -> None:
+    pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
+    _needs("g++")
+    from hwai.sim.fast_csim import csim_fast
+    from hwai.sim.native_csim import csim_native
+
+    g, x, golden = case
+    assert _mismatches(csim_native(g, generate(g, TARGET), x), golden) == 0
+    assert _mismatches(csim_fast(g, x), golden) == 0
+
+
+@pytest.mark.rtl
+def test_verilator_equals_golden(case, tmp_path: Path) -> None:
+    _needs("verilator")
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.sim.rtl import rtl_sim
+
+    g, x, golden = case
+    assert _mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
+    pytest.importorskip("hls4ml")
+    _needs("g++")
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
+    from hwai.errors import UnsupportedLayerError
+    from hwai.sim.hls4ml_csim import csim_hls4ml
+
+    g, x, golden = case
+    if g.node("pool").attrs.mode == "sum":
+        with pytest.raises(UnsupportedLayerError, match="node 'pool': hls4ml has no global sum pooling"):
+            to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
+        return
+    hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
+    compile_hls4ml(hls_model)
+    assert _mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
