@@ -239,3 +239,18 @@ def test_budget_search_finds_beta_for_a_torch_model(tmp_path) -> None:
     assert any(not p["fits"] for p in rep["probes"])                 # the bisection had to work for it
     est = json.loads((run / "steps" / "04_estimate" / "report.json").read_text())
     assert est["total"]["lut"] == pytest.approx(final["lut"], abs=0.1) and est["total"]["lut"] <= 1200
+
+
+def test_a_zero_bit_neuron_is_the_constant_zero_in_both(by_beta: dict, data: Dataset) -> None:
+    import copy
+
+    model = copy.deepcopy(by_beta[1e-5])
+    model.relu1_quant.width[:3] = 0           # as tracing sets it for a neuron that never fires
+    model.input_quant.width[0] = 0            # and for a feature that always rounds to 0
+    graph = TorchEngine().lower(model, DEFAULT_TYPE, {})
+    assert (graph.node("relu1_quant").attrs.widths[:3] == 0).all()
+    tin = graph.tensor(graph.inputs[0]).type
+    codes = make_vectors(graph, 2000, 1, tin.from_float(data.x_test))
+    trace = run(graph, codes, trace=True)
+    assert not trace["relu1_quant"][:, :3].any() and not trace["input_quant"][:, 0].any()
+    np.testing.assert_array_equal(reference_codes(model, graph, tin.to_float(codes)), trace[graph.outputs[0]])
