@@ -36,8 +36,9 @@ ROWS: list[tuple[str, str, str, list[str]]] = [
     ("qkeras_6bit", "QKeras uniform 6-bit", "recipes/jet_tagging_uniform.yaml", []),
     ("prune_6bit", "today's prune + 6-bit (jet_tagging.yaml)", "recipes/jet_tagging.yaml", []),
     *[(f"hgq_beta{b}", f"HGQ 0.2.6, beta={b}", "recipes/jet_tagging_hetero.yaml",
-       ["--set", f"steps.quantize.beta={b}", "--set", "steps.lower.arith=csd", "--set", "budget.lut=200000"])
-      for b in ("3e-6", "1e-5", "3e-5", "1e-4")],
+       ["--set", "steps.quantize.search.cost=null", "--set", f"steps.quantize.beta={b}",
+        "--set", "steps.lower.arith=csd", "--set", "budget.lut=200000", "--set", "budget.latency_ns=100"])
+      for b in ("1.0e-6", "3.0e-6", "1.0e-5", "3.0e-5")],   # YAML 1.1 reads 1e-5 as text
     *[(f"hwai_lut{n}", f"hwai heterogeneous, budget {n} LUT", "recipes/jet_tagging_hetero.yaml",
        ["--set", f"budget.lut={n}"]) for n in (1000, 2500, 6000, 12000)],
     ("hwai_prune_distill", "hwai heterogeneous + pruning + distillation, budget 2500 LUT",

@@ -16,7 +16,7 @@ from typing import Any
 from hwai.ir.graph import Graph
 from hwai.recipe.offline import ir_checkpoint
 from hwai.recipe.runner import default_run_dir, run_recipe
-from hwai.recipe.schema import Recipe, load_recipe, recipe_from_dict
+from hwai.recipe.schema import Recipe, load_recipe, merge_overrides, recipe_from_dict
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,7 @@ def load(recipe: str | Path, overrides: dict | None = None) -> Recipe:
     base = load_recipe(recipe)
     if not overrides:
         return base
-    doc = _merge(dict(base.raw), overrides)
-    merged = recipe_from_dict(doc, base.path)
-    return merged
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    return recipe_from_dict(merge_overrides(base.raw, overrides), base.path)
 
 
 def compress(recipe: str | Path | Recipe, data: str | None = None, out: str | Path | None = None,

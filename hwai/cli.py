@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import traceback
@@ -180,7 +181,10 @@ def _interrupted(args: argparse.Namespace) -> int:
 
 
 def resume_hint(args: argparse.Namespace) -> str:
-    """The command that continues an interrupted ``compress`` (first step without a report)."""
+    """The command that continues an interrupted ``compress`` (first step without a report)
+    or ``sweep``."""
+    if getattr(args, "sweep_dir", None) is not None:
+        return sweep_hint(args)
     run_dir, steps = getattr(args, "run_dir", None), getattr(args, "step_folders", None)
     if run_dir is None or steps is None:
         return ""
@@ -608,7 +612,8 @@ def _add_sweep(add: Any) -> None:
     w = add("sweep", "search methods and settings on Ray Tune (ASHA + TPE): Pareto front, recommendation, "
             "report.html; --best re-runs the chosen point to firmware",
             "  hwai sweep recipes/jet_tagging_sweep.yaml --data ../shared/data/jets_hlf.npz\n"
-            "  hwai sweep recipes/jet_tagging_sweep.yaml --resume            # after a crash\n"
+            "  hwai sweep recipes/jet_tagging_sweep.yaml --set search.trials=10 --set data.max_rows=20000\n"
+            "  hwai sweep recipes/jet_tagging_sweep.yaml --resume            # after a crash or Ctrl-C\n"
             "  hwai sweep recipes/jet_tagging_sweep.yaml --address 10.0.0.1:6379\n"
             "  hwai sweep runs/jet_tagging_sweep-sweep --best --synth")
     w.add_argument("target", type=Path, help="recipe with a search: block (or, with --best, a sweep folder)")
@@ -620,20 +625,54 @@ def _add_sweep(add: Any) -> None:
     w.add_argument("--out", type=Path, help="sweep folder (default runs/<recipe name>-sweep)")
     w.add_argument("--best", action="store_true", help="re-run the sweep's chosen point through emit, C-sim, RTL")
     w.add_argument("--synth", action="store_true", help="with --best: confirm the budget with Yosys")
+    add_set_flag(w)
     w.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hwai.sweep.best import run_best
-    from hwai.sweep.driver import run_sweep
+    from hwai.api import load
+    from hwai.sweep.driver import default_sweep_dir, run_sweep
 
     if args.best:
-        run_dir = run_best(args.target, synth=args.synth, data=args.data)
-        print((run_dir / "report.md").read_text().split("## Budget")[0])
-        return 0
-    run_sweep(args.target, args.out, resume=args.resume, address=args.address, trials=args.trials,
-              time_limit=args.time_limit, data=args.data)
+        return _sweep_best(args)
+    overrides = set_overrides(args.target, args.set)
+    args.sweep_dir = Path(args.out or default_sweep_dir(load(args.target, overrides).name))  # for the hint
+    # progress lines go to stdout, which _human_output sends to stderr (--json) or nowhere (--quiet)
+    sweep_dir = run_sweep(args.target, args.sweep_dir, resume=args.resume, address=args.address,
+                          trials=args.trials, time_limit=args.time_limit, data=args.data, overrides=overrides)
+    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    result(args, {"ok": True, "sweep_dir": str(sweep_dir), "sweep": doc}, str(sweep_dir) if args.quiet else "")
     return 0
+
+
+def _sweep_best(args: argparse.Namespace) -> int:
+    from hwai.sweep.best import run_best
+
+    if args.set:
+        raise RecipeError(f"--set {args.set[0]}: --best re-runs the point the sweep chose, with the "
+                          "sweep's recipe; give --set to the sweep itself")
+    run_dir = run_best(args.target, synth=args.synth, data=args.data)
+    report = json.loads((run_dir / "report.json").read_text())
+    headline = (run_dir / "report.md").read_text().split("## Budget")[0]
+    result(args, {"ok": True, "run_dir": str(run_dir), "report": report}, str(run_dir) if args.quiet else headline)
+    return 0
+
+
+def sweep_hint(args: argparse.Namespace) -> str:
+    """The command that continues an interrupted sweep (``--resume`` once its folder exists)."""
+    from hwai.sweep.driver import MARKER
+
+    parts = ["hwai sweep", shlex.quote(str(args.target))]
+    parts += [f"--data {shlex.quote(args.data)}"] if args.data else []
+    parts += [f"--out {shlex.quote(str(args.sweep_dir))}"]
+    parts += [f"--trials {args.trials}"] if args.trials is not None else []
+    parts += [f"--time-limit {args.time_limit:g}"] if args.time_limit is not None else []
+    parts += [f"--address {args.address}"] if args.address else []
+    parts += [f"--set {shlex.quote(s)}" for s in args.set or []]
+    base = " ".join(parts)
+    if not (args.sweep_dir / MARKER).is_file():
+        return f"nothing was written; rerun: {base}"
+    return f"resume with: {base} --resume"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -261,13 +261,13 @@ def da_context(graph: Graph, node: Node) -> Ctx:
     tin = _typed(graph.tensor(node.inputs[0]))
     fn = _fn(node)
     v = [f"{fn}_v{k}" for k in range(len(prog.nodes))]
-    stmts = [_da_statement(prog, k, v, tin) for k in range(len(prog.nodes))]
+    stmts = [_da_statement(prog, k, v, tin, node.name) for k in range(len(prog.nodes))]
     outs = [_da_output(prog, k, e, v[k], j, fn) for j, (k, e) in enumerate(zip(prog.outputs, prog.out_exp))]
     return {"template": "dense_da", "da_stmts": stmts, "da_outs": outs,
             "da_adders": len(prog.adders()), "da_depth": prog.depth}
 
 
-def _da_statement(prog: Program, k: int, v: list[str], tin: FixedType) -> str:
+def _da_statement(prog: Program, k: int, v: list[str], tin: FixedType, name: str) -> str:
     """Node ``k``: an input's raw bits (sign- or zero-extended), a constant, or one adder;
     ap_int arithmetic wraps at the node's width, exact because its interval fits."""
     n = prog.nodes[k]
@@ -278,7 +278,8 @@ def _da_statement(prog: Program, k: int, v: list[str], tin: FixedType) -> str:
                 f"x[{n.a}].range({tin.width - 1}, 0);")
     if n.kind == "const":
         if w > MAX_IO_BITS:
-            raise HwaiError(f"constant of {w} bits exceeds the {MAX_IO_BITS}-bit literal limit")
+            raise HwaiError(f"node {name!r}: a {w}-bit bias constant exceeds the {MAX_IO_BITS}-bit "
+                            "C++ literal limit of arith 'da'; use arith 'csd' for this layer")
         return f"const ap_int<{w}> {v[k]} = {n.code}LL;"
     a = f"ap_int<{w}>({v[n.a]})"
     if n.kind == "neg":

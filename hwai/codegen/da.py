@@ -187,8 +187,10 @@ class _Builder:
         (ka, ea, na), (kb, eb, nb) = x, y
         e = min(ea, eb)
         sa, sb = ea - e, eb - e
-        (ca, a0), (cb, b0) = self.coefs[ka], self.coefs[kb]
         minus = na != nb
+        # (building b - a with a negated reference when a has more trailing zeros shortens
+        # the carry chains on paper, but measured +2 % Yosys LUTs on the jet MLP: not done)
+        (ca, a0), (cb, b0) = self.coefs[ka], self.coefs[kb]
         coef = (ca * (1 << sa)) - (cb * (1 << sb)) if minus else (ca * (1 << sa)) + (cb * (1 << sb))
         const = (a0 << sa) - (b0 << sb) if minus else (a0 << sa) + (b0 << sb)
         level = max(self.nodes[ka].level, self.nodes[kb].level) + 1

@@ -1,9 +1,10 @@
 """What the Keras and torch engines share, so the same recipe key means the same thing.
 
 Training config and its defaults (the recipe schema's), early stopping, the pruning
-schedule, the per-layer quantizer spec resolver, how sparsity is measured, and the
-determinism switches. The engines only translate these into framework calls; anything
-with a *meaning* (a default, a rule, a schedule) is defined here, once, framework-free.
+schedule, the per-layer quantizer spec resolver, how sparsity is measured, the per-epoch
+listeners and the determinism switches. The engines only translate these into framework
+calls; anything with a *meaning* (a default, a rule, a schedule) is defined here, once,
+framework-free.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +89,29 @@ class EarlyStopping:
     def restore(self) -> None:
         if self.state is not None:
             self._load(self.state)
+
+
+# --- per-epoch listeners ---------------------------------------------------------------
+
+EpochListener = Callable[[str, int, int, float], None]   # (step tag, epoch 1-based, epochs, val accuracy)
+_EPOCH_LISTENERS: list[EpochListener] = []
+
+
+@contextmanager
+def epoch_listener(listener: EpochListener) -> Iterator[None]:
+    """Call ``listener`` after every training epoch of every engine while the body runs
+    (a sweep trial reports them to Ray Tune, so ASHA can stop a hopeless trial mid-step)."""
+    _EPOCH_LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _EPOCH_LISTENERS.remove(listener)
+
+
+def epoch_end(tag: str, epoch: int, epochs: int, val_accuracy: float) -> None:
+    """Every training loop calls this once per epoch (``epoch`` 1-based), after validation."""
+    for listener in list(_EPOCH_LISTENERS):
+        listener(tag, epoch, epochs, float(val_accuracy))
 
 
 # --- pruning ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.distill import cache_dir, cached_logits, settings
-from hwai.engines.core import EarlyStopping, seed_everything, with_train_defaults
+from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, with_train_defaults
 
 
 def kd_loss_tf(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:
@@ -64,6 +64,7 @@ def distill_keras(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
         acc = float(np.mean(np.argmax(sv.numpy(), axis=1) == data.y_val))
         print(f"[hwai] distill epoch {epoch + 1}/{c['epochs']}  kd_loss {tr:.4f}  "
               f"val_kd_loss {va:.4f}  val_acc {acc:.4f}", flush=True)
+        epoch_end("distill", epoch + 1, int(c["epochs"]), acc)
         if keeper.update(va):
             break
     keeper.restore()

@@ -8,7 +8,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.distill import cache_dir, cached_logits, settings
-from hwai.engines.core import seed_everything, with_train_defaults
+from hwai.engines.core import epoch_end, seed_everything, with_train_defaults
 
 
 def kd_loss_torch(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:
@@ -61,6 +61,7 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
             acc = float((sv.argmax(1) == yv).float().mean())
         print(f"[hwai] distill epoch {epoch + 1}/{c['epochs']}  kd_loss {tr:.4f}  "
               f"val_kd_loss {va:.4f}  val_acc {acc:.4f}", flush=True)
+        epoch_end("distill", epoch + 1, int(c["epochs"]), acc)
         if keeper.update(va):
             break
     keeper.restore()

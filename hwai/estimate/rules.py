@@ -95,13 +95,9 @@ def ebops(graph: Graph) -> float:
 
 
 def _zero_low_bits(graph: Graph, tensor: str, n: int) -> list[int]:
-    """Low bits of each element that are always 0: the tensor's fractional bits beyond the
-    element's own type when a per-element quantizer produced it (0 otherwise)."""
-    from hwai.ir.numeric import element_types
+    """Low bits of each element that are always 0 (the producer's ``trailing_zeros`` hook:
+    a per-element quantizer's elements on coarser grids than the tensor type)."""
     prod = graph.producer(tensor)
-    a = prod.attrs if prod is not None else None
-    if getattr(a, "widths", None) is None:
-        return [0] * n
-    frac = graph.tensor(tensor).type.frac
-    return [frac - t.frac if t is not None else 0 for t in element_types(a.widths, a.integers, a.signed)]
+    tz = op_of(prod).trailing_zeros(graph, prod) if prod is not None else None
+    return [0] * n if tz is None else [int(z) for z in tz]
 

@@ -27,6 +27,10 @@ def adder_bits(prog: Any, k: int) -> int:
     if n.kind not in ("add", "sub"):
         return 0
     a, b = prog.nodes[n.a], prog.nodes[n.b]
+    if n.kind == "sub":
+        # a - b: below b's trailing zeros a's bits pass through, but where only a has
+        # zeros, 0 - b already borrows, so the chain starts at b's trailing zeros
+        return carry_bits(n.lo, n.hi, 0, b.tz + n.sb)
     return carry_bits(n.lo, n.hi, a.tz + n.sa, b.tz + n.sb)
 
 

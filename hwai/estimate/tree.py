@@ -12,6 +12,7 @@ exact intervals, the da4ml habit, not from declared types.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hwai.estimate.cost import Coefficients
@@ -42,22 +43,29 @@ def _tz(v: int) -> int:
 
 
 def neuron_leaves(x_lo, x_hi, wcol, bias: int, sh_x: int, x_bits: int,
-                  c: Coefficients) -> tuple[list[Leaf], int]:
-    """Leaves of one neuron (all at the sum's fractional bits) and its DSP count."""
+                  c: Coefficients, x_tz: Sequence[int] | None = None) -> tuple[list[Leaf], int]:
+    """Leaves of one neuron (all at the sum's fractional bits) and its DSP count.
+
+    ``x_tz``: known trailing zero bits of each input's codes, given when the producer puts
+    elements on their own grids (a per-element quant: :meth:`hwai.ops.base.Op.trailing_zeros`);
+    those low bits of the partial products are constant 0, wiring, not adder bits, and
+    an element that is always 0 (0 bits) adds nothing. (Without ``x_tz`` a constant-0
+    input, e.g. a dead relu, keeps the cost the calibration designs were fitted with.)"""
     leaves, dsp = [], 0
-    for lo, hi, w in zip(x_lo, x_hi, wcol):
+    for n, (lo, hi, w) in enumerate(zip(x_lo, x_hi, wcol)):
         w, lo, hi = int(w), int(lo), int(hi)
         kind = mult_kind(w, x_bits, c)
-        if kind == "zero":
+        if kind == "zero" or (x_tz is not None and lo == hi == 0):
             continue
+        tz = int(x_tz[n]) if x_tz is not None else 0
         if kind == "dsp":
             dsp += dsp_count(x_bits, odd_bits(w) + 1, c)
             a, b = sorted((w * lo << sh_x, w * hi << sh_x))
-            leaves.append(Leaf(a, b, _tz(w) + sh_x))
+            leaves.append(Leaf(a, b, _tz(w) + sh_x + tz))
             continue
         for k, s in csd(w):
             a, b = sorted((s * lo << (k + sh_x), s * hi << (k + sh_x)))
-            leaves.append(Leaf(a, b, k + sh_x))
+            leaves.append(Leaf(a, b, k + sh_x + tz))
     if bias:
         leaves.append(Leaf(bias, bias, _tz(bias)))
     return leaves, dsp

@@ -36,11 +36,11 @@ INPUT_QUANT = "input_quant"   # the learned input quantizer's node name (IR conv
 
 def is_hgq_model(model: Any) -> bool:
     """A model with HGQ layers: a proxy (FixedPointQuantizer) or an HGQ training model."""
-    return any(type(l).__name__ == "FixedPointQuantizer" or _is_hgq_training_layer(l) for l in model.layers)
+    return any(type(l).__module__.startswith("HGQ.") for l in model.layers)
 
 
 def _is_hgq_training_layer(layer: Any) -> bool:
-    return type(layer).__module__.startswith("HGQ.") and type(layer).__name__ != "FixedPointQuantizer"
+    return type(layer).__module__.startswith("HGQ.layers")
 
 
 def unsupported(layer: Any, why: str) -> UnsupportedLayerError:

@@ -134,6 +134,11 @@ class Op:
         ``env`` (codes per tensor), for range histograms; None when the op has none to show."""
         return None
 
+    def trailing_zeros(self, graph: Graph, node: Node) -> np.ndarray | None:
+        """Known trailing zero bits of each output element's code (flattened), where the op
+        puts elements on a coarser grid than the output type's; None: nothing known."""
+        return None
+
     def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool] | None:
         """Corner-vector search: the input->output linear map (and whether it is a
         layer whose accumulators deserve corner vectors), or None to stop following."""

@@ -311,12 +311,14 @@ def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any,
     w = np.asarray(node.attrs.weight, dtype=np.int64)
     b = np.asarray(node.attrs.bias, dtype=np.int64)
     x_lo, x_hi, _ = iv[node.inputs[0]]
+    prod = graph.producer(node.inputs[0])
+    x_tz = None if prod is None else _op(prod).trailing_zeros(graph, prod)   # per-element grids
     fp = tx.frac + node.attrs.weight_type.frac
     fs = max(fp, tb.frac)             # the exact sum's fractional bits
     trees = []
     for j in range(w.shape[1]):
         leaves, dsp = neuron_leaves(x_lo, x_hi, w[:, j], int(b[j]) << (fs - tb.frac),
-                                    fs - fp, tx.width, c)
+                                    fs - fp, tx.width, c, x_tz)
         trees.append(tree_cost(leaves, dsp))
     trees = _live(graph, node, trees, iv)
     add_bits = sum(t.adder_bits for t in trees) * c.add_width_frac

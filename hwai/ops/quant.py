@@ -144,6 +144,13 @@ class Quant(Elementwise):
         return {"per_element": True, "bits_min": int(w.min()), "bits_max": int(w.max()),
                 "bits_mean": float(w.mean()), "zero_width": int((w == 0).sum())}
 
+    def trailing_zeros(self, graph: Graph, node: Node) -> np.ndarray | None:
+        """Element i sits on the output grid shifted left by F - f_i: that many zero bits."""
+        if not node.attrs.per_element:
+            return None
+        frac = graph.tensor(node.outputs[0]).type.frac
+        return np.array([0 if t is None else frac - t.frac for t in node_element_types(graph, node)])
+
     # --- emitters: per-element quants get their own forms (hwai.codegen) -------------
     def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         from hwai.codegen.context import hetero_quant_context

@@ -84,6 +84,22 @@ NUM = (int, float)
 # QKeras quantized_bits / Brevitas signed fixed point: ``integer`` excludes the sign bit, so
 # a signed quantizer has bits - integer - 1 fraction bits; more integer bits than that moves
 # the grid's LSB above 1 and rounds typical weights (|w| < 1) to zero.
+@dataclass(frozen=True)
+class Requires:
+    """``mapping[key] == value`` only with ``mapping[other] == need``; ``why`` says the reason."""
+
+    key: str
+    value: Any
+    other: str
+    need: Any
+    why: str
+
+    def check(self, doc: Mapping[str, Any], ctx: str, path: str) -> None:
+        if doc.get(self.key) == self.value and doc.get(self.other) != self.need:
+            raise RecipeError(f"{ctx}: {_join(path, self.key)}: {self.value!r} needs {self.other} "
+                              f"{self.need}, got {doc.get(self.other)} ({self.why})")
+
+
 SIGNED_Q = (Rule("integer", "bits", -1, "a signed quantizer keeps one bit for the sign; "
                  "larger integer leaves no fraction bits and rounds small weights to 0"),)
 # quantized_relu is unsigned: every bit is magnitude, so integer may equal bits.
@@ -161,9 +177,10 @@ STEPS: dict[str, dict[str, Field]] = {
                      "cost": F(str, choices=("lut", "ebops"),
                                help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
                      "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
-                     "probes": F(int, default=5, minimum=1, maximum=20, help="short trainings in the bisection"),
-                     "epochs": F(int, default=5, minimum=1, help="epochs of each probe"),
-                     "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-3, minimum=0)},
+                     "runs": F(int, default=3, minimum=1, maximum=20,
+                               help="full trainings at most (secant steps on log cost vs log beta)"),
+                     "beta_start": F(*NUM, default=1e-5, minimum=0, help="the first run's beta"),
+                     "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-2, minimum=0)},
                      help="hgq: budget-driven penalty; the recipe states the budget, hwai finds beta"),
                  "init_bits": F(int, default=2, minimum=1, maximum=16,
                                 help="hgq: starting significant bits per weight and fractional bits "
@@ -213,7 +230,10 @@ STEPS: dict[str, dict[str, Field]] = {
             "simulator": F(str, default="verilator", choices=("verilator", "iverilog"))},
 }
 # Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
-STEP_RULES: dict[str, tuple[Rule | Together, ...]] = {"quantize": SIGNED_Q}
+STEP_RULES: dict[str, tuple[Rule | Together | Requires, ...]] = {
+    "quantize": SIGNED_Q,
+    "lower": (Requires("arith", "da", "reuse_factor", 1, "a distributed-arithmetic layer is fully "
+                       "unrolled; set reuse_factor: 1 or arith: csd"),)}
 MODEL_STEPS = ("train", "prune", "quantize", "distill")   # change the framework model
 IR_PRODUCERS = ("lower", "symbolic")                        # make the IR the IR steps work on
 TRAINING_STEPS = (*MODEL_STEPS, "symbolic")
@@ -342,6 +362,15 @@ def with_absolute_paths(recipe: Recipe) -> dict:
     return {**doc, "steps": steps}
 
 
+def merge_overrides(doc: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """``doc`` with ``overrides`` deep-merged into it (mappings merge, any other value replaces):
+    ``hwai.api.load``'s and ``hwai sweep --set``'s one way of applying overrides."""
+    out = dict(doc)
+    for k, v in overrides.items():
+        out[k] = merge_overrides(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
 def _digest(doc: Any) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -401,7 +430,7 @@ def _check_items(value: list, fld: Field, ctx: str, path: str) -> None:
             raise RecipeError(f"{ctx}: {path}: {', '.join(dup)} given more than once; names must differ")
 
 
-def _checked(doc: dict, rules: tuple[Rule | Together, ...], ctx: str, path: str) -> dict:
+def _checked(doc: dict, rules: tuple[Rule | Together | Requires, ...], ctx: str, path: str) -> dict:
     for rule in rules:
         rule.check(doc, ctx, path)
     return doc

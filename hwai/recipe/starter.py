@@ -28,6 +28,7 @@ class ModelInfo:
     n_inputs: int | None = None
     n_outputs: int | None = None
     quantized: bool = False
+    hgq: bool = False         # an HGQ proxy model (FixedPointQuantizer layers)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,11 @@ def inspect_model(path: Path) -> ModelInfo:
     config = _keras_config(path)
     layers = _keras_layers(config)
     weights = path.with_name(path.stem + "_weights.h5") if suffix == ".json" else None
+    # Keras 2.14 writes a registered class as 'HGQ>FixedPointQuantizer', older files without the prefix
     return ModelInfo("keras", path, weights if weights and weights.is_file() else None,
                      _input_width(layers), _output_width(layers),
-                     any(str(layer.get("class_name", "")).startswith("Q") for layer in layers))
+                     any(str(layer.get("class_name", "")).startswith("Q") for layer in layers),
+                     any(str(layer.get("class_name", "")).endswith("FixedPointQuantizer") for layer in layers))
 
 
 def _keras_config(path: Path) -> dict:
@@ -170,8 +173,20 @@ def starter_recipe(model: ModelInfo, data: DataInfo, name: str) -> str:
     return TEMPLATE.format(name=name, model=_model_block(model), source=json.dumps(str(data.path)),
                            features=data.features, labels=data.labels, rows=data.n_rows,
                            n_features=data.n_features, classes=json.dumps(list(data.class_names)),
-                           qnote="already quantized (QKeras): imported as is" if model.quantized
-                           else "a float model: lower picks default fixed-point types (lower.weight/activation)")
+                           qnote=_quantized_note(model), input_type=_input_type(model))
+
+
+def _quantized_note(model: ModelInfo) -> str:
+    if model.hgq:
+        return "an HGQ proxy model (a fixed-point type per weight and per neuron): imported as is"
+    if model.quantized:
+        return "already quantized (QKeras): imported as is"
+    return "a float model: lower picks default fixed-point types (lower.weight/activation)"
+
+
+def _input_type(model: ModelInfo) -> str:
+    """HGQ's input quantizer truncates: a truncating firmware input keeps firmware == Keras."""
+    return "width: 16, integer: 6, rounding: TRN" if model.hgq else "width: 16, integer: 6"
 
 
 def _model_block(model: ModelInfo) -> str:
@@ -216,7 +231,7 @@ budget: {{lut: 100000, dsp: 1000, latency_ns: 200, on_fail: warn}}   # set yours
 steps:
   - evaluate
   # - quantize: {{bits: 8, integer: 2, epochs: 5}}   # QAT fine-tuning; needs train/val rows in data.split
-  - lower: {{input: {{width: 16, integer: 6}}}}
+  - lower: {{input: {{{input_type}}}}}
   - estimate
   - budget
   - emit: {{backend: [native]}}    # add hls4ml, verilog

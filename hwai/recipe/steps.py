@@ -161,14 +161,14 @@ def _search_limit(ctx: RunContext, cfg: dict) -> tuple[str, float]:
 
 def _budget_search(ctx: RunContext, step: Step, cfg: dict) -> Any:
     """Find the penalty beta that lands the design inside the budget (:mod:`.budget_search`):
-    each probe is trained, lowered exactly as the lower step will, costed by hwai's estimate
+    each run is trained, lowered exactly as the lower step will, costed by hwai's estimate
     and EBOPs, and scored by the bit-exact golden model on the validation rows."""
     from hwai.recipe.budget_search import SearchConfig, SearchFailed, search
 
     metric, limit = _search_limit(ctx, cfg)
     s = cfg["search"]
-    scfg = SearchConfig(limit=limit, metric=metric, beta_min=s["beta_min"], beta_max=s["beta_max"],
-                        probes=s["probes"], probe_epochs=s["epochs"], epochs=cfg["epochs"])
+    scfg = SearchConfig(limit=limit, metric=metric, beta_start=s["beta_start"], beta_min=s["beta_min"],
+                        beta_max=s["beta_max"], probes=s["runs"], epochs=cfg["epochs"])
     start, lower_cfg = ctx.model, _lower_cfg(ctx)
 
     def train(beta: float, epochs: int) -> Any:
@@ -306,16 +306,8 @@ def lower_graph(ctx: RunContext, model: Any, cfg: dict, where: str) -> Graph:
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(model, input_type, cfg)
     check_reuse_factor(graph, cfg["reuse_factor"], where)
-    check_arith(cfg.get("arith", "csd"), cfg["reuse_factor"], where)
     graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"]), cfg.get("arith", "csd"))
     return preprocess.attach(graph, ctx.data).validate()
-
-
-def check_arith(arith: str, reuse_factor: int, where: str) -> None:
-    """Distributed arithmetic builds each layer as one fully unrolled adder graph."""
-    if arith == "da" and reuse_factor != 1:
-        raise RecipeError(f"{where}.arith: 'da' builds fully unrolled layers, but reuse_factor is "
-                          f"{reuse_factor}; set reuse_factor: 1 or arith: csd")
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:

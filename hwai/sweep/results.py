@@ -16,7 +16,8 @@ from hwai.report.html import settings_text
 from hwai.report.plots import pareto_front
 
 ROW_KEYS = ("method", "settings", "run_dir", "physics", "cost", "objective", "feasible", "accuracy",
-            "lut", "dsp", "latency_cycles", "wall_s", "error", "step", "finished", "stopped_early", "node")
+            "lut", "dsp", "latency_cycles", "wall_s", "error", "step", "epoch", "epochs", "finished",
+            "stopped_early", "node")
 
 
 def load_rows(sweep_dir: Path) -> list[dict]:
@@ -81,13 +82,20 @@ def progress_line(sweep_dir: Path, total: int, trial_id: str, metric: str) -> st
     """``[hwai] trial k/N <method> <metric> x cost y [note] | best in budget: ...``"""
     rows = load_rows(Path(sweep_dir))
     row = next((r for r in rows if r["trial"] == trial_id), {})
-    note = ("stopped by ASHA" if row.get("stopped_early") else "failed: " + str(row["error"])[:80]
+    note = (f"stopped by ASHA {stopped_at(row)}" if row.get("stopped_early") else "failed: " + str(row["error"])[:80]
             if row.get("error") else "in budget" if row.get("feasible") else "over budget")
     best = chosen(rows)
     best_txt = f"{best['physics']:.4f} at {best['cost']:,.0f} ({best['method']})" if best else "none yet"
     cost = f"{row['cost']:,.0f}" if _finite(row.get("cost")) else "-"
     return (f"[hwai] trial {len(rows)}/{total} {row.get('method', '?')}: {metric} "
             f"{row.get('physics') or 0:.4f} cost {cost} ({note}) | best in budget: {best_txt}")
+
+
+def stopped_at(row: dict) -> str:
+    """Where ASHA stopped a trial: ``in train epoch 2/5`` or ``after lower``."""
+    if row.get("epoch"):
+        return f"in {row.get('step')} epoch {row['epoch']}/{row.get('epochs') or '?'}"
+    return f"after {row.get('step') or 'its first report'}"
 
 
 def summary_doc(sweep_dir: Path, search: Any, wall_s: float | None = None) -> dict:

@@ -1,8 +1,10 @@
 """One sweep trial: the normal recipe engine on the merged recipe, reported step by step.
 
-The trial's run folder is ``<sweep>/trials/<trial id>/``, an ordinary hwai run. After each
-step Ray gets the newest physics metric (the framework model's after a training step, the
-firmware's after lower), so ASHA can stop a hopeless trial after ``grace_period`` steps.
+The trial's run folder is ``<sweep>/trials/<trial id>/``, an ordinary hwai run. Ray gets the
+newest physics metric after every training epoch (validation accuracy, through the engines'
+epoch listeners) and after each step that has no epochs (symbolic; lower, with the
+firmware's metric), so ASHA can stop a hopeless trial in the middle of a training step,
+``grace_period`` reports after its start.
 ``trial.json`` is the trial's ledger: a trial restarted after a driver crash that finds it
 reports the stored result instead of training again (no finished trial is repeated).
 """
@@ -15,12 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hwai.engines.core import epoch_listener
 from hwai.errors import HwaiError
 from hwai.sweep.space import METHOD, METHOD_STEPS, Search, decode, parse_search, trial_document
 
 LEDGER = "trial.json"
-# steps after which ASHA may stop a trial: the costly ones. The IR steps after lower take
-# seconds, and a stop there would throw away a trial that is about to report its result.
+# steps whose end is reported (a training step only when it reported no epochs): the costly
+# ones. The IR steps after lower take seconds, and a stop there would throw away a trial
+# that is about to report its result.
 REPORTED = METHOD_STEPS + ("lower",)
 
 
@@ -67,7 +71,8 @@ def execute(config: Mapping[str, Any], setup: Mapping[str, Any], run_dir: Path,
     steps = StepReporter(run_dir, search, base, report)
     try:
         recipe = recipe_from_dict(trial_document(setup["doc"], search, values), Path(setup["recipe_path"]))
-        run_recipe(recipe, run_dir, data_path=setup.get("data"), force=True, log=steps)
+        with epoch_listener(steps.epoch):
+            run_recipe(recipe, run_dir, data_path=setup.get("data"), force=True, log=steps)
     except HwaiError as err:
         run_dir.mkdir(parents=True, exist_ok=True)  # for the ledger, when the run never started
         return {**base, **steps.last, "objective": 0.0, "feasible": False, "error": str(err), "finished": True}
@@ -93,13 +98,15 @@ def used_settings(search: Search, method: str, values: Mapping[str, Any]) -> dic
 
 
 class StepReporter:
-    """The run's log callback: quiet on the terminal (lines go to ``trials/<id>.log``), and one
-    ``tune.report`` per finished step, read from the step's ``report.json``."""
+    """The run's log callback: quiet on the terminal (lines go to ``trials/<id>.log``); one
+    ``tune.report`` per training epoch (:meth:`epoch`) and one per finished step that had
+    no epochs, read from the step's ``report.json``."""
 
     def __init__(self, run_dir: Path, search: Search, base: dict, report: Callable[[dict], None]) -> None:
         self.run_dir, self.search, self.base, self.report = run_dir, search, base, report
         self.seen: set[str] = set()
         self.last: dict = {"physics": 0.0, "cost": None}
+        self.epochs_in_step = 0   # epoch reports since the last step ended
         self.log = run_dir.with_suffix(".log").open("a")  # beside the run: its folder is hwai's
 
     def __call__(self, line: str) -> None:
@@ -112,15 +119,28 @@ class StepReporter:
                 if rep.get("step") in REPORTED:
                     self._step(rep)
 
+    def epoch(self, tag: str, epoch: int, epochs: int, val_accuracy: float) -> None:
+        """The engines' epoch listener. Validation accuracy is the physics while a model trains
+        when the metric is accuracy; another metric keeps its last step's value, and the
+        report still advances ASHA's clock (one report per epoch in every trial)."""
+        if self.search.metric == "accuracy":
+            self.last["physics"] = val_accuracy
+        self.epochs_in_step += 1
+        self._report({"step": tag, "epoch": epoch, "epochs": epochs})
+
     def _step(self, rep: dict) -> None:
         physics = physics_of(rep.get("firmware_metrics") or rep.get("metrics"), self.search.metric)
         cost = step_cost(rep, self.search)
         self.last = {"physics": physics if physics is not None else self.last["physics"],
                      "cost": cost if cost is not None else self.last["cost"]}
+        reported, self.epochs_in_step = self.epochs_in_step, 0
+        if not reported:  # a step with epochs was reported by them
+            self._report({"step": rep.get("step")})
+
+    def _report(self, where: dict) -> None:
         # ASHA ranks physics alone: an intermediate model is no verdict on the budget (a pruned
         # model still has float weights until quantize shrinks it); the final result applies it
-        result = {**self.base, **self.last, "step": rep.get("step"), "finished": False,
-                  "objective": self.last["physics"]}
+        result = {**self.base, **self.last, **where, "finished": False, "objective": self.last["physics"]}
         if result["cost"] is None:
             result["cost"] = float("inf")  # Optuna needs a number; the ledger writes null
         self.report(result)

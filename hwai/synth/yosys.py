@@ -106,18 +106,35 @@ def synth_fileset(files: FileSet, family: str = "xcup", dsp: bool = True,
 
 def split_graph(graph: Graph, per: str = "layer") -> list[Graph]:
     """Parts: each dense node with the elementwise nodes after it (``per='layer'``), or
-    additionally one part per output neuron (``per='neuron'``)."""
+    additionally one part per output neuron (``per='neuron'``).
+
+    Per layer, a per-element quantizer that feeds a dense goes into the dense's part: its
+    elements' coarse grids (known zero low bits, 0-bit inputs) are what makes the dense
+    small, and a part boundary would hide them (measured: 12,842 LUT split there vs 4,037
+    kept together on a 16-24-5 heterogeneous design, 3,878 unsplit)."""
     groups: list[list[Node]] = []
     for node in graph.nodes:
         if op_of(node).starts_part or not groups:
-            groups.append([])
+            groups.append(_narrowing_feeder(graph, groups, node) if per == "layer" else [])
         groups[-1].append(node)
+    groups = [g for g in groups if g]
     parts = [_subgraph(graph, nodes, f"{graph.name}_p{k}") for k, nodes in enumerate(groups)]
     if per == "layer":
         return parts
     if per != "neuron":
         raise ValueError(f"split {per!r} not one of 'layer', 'neuron'")
     return [n for p in parts for n in (_neurons(p) if op_of(p.nodes[0]).starts_part else [p])]
+
+
+def _narrowing_feeder(graph: Graph, groups: list[list[Node]], node: Node) -> list[Node]:
+    """The new part's leading nodes: the previous part's last node when it is a
+    per-element quantizer producing ``node``'s input (taken out of that part)."""
+    if not groups or not groups[-1]:
+        return []
+    last = groups[-1][-1]
+    if node.inputs[0] in last.outputs and op_of(last).trailing_zeros(graph, last) is not None:
+        return [groups[-1].pop()]
+    return []
 
 
 def _subgraph(g: Graph, nodes: list[Node], name: str) -> Graph:

@@ -158,3 +158,77 @@ def test_reference_proxy_model_lowers_exactly(shared_dir: Path, jets_npz: Path) 
         graph = _exact(proxy, tin, x=x)
     assert [n.name for n in graph.nodes][:2] == ["input_quant", "dense_1"]
     assert ebops(proxy) == 1736.0
+
+
+def test_truncating_input_type_makes_firmware_equal_keras_on_real_rows(shared_dir: Path, jets_npz: Path) -> None:
+    """Real (float) rows: with a TRN input type the firmware input cast cannot round a value
+    that HGQ's truncating input quantizer would have cut, so every logit is identical."""
+    from hwai.engines.keras import KerasEngine
+    from hwai.engines.keras.io import load_model_file
+    from hwai.recipe.steps import golden_logits
+
+    path = shared_dir / "reference-models" / "keras" / "hgq_jet_classifier.h5"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    proxy, engine = load_model_file(path), KerasEngine()
+    with np.load(jets_npz) as z:
+        x = z["X"][:10000].astype(np.float64)
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
+    graph = engine.lower(proxy, FixedType(16, 6, True, "TRN", "SAT"), {})
+    np.testing.assert_array_equal(golden_logits(graph, x), engine.logits(proxy, x))
+
+
+def test_proxy_model_file_imports_without_training_and_refuses_training(tmp_path: Path, trained, capsys) -> None:
+    """model.path = a saved proxy: lower/estimate run as is; a train step is one line, exit 2."""
+    import json
+
+    import yaml
+
+    from hwai.cli import main
+
+    HGQ.to_proxy_model(trained[0]).save(tmp_path / "proxy.h5", save_format="h5")
+    x, y = _data(300)
+    np.savez(tmp_path / "d.npz", X=x, y=np.argmax(y, axis=1))
+
+    def compress(steps: list, out: str) -> int:
+        recipe = tmp_path / f"{out}.yaml"
+        recipe.write_text(yaml.safe_dump({"name": out, "model": {"path": "proxy.h5"}, "data": {"source": "d.npz"},
+                                          "steps": steps}))
+        return main(["compress", str(recipe), "--out", str(tmp_path / out)])
+
+    assert compress(["lower", "estimate", "evaluate"], "imported") == 0
+    report = json.loads((tmp_path / "imported" / "report.json").read_text())
+    assert report["argmax_agreement_framework_vs_firmware"] > 0.95
+    capsys.readouterr()
+    assert compress([{"train": {"epochs": 1}}, "lower"], "trained") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    err = err.strip().splitlines()[-1]
+    assert err.startswith("hwai: ") and "train: model" in err and "is an HGQ proxy model" in err and "cannot be trained" in err
+
+
+@pytest.mark.slow
+def test_unary_lut_activation_is_rejected_naming_the_layer() -> None:
+    """HGQ's lookup-table activations (UnaryLUT) have no exact lowering in hwai yet."""
+    L = tf.keras.layers
+    inp = L.Input((4,))
+    h = HGQ.HDense(4, name="d")(HGQ.HQuantize(name="q")(inp))
+    model = tf.keras.Model(inp, HGQ.layers.HActivation("tanh", name="act")(h))
+    HGQ.trace_minmax(model, np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32), verbose=False)
+    proxy = HGQ.to_proxy_model(model, unary_lut_max_table_size=1024)
+    lut = next(l.name for l in proxy.layers if type(l).__name__ == "UnaryLUT")
+    with pytest.raises(UnsupportedLayerError, match=rf"layer '{lut}' \(UnaryLUT\) is not supported in an HGQ proxy "
+                                                    r"model: no exact fixed-point lowering"):
+        check_supported(proxy)
+
+
+def test_init_recognizes_a_proxy_and_truncates_the_input(tmp_path: Path, trained) -> None:
+    from hwai.cli import main
+
+    HGQ.to_proxy_model(trained[0]).save(tmp_path / "proxy.h5", save_format="h5")
+    x, y = _data(100)
+    np.savez(tmp_path / "d.npz", X=x, y=np.argmax(y, axis=1))
+    out = tmp_path / "r.yaml"
+    assert main(["init", "--model", str(tmp_path / "proxy.h5"), "--data", str(tmp_path / "d.npz"), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "# an HGQ proxy model" in text and "lower: {input: {width: 16, integer: 6, rounding: TRN}}" in text

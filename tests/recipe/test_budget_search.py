@@ -1,4 +1,4 @@
-"""The beta bisection of budget-driven heterogeneous QAT, on a synthetic cost model."""
+"""The secant search of budget-driven heterogeneous QAT, on a synthetic cost model."""
 
 from __future__ import annotations
 
@@ -6,65 +6,64 @@ import math
 
 import pytest
 
-from hwai.recipe.budget_search import SearchConfig, SearchFailed, search
+from hwai.recipe.budget_search import Probe, SearchConfig, SearchFailed, next_beta, search
 
 pytestmark = pytest.mark.unit
 
 
-def _fake(trained: list):
-    """cost falls with log(beta) and a little with epochs; accuracy falls with beta."""
+def _fake(trained: list, exponent: float = 0.8, scale: float = 5000.0):
+    """cost = scale * (beta / 1e-5) ** -exponent (a power law, as measured); accuracy falls with beta."""
     def train(beta: float, epochs: int) -> dict:
         trained.append((beta, epochs))
-        return {"beta": beta, "epochs": epochs}
+        return {"beta": beta}
 
     def cost(m: dict) -> dict:
-        lut = 20000 / (1 + 1e5 * m["beta"]) * (1.05 if m["epochs"] < 10 else 1.0)
-        return {"lut": lut, "ebops": lut * 0.9, "accuracy": 0.75 - 0.01 * math.log10(1 + 1e5 * m["beta"])}
+        lut = scale * (m["beta"] / 1e-5) ** -exponent
+        return {"lut": lut, "ebops": lut * 0.6, "accuracy": 0.75 - 0.005 * math.log10(m["beta"] / 1e-8)}
 
     return train, cost
 
 
-def test_bisection_finds_a_beta_that_fits_and_trains_it_in_full() -> None:
+@pytest.mark.parametrize("limit", [1000, 2500, 6000, 40000])
+@pytest.mark.parametrize("exponent", [0.5, 0.8, 1.5])
+def test_the_search_lands_inside_the_budget_within_a_few_runs(limit: int, exponent: float) -> None:
+    trained: list = []
+    train, cost = _fake(trained, exponent)
+    res = search(SearchConfig(limit=limit, probes=4, epochs=20), train, cost, log=lambda s: None)
+    assert cost(res.model)["lut"] <= limit
+    assert all(e == 20 for _, e in trained) and len(trained) <= 4
+    chosen = [p for p in res.probes if p.chosen]
+    assert len(chosen) == 1 and chosen[0].beta == res.beta
+    assert chosen[0].cost >= 0.5 * limit          # not wastefully small
+
+
+def test_the_most_accurate_fitting_run_is_kept_and_none_is_repeated() -> None:
     trained: list = []
     train, cost = _fake(trained)
-    cfg = SearchConfig(limit=5000, probes=6, probe_epochs=3, epochs=20)
-    res = search(cfg, train, cost, log=lambda s: None)
-    assert cost(res.model)["lut"] <= 5000
-    assert trained[-1] == (res.beta, 20) and len(res.probes) == 7
-    assert all(p.epochs == 3 for p in res.probes[:-1]) and res.probes[-1].final
-    # the fitting beta is close to the smallest that fits (3e-5 gives 5000 exactly): not wastefully large
-    assert res.beta < 1e-4
-    fits = [p.beta for p in res.probes[:-1] if p.fits]
-    assert res.beta == min(fits)
+    res = search(SearchConfig(limit=5000 * 0.5 ** -0.8 * 0.99, probes=3, epochs=5), train, cost, log=lambda s: None)
+    fits = [p for p in res.probes if p.fits]
+    assert res.beta == max(fits, key=lambda p: p.accuracy).beta
+    assert len({b for b, _ in trained}) == len(trained)
 
 
 def test_ebops_metric_uses_ebops() -> None:
     train, cost = _fake([])
-    res = search(SearchConfig(limit=4500, metric="ebops", probes=5, probe_epochs=2, epochs=12),
-                 train, cost, log=lambda s: None)
-    assert cost(res.model)["ebops"] <= 4500
+    res = search(SearchConfig(limit=1500, metric="ebops", probes=4, epochs=3), train, cost, log=lambda s: None)
+    assert cost(res.model)["ebops"] <= 1500
 
 
-def test_full_run_over_budget_raises_beta_then_fits() -> None:
-    trained: list = []
-    train, base = _fake(trained)
-
-    def cost(m: dict) -> dict:     # the full training lands 40 % higher than the probes
-        c = base(m)
-        return {**c, "lut": c["lut"] * (1.4 if m["epochs"] >= 10 else 1.0)}
-
-    res = search(SearchConfig(limit=5000, probes=6, probe_epochs=3, epochs=20), train, cost, log=lambda s: None)
-    finals = [p for p in res.probes if p.final]
-    assert len(finals) == 2 and not finals[0].fits and finals[1].fits
-    assert finals[1].beta == pytest.approx(finals[0].beta * 4)
+def test_next_beta_keeps_the_root_bracketed() -> None:
+    cfg = SearchConfig(limit=1000)
+    p = [Probe(1e-5, 5, 4000, 4000, 1, 0.7, False), Probe(1e-3, 5, 10, 10, 1, 0.6, True)]
+    b = next_beta(p, cfg)
+    assert 1e-5 < b < 1e-3
 
 
 def test_an_impossible_budget_fails_with_the_smallest_design() -> None:
     train, cost = _fake([])
     with pytest.raises(SearchFailed) as err:
-        search(SearchConfig(limit=10, probes=4, probe_epochs=2, epochs=5, retries=1), train, cost,
-               log=lambda s: None)
+        search(SearchConfig(limit=10, probes=3, epochs=5, beta_max=1e-4), train, cost, log=lambda s: None)
     assert err.value.exit_code == 4
     smallest = min(p.cost for p in err.value.probes)
     assert f"the smallest found costs {smallest:.0f} lut" in str(err.value)
-    assert len(err.value.probes) == 4 + 2
+    assert 1 <= len(err.value.probes) <= 3

@@ -47,11 +47,12 @@ def ledgers(sweep: Path) -> dict[str, dict]:
 def test_tiny_local_sweep(tmp_path: Path, jets_npz: Path, capsys) -> None:
     from hwai.sweep.driver import run_sweep
 
-    sweep = run_sweep(tiny_recipe(tmp_path, jets_npz, 3), tmp_path / "sw")
-    out = capsys.readouterr().out
-    assert "[hwai] trial 3/3" in out and "best in budget" in out
+    lines: list[str] = []
+    sweep = run_sweep(tiny_recipe(tmp_path, jets_npz, 2), tmp_path / "sw", log=lines.append)
+    assert any(line.startswith("[hwai] trial 2/2") and "best in budget" in line for line in lines), lines
+    assert "[hwai]" not in capsys.readouterr().out  # the progress lines went to log, nowhere else
     doc = json.loads((sweep / "sweep.json").read_text())
-    assert doc["trials"] == 3 and {r["method"] for r in doc["rows"]} <= {"none", "quantize"}
+    assert doc["trials"] == 2 and {r["method"] for r in doc["rows"]} <= {"none", "quantize"}
     assert doc["front"] and doc["chosen"] in doc["front"]
     for r in doc["front"]:
         assert (sweep / r["run_dir"] / "report.json").is_file() and (sweep / r["run_dir"] / "report.html").is_file()
@@ -133,3 +134,88 @@ def test_two_node_cluster_runs_trials_on_both(tmp_path: Path, jets_npz: Path) ->
         cluster.shutdown()
     nodes = {r.get("node") for r in ledgers(sweep).values() if r.get("finished")}
     assert len(nodes - {None}) == 2, nodes
+
+
+def asha_recipe(tmp_path: Path, data: Path) -> Path:
+    """Train only; the learning rate decides: some trials cannot learn in a few epochs."""
+    doc = {
+        "name": "asha_sweep", "seed": 10,   # TPE's seeded start: learning rates 7e-3, 1.3e-6, 1.5e-3
+        "model": {"framework": "keras", "arch": "jet_mlp", "hidden": [8]},
+        "data": {"source": str(data), "max_rows": 3000},
+        "budget": {"lut": 60000, "dsp": 100},
+        "steps": [{"train": {"epochs": 2, "batch_size": 64, "patience": 0}}, "lower", "estimate", "budget"],
+        "search": {"trials": 2, "max_concurrent": 1,   # one at a time: ASHA sees the trials in seed order
+                   "space": {"steps.train.learning_rate": {"loguniform": [1e-6, 0.1]}},
+                   "scheduler": {"grace_period": 1, "reduction_factor": 2}},
+    }
+    path = tmp_path / "asha.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_asha_stops_a_trial_mid_training_json_set_and_resume_refuses_other_set(
+        tmp_path: Path, jets_npz: Path, capsys) -> None:
+    """Per-epoch reports let ASHA stop a trial inside its train step; --set reaches the sweep
+    (search.trials, steps.train.epochs) and is recorded; --json is one document on stdout."""
+    from hwai.cli import main
+
+    recipe, sweep = asha_recipe(tmp_path, jets_npz), tmp_path / "sw"
+    sets = ["--set", "steps.train.epochs=4", "--set", "search.trials=3"]
+    assert main(["--json", "sweep", str(recipe), "--out", str(sweep), *sets]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)  # the whole of stdout: one JSON document
+    assert doc["ok"] and doc["sweep_dir"] == str(sweep) and doc["sweep"]["trials"] == 3
+    assert "[hwai] trial 3/3" in err  # human lines on stderr under --json
+    marker = json.loads((sweep / ".hwai-sweep.json").read_text())
+    assert marker["overrides"]["search"] == {"trials": 3}
+    stopped = [r for r in ledgers(sweep).values() if r.get("stopped_early")]
+    assert stopped, ledgers(sweep)
+    assert all(r["step"] == "train" and r["epochs"] == 4 and r["epoch"] < 4 for r in stopped), stopped
+    assert "stopped by ASHA in train epoch" in err
+    code = main(["sweep", str(recipe), "--out", str(sweep), "--resume", "--set", "steps.train.epochs=5",
+                 "--set", "search.trials=3"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--set differs from the sweep's (steps.train.epochs 4 -> 5)" in err
+
+
+def _interrupt_after_first_trial(recipe: Path, sweep: Path, log: Path) -> tuple[int, str]:
+    """Start the CLI driver (--quiet), press Ctrl-C (SIGINT to its process group, as a terminal
+    does) once the first trial has finished; its exit code and what it printed."""
+    proc = _driver([str(recipe), "--out", str(sweep), "--quiet"], log)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not ledgers(sweep) and proc.poll() is None:
+            time.sleep(0.5)
+        assert ledgers(sweep), log.read_text()[-2000:]
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(120)
+    finally:
+        _reap(proc)
+    return code, log.read_text()
+
+
+def test_ctrl_c_exits_130_with_the_resume_command(tmp_path: Path, jets_npz: Path) -> None:
+    recipe, sweep = tiny_recipe(tmp_path, jets_npz, 6), tmp_path / "sw"
+    code, out = _interrupt_after_first_trial(recipe, sweep, tmp_path / "driver.log")
+    hint = f"hwai: interrupted; resume with: hwai sweep {recipe} --out {sweep} --resume"
+    assert code == 130 and hint in out, out[-3000:]
+    assert "[hwai] trial" not in out  # --quiet: no progress lines, the error line only
+    assert not (sweep / "sweep.json").exists() and (sweep / ".hwai-sweep.json").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_resume_finishes_without_repeating_a_trial(tmp_path: Path, jets_npz: Path) -> None:
+    recipe, sweep = tiny_recipe(tmp_path, jets_npz, 6), tmp_path / "sw"
+    code, _ = _interrupt_after_first_trial(recipe, sweep, tmp_path / "first.log")
+    assert code == 130
+    before = {t: (sweep / "trials" / t / "trial.json").stat().st_mtime_ns for t in ledgers(sweep)}
+    second = _driver([str(recipe), "--out", str(sweep), "--resume"], tmp_path / "second.log")
+    try:
+        assert second.wait(600) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    finally:
+        _reap(second)
+    after = ledgers(sweep)
+    assert len(after) == 6, sorted(after)
+    for t, mtime in before.items():
+        assert (sweep / "trials" / t / "trial.json").stat().st_mtime_ns == mtime

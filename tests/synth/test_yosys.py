@@ -40,3 +40,13 @@ def test_tiny_dense_synthesizes_and_dsp_matches_estimate():
     assert with_dsp.ff > 0 and with_dsp.lut > 0 and with_dsp.depth > 0
     no_dsp = synth_fileset(files, "xc7", dsp=False, timeout=300)
     assert no_dsp.dsp == 0 and no_dsp.lut > with_dsp.lut
+
+
+def test_a_per_element_quant_goes_with_the_dense_it_feeds():
+    from tests.ir.helpers import hetero_graph
+    g = hetero_graph((6, 10, 7, 5), seed=2)
+    parts = split_graph(g, per="layer")
+    assert [[n.name for n in p.nodes] for p in parts] == [
+        ["input_quant", "fc1", "relu1"], ["act1", "fc2", "relu2"], ["act2", "fc3"]]
+    assert [p.inputs for p in parts] == [("x",), ("relu1_out",), ("relu2_out",)]
+    assert all(p.nodes[0].op == "dense" for p in split_graph(g, per="neuron")[1:])

@@ -47,14 +47,18 @@ class KerasEngine:
 
     def train(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         """Adam + categorical cross-entropy; early stopping on val loss restores the best epoch."""
+        from hwai.engines.keras.hgq import refuse_training
         from hwai.engines.keras.train import fit
 
+        refuse_training(model, "train")
         fit(model, data, cfg, seed, tag="train")
         return model
 
     def prune(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
+        from hwai.engines.keras.hgq import refuse_training
         from hwai.engines.keras.prune import prune_model
 
+        refuse_training(model, "prune")
         return prune_model(model, data, cfg, seed)
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
@@ -62,6 +66,7 @@ class KerasEngine:
         EBOPs penalty ``cfg['beta']`` (a float), returning HGQ's proxy model."""
         from hwai.engines.keras import hgq
 
+        hgq.refuse_training(model, "quantize")
         if hgq.is_hgq(cfg):
             return hgq.quantize_hgq(model, data, cfg, seed)
         from hwai.engines.keras.quantize import quantize_model

@@ -207,6 +207,15 @@ def is_proxy(model: Any) -> bool:
     return any(type(l).__name__ == "FixedPointQuantizer" for l in model.layers)
 
 
+def refuse_training(model: Any, step: str) -> None:
+    """A proxy model is inference-only (FixedPointQuantizer refuses ``training=True``): say
+    so in one line before a training step starts, instead of failing inside Keras."""
+    if is_proxy(model):
+        raise UnsupportedLayerError(
+            f"{step}: model '{model.name}' is an HGQ proxy model (FixedPointQuantizer layers); it lowers as it "
+            "is but cannot be trained: drop the train/prune/quantize/distill steps or start from the float model")
+
+
 def ebops(model: Any) -> float:
     """EBOPs of a proxy model as HGQ computes them (``HDense.compute_exact_bops``).
 

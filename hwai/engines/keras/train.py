@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, seed_everything, train_config
+from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
 from hwai.engines.core import steps_per_epoch as _steps
 
 
@@ -19,7 +19,8 @@ def _stderr(line: str) -> None:
 
 
 def epoch_logger(tag: str, log: Callable[[str], None] = _stderr) -> Any:
-    """Callback printing one compact line per epoch: loss, val loss/acc, seconds."""
+    """Callback printing one compact line per epoch (loss, val loss/acc, seconds) and telling
+    the epoch listeners (:func:`hwai.engines.core.epoch_end`)."""
     import tensorflow as tf
 
     class EpochLine(tf.keras.callbacks.Callback):
@@ -31,6 +32,8 @@ def epoch_logger(tag: str, log: Callable[[str], None] = _stderr) -> Any:
             val = f" val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}" if "val_loss" in logs else ""
             log(f"[{tag}] epoch {epoch + 1}/{self.params.get('epochs')} loss {logs.get('loss', float('nan')):.4f}"
                 f"{val} {time.perf_counter() - self._t0:.1f}s")
+            if "val_accuracy" in logs:
+                epoch_end(tag, epoch + 1, int(self.params.get("epochs") or 0), logs["val_accuracy"])
 
     return EpochLine()
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, seed_everything, train_config
+from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
 
 StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
 EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
@@ -44,6 +44,8 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         va_loss, va_acc = evaluate(model, xv, yv)
         print(f"[hwai] {tag} epoch {epoch + 1}/{c.epochs}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
+        if len(yv):  # no validation split: no accuracy to tell (as in the Keras loop)
+            epoch_end(tag, epoch + 1, c.epochs, va_acc)
         if after_epoch is not None:
             after_epoch(epoch)
         if keeper.update(va_loss):
