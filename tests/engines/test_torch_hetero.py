@@ -254,3 +254,19 @@ def test_a_zero_bit_neuron_is_the_constant_zero_in_both(by_beta: dict, data: Dat
     trace = run(graph, codes, trace=True)
     assert not trace["relu1_quant"][:, :3].any() and not trace["input_quant"][:, 0].any()
     np.testing.assert_array_equal(reference_codes(model, graph, tin.to_float(codes)), trace[graph.outputs[0]])
+
+
+def test_default_input_type_makes_real_rows_exact_too(by_beta: dict, data: Dataset) -> None:
+    """Truncating the input first, then rounding per feature, is one rounding: the firmware
+    equals the torch logits on real (off-grid) rows, not only on grid vectors."""
+    from hwai.ir.interp import run_float
+
+    model = by_beta[1e-5]
+    eng = TorchEngine()
+    graph = eng.lower(model, DEFAULT_TYPE, {})
+    tin = graph.tensor(graph.inputs[0]).type
+    assert (tin.rounding, tin.integer, tin.overflow) == ("TRN", DEFAULT_TYPE.integer, DEFAULT_TYPE.overflow)
+    assert tin.frac > int(torch.round(model.input_quant.frac).max())
+    np.testing.assert_array_equal(run_float(graph, data.x_test), eng.logits(model, data.x_test))
+    explicit = eng.lower(model, DEFAULT_TYPE, {"input": {"width": 16, "integer": 6}})
+    assert explicit.tensor(explicit.inputs[0]).type == DEFAULT_TYPE       # the user's type is kept
