@@ -270,3 +270,29 @@ def test_default_input_type_makes_real_rows_exact_too(by_beta: dict, data: Datas
     np.testing.assert_array_equal(run_float(graph, data.x_test), eng.logits(model, data.x_test))
     explicit = eng.lower(model, DEFAULT_TYPE, {"input": {"width": 16, "integer": 6}})
     assert explicit.tensor(explicit.inputs[0]).type == DEFAULT_TYPE       # the user's type is kept
+
+
+@pytest.mark.slow
+@pytest.mark.csim
+@pytest.mark.rtl
+def test_hgq_torch_design_is_bit_exact_in_every_backend(tmp_path) -> None:
+    """train -> quantize hgq -> lower -> native and hls4ml C-sim and Verilator: 0 mismatches."""
+    import json
+    import shutil
+
+    from hwai.cli import main
+    from tests.cli_fixtures import tiny_recipe
+
+    if not (shutil.which("g++") and shutil.which("verilator")):
+        pytest.skip("g++ and verilator are needed")
+    recipe = tiny_recipe(tmp_path, steps=[{"train": {"epochs": 2}},
+                                          {"quantize": {"method": "hgq", "beta": 1.0e-5, "epochs": 2}},
+                                          "lower", {"emit": {"backend": ["native", "hls4ml"]}},
+                                          {"csim": {"vectors": 3000}}, {"rtl": {"vectors": 3000}}],
+                         model={"framework": "torch", "arch": "jet_mlp", "hidden": [8]})
+    assert main(["compress", str(recipe), "--out", str(tmp_path / "run")]) == 0
+    steps = tmp_path / "run" / "steps"
+    csim = json.loads((steps / "05_csim" / "report.json").read_text())["backends"]
+    assert {b: (r["mismatches"], r["vectors"]) for b, r in csim.items()} == {"native": (0, 3000), "hls4ml": (0, 3000)}
+    rtl = json.loads((steps / "06_rtl" / "report.json").read_text())
+    assert (rtl["mismatches"], rtl["vectors"]) == (0, 3000)
