@@ -15,6 +15,7 @@ from hwai.frontends.brevitas import reference_codes  # noqa: E402
 from hwai.ir.interp import run  # noqa: E402
 from hwai.ir.numeric import DEFAULT_TYPE  # noqa: E402
 from hwai.sim.vectors import corner_vectors, make_vectors  # noqa: E402
+from tests.engines.synthetic import argmax5  # noqa: E402
 
 pytestmark = pytest.mark.unit
 MODEL = {"arch": "jet_mlp", "hidden": [16, 8]}
@@ -23,13 +24,7 @@ HGQ = {"method": "hgq", "epochs": 4, "batch_size": 32, "learning_rate": 3e-2, "i
 
 
 def synth(n: int = 1500, seed: int = 0) -> Dataset:
-    """Five classes that depend on the first five of 16 features."""
-    r = np.random.default_rng(seed)
-    x = r.normal(size=(n, 16)).astype(np.float32)
-    y = (x[:, :5] + 0.3 * r.normal(size=(n, 5))).argmax(1).astype(np.int64)
-    s = n // 3
-    return Dataset(x[:s], y[:s], x[s:2 * s], y[s:2 * s], x[2 * s:], y[2 * s:], tuple("gqWZt"),
-                   tuple(f"f{i}" for i in range(16)), np.zeros(16), np.ones(16))
+    return argmax5(n, seed)
 
 
 @pytest.fixture(autouse=True)
