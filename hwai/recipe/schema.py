@@ -175,8 +175,9 @@ STEPS: dict[str, dict[str, Field]] = {
                  "input": F(dict, fields=QSPEC, rules=SIGNED_Q),
                  "layers": F(dict, default={}, values=F(dict, fields=LAYER_Q, rules=UNSIGNED_Q)),
                  "method": F(str, default="uniform", choices=("uniform", "hgq"),
-                             help="uniform: bits/integer per layer (QKeras, Brevitas); hgq: HGQ 0.2.6 "
-                                  "(Keras) learns a width per weight and per neuron with the EBOPs penalty beta"),
+                             help="uniform: bits/integer per layer (QKeras, Brevitas); hgq: a width per weight "
+                                  "and per neuron learned with the EBOPs penalty beta (Keras: HGQ 0.2.6; torch: "
+                                  "hwai's own, docs/torch_hetero.md)"),
                  "beta": F(*NUM, default=1e-5, minimum=0, maximum=1e-2,
                            help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
                  "search": F(dict, fields={

@@ -22,6 +22,7 @@ from hwai.engines import core  # noqa: E402
 from hwai.engines.keras import KerasEngine  # noqa: E402
 from hwai.engines.torch import TorchEngine  # noqa: E402
 from hwai.errors import RecipeError  # noqa: E402
+from tests.engines.synthetic import blobs  # noqa: E402
 
 pytestmark = pytest.mark.unit
 MODEL = {"arch": "jet_mlp", "hidden": [16, 8]}
@@ -30,12 +31,7 @@ PRUNE = {"sparsity": 0.6, "epochs": 4, "batch_size": 64, "schedule": "polynomial
 
 
 def tiny(n: int = 300, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 5, size=n)
-    x = (rng.normal(scale=2.0, size=(5, 16))[y] + rng.normal(size=(n, 16))).astype(np.float32)
-    a, b = int(0.6 * n), int(0.8 * n)
-    return Dataset(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], tuple("gqWZt"),
-                   tuple(f"f{i}" for i in range(16)), np.zeros(16, np.float32), np.ones(16, np.float32))
+    return blobs(n, seed)
 
 
 @pytest.fixture(scope="module")

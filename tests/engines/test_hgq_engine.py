@@ -16,6 +16,7 @@ from hwai.data.dataset import Dataset  # noqa: E402
 from hwai.engines.keras import KerasEngine  # noqa: E402
 from hwai.engines.keras.hgq import build_hgq_model  # noqa: E402
 from hwai.ir.numeric import DEFAULT_TYPE  # noqa: E402
+from tests.engines.synthetic import blobs  # noqa: E402
 
 pytestmark = pytest.mark.unit
 MODEL = {"arch": "jet_mlp", "hidden": [16, 8]}
@@ -24,12 +25,7 @@ HGQ_CFG = {"method": "hgq", "beta": 1e-5, "epochs": 3, "batch_size": 32, "learni
 
 
 def tiny(n: int = 600, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 5, size=n)
-    x = (rng.normal(scale=2.0, size=(5, 16))[y] + rng.normal(size=(n, 16))).astype(np.float32)
-    a, b = int(0.6 * n), int(0.8 * n)
-    return Dataset(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], tuple("gqWZt"),
-                   tuple(f"f{i}" for i in range(16)), np.zeros(16, np.float32), np.ones(16, np.float32))
+    return blobs(n, seed)
 
 
 @pytest.fixture(scope="module")

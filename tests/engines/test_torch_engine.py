@@ -14,6 +14,7 @@ pytest.importorskip("brevitas")
 from hwai.data.dataset import Dataset  # noqa: E402
 from hwai.engines.torch import TorchEngine  # noqa: E402
 from hwai.errors import HwaiError, RecipeError, UnsupportedLayerError  # noqa: E402
+from tests.engines.synthetic import argmax5  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 REF_PT = SHARED / "reference-models" / "pytorch" / "three_layer_model.pt"
@@ -22,13 +23,7 @@ TRAIN = {"epochs": 6, "batch_size": 32, "learning_rate": 1e-2, "patience": 2}
 
 
 def synth(n: int = 450, seed: int = 0) -> Dataset:
-    """Five classes that depend on the first five of 16 features (learnable in one epoch)."""
-    r = np.random.default_rng(seed)
-    x = r.normal(size=(n, 16)).astype(np.float32)
-    y = (x[:, :5] + 0.3 * r.normal(size=(n, 5))).argmax(1).astype(np.int64)
-    s = n // 3
-    return Dataset(x[:s], y[:s], x[s:2 * s], y[s:2 * s], x[2 * s:], y[2 * s:], tuple("gqWZt"),
-                   tuple(f"f{i}" for i in range(16)), np.zeros(16), np.ones(16))
+    return argmax5(n, seed)
 
 
 @pytest.fixture(autouse=True)

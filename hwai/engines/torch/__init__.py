@@ -142,14 +142,16 @@ class TorchEngine:
 
     def lower(self, model: Any, input_type: FixedType, cfg: dict) -> Graph:
         """Lower with the Brevitas frontend; a model's own input quantizer wins unless
-        ``cfg['input']`` sets the firmware input type explicitly."""
+        ``cfg['input']`` sets the firmware input type explicitly. An hgq model's input is
+        ``input_type`` made exact for real inputs (:func:`.hetero_lower.exact_input_type`)
+        unless ``cfg['input']`` sets it."""
         from hwai.frontends.brevitas import check_supported, leading_input_type, lower_brevitas
 
         explicit = fixed_from_dict(cfg.get("input"))
         if _hetero(model):
             from hwai.engines.torch.hetero_lower import lower_hetero
 
-            return lower_hetero(model, name=cfg.get("name", "model"), input_type=explicit or input_type)
+            return lower_hetero(model, name=cfg.get("name", "model"), input_type=explicit, default_input=input_type)
         has_lead = leading_input_type(check_supported(model)) is not None
         tin = explicit or (None if has_lead else input_type)
         return lower_brevitas(model, name=cfg.get("name", "model"), input_type=tin,

@@ -108,7 +108,9 @@ class HQuant(nn.Module):
         """(qmin, qmax) per element of the calibrated types, float64."""
         w = self.width.double()
         top = torch.exp2(w - self.signed.double())
-        return torch.where(self.signed, -top, torch.zeros_like(w)), top - 1
+        zero = torch.zeros_like(w)
+        live = w > 0                    # width 0: the constant 0, signed or not
+        return torch.where(live & self.signed, -top, zero), torch.where(live, top - 1, zero)
 
     def bits(self) -> Any:
         """Differentiable width per element for the EBOPs term: integer bits from the

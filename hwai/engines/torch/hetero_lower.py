@@ -30,10 +30,14 @@ ROUNDING, OVERFLOW = "RND", "SAT"   # the activation/input casts (see the module
 FLOAT64_BITS = 52                   # an accumulator this wide (+1 for the bias order) is exact in float64
 
 
-def lower_hetero(model: Any, *, name: str = "model", input_type: Any = None) -> Any:
+def lower_hetero(model: Any, *, name: str = "model", input_type: Any = None, default_input: Any = None) -> Any:
     """The IR of a trained hgq model: per-element ``quant`` nodes for ``input_quant`` and
     every ``<relu>_quant``, ``dense`` with per-weight ``weight_widths``/``weight_integers``
-    and codes on the layer's common grid; exact (float64 torch forward == golden model)."""
+    and codes on the layer's common grid; exact (float64 torch forward == golden model).
+
+    ``input_type``: the firmware input type the user set (``lower.input``); None means
+    :func:`exact_input_type` of ``default_input`` (ap_fixed<16,6> when None).
+    """
     from hwai.frontends.brevitas import INPUT_NAME
     from hwai.ir.graph import Tensor, chain
     from hwai.ir.numeric import DEFAULT_TYPE
@@ -43,7 +47,8 @@ def lower_hetero(model: Any, *, name: str = "model", input_type: Any = None) -> 
     pairs = dense_pairs(model)
     if not pairs:
         raise UnsupportedLayerError("the hgq model has no HDense layer, nothing to lower")
-    tin = Tensor(INPUT_NAME, (pairs[0][1].in_features,), input_type or DEFAULT_TYPE)
+    t = input_type or exact_input_type(pairs[0][2], default_input or DEFAULT_TYPE)
+    tin = Tensor(INPUT_NAME, (pairs[0][1].in_features,), t)
     layers, cur = [], tin
     for lname, mod in model.named_children():
         layer = _lower_layer(lname, mod, cur)
@@ -53,6 +58,22 @@ def lower_hetero(model: Any, *, name: str = "model", input_type: Any = None) -> 
     graph = infer_precision(chain(name, tin, layers, {"framework": "torch", "frontend": "hgq", "inexact": []}))
     _check_float64_exact(graph)
     return graph
+
+
+def exact_input_type(quant: HQuant, base: Any) -> Any:
+    """``base`` with TRN rounding and at least one fractional bit more than any feature keeps.
+
+    Truncating to F bits and then rounding half up to f < F bits equals rounding the real
+    value half up to f bits (``floor(floor(x 2^F) / 2^(F-f) + 1/2) = floor(x 2^f + 1/2)``), so
+    the firmware equals the torch model on real inputs too, not only on grid inputs; the
+    default RND_CONV input would round twice (ties move by one LSB).
+    """
+    from hwai.ir.types import FixedType
+
+    live = activation_widths(quant) > 0
+    f = np.round(quant.frac.detach().numpy()).astype(np.int64)
+    frac = max(base.frac, int(f[live].max()) + 1 if live.any() else 0)
+    return FixedType(base.integer + frac, base.integer, base.signed, "TRN", base.overflow)
 
 
 def _lower_layer(lname: str, mod: Any, cur: Any) -> tuple[Any, Any] | None:
