@@ -47,18 +47,21 @@ class _Emitter:
     weight_type: FixedType
     act_type: FixedType
     current: str
-    size: int
+    shape: tuple[int, ...]          # per-sample shape of ``current``
     pending_float: bool = False     # a float Dense whose output still needs act_type
     steps: list[tuple[Node, Tensor]] = field(default_factory=list)
     layers: dict[str, str] = field(default_factory=dict)
     outputs_of: dict[str, str] = field(default_factory=dict)
 
     def emit(self, name: str, op: str, keras_name: str, ftype: FixedType | None = None,
-             size: int | None = None, **attrs: Any) -> None:
+             size: int | None = None, shape: tuple[int, ...] | None = None, **attrs: Any) -> None:
         name = self._unique(name)
-        self.size = self.size if size is None else size
+        if shape is not None:
+            self.shape = shape
+        elif size is not None:   # a dense maps the last axis (per particle on a (P, F) input)
+            self.shape = self.shape[:-1] + (size,)
         self.steps.append((Node(name, op, (self.current,), (name,), attrs),
-                           Tensor(name, (self.size,), ftype)))
+                           Tensor(name, self.shape, ftype)))
         self.current = name
         self.layers[name] = keras_name
         self.outputs_of[keras_name] = name
@@ -87,15 +90,14 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
         return hgq.lower_hgq(model, layers, input_type, input_name=_input_name(model), name=name)
     plan, out_act = _plan(layers)
     in_name = identifier(_input_name(model))
-    em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE,
-                  in_name, kl.flat_size(model.input_shape))
+    in_shape = _input_shape(model, plan)
+    em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE, in_name, in_shape)
     for step in plan:
         _emit_step(em, step)
     em.flush_float()
     meta = {"framework": "keras", "output_activation": out_act, "layers": dict(em.layers),
             "keras_outputs": dict(em.outputs_of), "keras_model": model.name}
-    graph = chain(name, Tensor(in_name, (kl.flat_size(model.input_shape),), input_type),
-                  em.steps, meta)
+    graph = chain(name, Tensor(in_name, in_shape, input_type), em.steps, meta)
     return infer_precision(graph)
 
 
@@ -164,6 +166,27 @@ def _input_name(model: Any) -> str:
     return names[0] if names else "input"
 
 
+def _input_shape(model: Any, plan: list[_Step]) -> tuple[int, ...]:
+    """(P, F) for a particle-set model (a pooling layer: Deep Sets), else the flat size."""
+    if any(step.role == "pool" or (step.role == "dense" and len(step.layer.input_shape) == 3) for step in plan):
+        return tuple(int(d) for d in model.input_shape[1:])
+    return (kl.flat_size(model.input_shape),)
+
+
+def _plan_pool(layer: Any, layers: list[Any]) -> _Step:
+    """Global pooling over the particle axis of a (P, C) tensor, channels last, no keepdims."""
+    cfg = layer.get_config()
+    if cfg.get("keepdims") or cfg.get("data_format", "channels_last") != "channels_last" \
+            or len(layer.input_shape) != 3:
+        raise kl.unsupported(layer, "global pooling of a (particles, channels) input, channels_last, "
+                                    "keepdims=False")
+    flat = [l.name for l in layers if type(l).__name__ == "Flatten"]
+    if flat:
+        raise kl.unsupported(layer, f"a particle-set model with a Flatten layer ({flat[0]!r}); "
+                                    "pool the particles instead")
+    return _Step("pool", layer, kl.POOL_MODES[type(layer).__name__])
+
+
 def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
     """Classify every layer (raising on the first unsupported one) and attach BN to Dense."""
     for layer in layers:  # fail on class before looking at any configuration
@@ -179,11 +202,13 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             plan.append(_Step("activation", layer, kind, qtype))
         elif role == "batchnorm":
             _attach_batchnorm(plan, layer)
+        elif role == "pool":
+            plan.append(_plan_pool(layer, layers))
     return _final_softmax(plan)
 
 
 def _plan_dense(layer: Any) -> _Step:
-    if len(layer.input_shape) != 2:
+    if len(layer.input_shape) not in (2, 3):   # 3: a per-particle Dense on (P, F)
         raise kl.unsupported(layer, f"Dense on a {len(layer.input_shape) - 1}-d input "
                                     "(add a Flatten before it)")
     for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
@@ -232,6 +257,12 @@ def _final_softmax(plan: list[_Step]) -> tuple[list[_Step], str]:
 # --- emitting IR nodes ----------------------------------------------------------
 
 def _emit_step(em: _Emitter, step: _Step) -> None:
+    if step.role == "pool":
+        em.flush_float()
+        # exact output type (None): Keras' float32 mean of on-grid values is exact (sum of
+        # P codes then / 2**k), so no cast here; the next layer quantizes as usual
+        em.emit(step.layer.name, "global_pool", step.layer.name, None, shape=em.shape[1:], mode=step.kind)
+        return
     if step.role == "dense":
         em.flush_float()
         _emit_dense(em, step)

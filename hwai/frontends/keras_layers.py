@@ -25,7 +25,10 @@ SUPPORTED = {
     "Dense": "dense", "QDense": "dense",
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
     "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
+    "GlobalAveragePooling1D": "pool", "GlobalMaxPooling1D": "pool",
 }
+# Keras pooling class -> global_pool mode (hwai/ops/global_pool.py)
+POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max"}
 
 # Widest weight code we accept as "on a power-of-two grid": QKeras weights have at most
 # ``bits`` bits; a float32 value that needs more is a non-po2 scale in disguise.
