@@ -31,7 +31,8 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        """Features per row; for particle sets (N, P, F) per particle (the last axis)."""
+        return int(self.x_train.shape[-1])
 
     @property
     def n_classes(self) -> int:

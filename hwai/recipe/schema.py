@@ -121,6 +121,8 @@ MODEL = {
     "framework": F(str, default="keras", choices=("keras", "torch")),
     "arch": F(str, help="named architecture, e.g. jet_mlp"),
     "hidden": F(list, item=F(int, minimum=1), min_items=1, help="hidden layer widths, e.g. [64, 32, 32]"),
+    "phi": F(list, item=F(int, minimum=1), min_items=1, help="arch deepsets: per-particle widths, e.g. [64, 64, 64]"),
+    "rho": F(list, item=F(int, minimum=1), min_items=1, help="arch deepsets: widths after the pooling, e.g. [64, 32]"),
     "path": F(str, is_path=True, help="model file (.h5/.keras/.json) or state dict (.pt)"),
     "weights": F(str, is_path=True, help="weights .h5 for a .json architecture"),
     "factory": F(str, help="torch: importable 'module:function' building the nn.Module"),

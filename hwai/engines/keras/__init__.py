@@ -40,8 +40,13 @@ class KerasEngine:
         elif model_cfg.get("arch", "jet_mlp") == "jet_mlp":
             hidden = model_cfg.get("hidden") or models.JET_MLP_HIDDEN
             model = models.build_jet_mlp(data.n_features, data.n_classes, hidden, seed)
+        elif model_cfg.get("arch") == "deepsets":
+            model = models.build_deepsets(data.x_train.shape[1:], data.n_classes,
+                                          model_cfg.get("phi") or models.DEEPSETS_PHI,
+                                          model_cfg.get("rho") or models.DEEPSETS_RHO, seed)
         else:
-            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp' or give model.path")
+            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets' "
+                            "or give model.path")
         models.check_compatible(model, data.n_features, data.n_classes)
         return model
 

@@ -30,6 +30,29 @@ def build_jet_mlp(n_in: int, n_out: int, hidden: list[int] | tuple[int, ...], se
     return tf.keras.Model(inputs, outputs, name=name)
 
 
+DEEPSETS_PHI, DEEPSETS_RHO = (64, 64, 64), (64, 32)   # issue 13's Deep Sets: 75.1 % float
+
+
+def build_deepsets(in_shape: tuple[int, ...], n_out: int, phi: list[int] | tuple[int, ...],
+                   rho: list[int] | tuple[int, ...], seed: int, name: str = "deepsets") -> Any:
+    """Deep Sets: per-particle Dense/ReLU (phi1..), average pooling over the particles (pool),
+    Dense/ReLU (rho1..), output, softmax. The padding particles are zero inputs (no mask):
+    the firmware sees the same zeros, and the network learns what a zero particle means."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    x = inputs = tf.keras.Input(shape=tuple(in_shape), name="input")
+    for prefix, widths in (("phi", phi), ("rho", rho)):
+        if prefix == "rho":
+            x = L.GlobalAveragePooling1D(name="pool")(x)
+        for i, units in enumerate(widths, start=1):
+            x = L.Dense(int(units), name=f"{prefix}{i}", kernel_initializer="lecun_uniform")(x)
+            x = L.Activation("relu", name=f"{prefix}{i}_relu")(x)
+    x = L.Dense(n_out, name="output", kernel_initializer="lecun_uniform")(x)
+    return tf.keras.Model(inputs, L.Activation("softmax", name="softmax")(x), name=name)
+
+
 def chain_layers(model: Any) -> list[Any]:
     """The model's layers in order (InputLayer excluded); rejects branching graphs."""
     import tensorflow as tf

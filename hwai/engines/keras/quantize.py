@@ -62,6 +62,8 @@ def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
         return [tf.keras.layers.Activation("softmax", name=layer.name)]
     if type(layer).__name__ == "QActivation" and activation_name(layer) == "quantized_bits":
         return [type(layer).from_config(layer.get_config())]  # an existing input/requant quantizer: keep
+    if type(layer).__name__ in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        return [type(layer).from_config(layer.get_config())]   # no weights, exact on grid values
     if type(layer).__name__ == "Dropout":
         return []  # identity at inference; QAT fine-tuning does not need it
     raise UnsupportedLayerError(f"quantize: layer '{layer.name}' ({type(layer).__name__}) is not supported; "
