@@ -13,6 +13,7 @@ from tests.data.particle_helpers import particles_npz
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "jet_constituents_deepsets.yaml"
 
 
+@pytest.mark.slow   # ~2-3 min: QAT training, three backends, Verilator on 10,000 vectors
 @pytest.mark.csim
 @pytest.mark.rtl
 def test_deepsets_recipe_runs_exact_on_a_tiny_file(tmp_path: Path) -> None:
