@@ -321,10 +321,14 @@ def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any,
     fp = tx.frac + node.attrs.weight_type.frac
     fs = max(fp, tb.frac)             # the exact sum's fractional bits
     trees = []
-    for j in range(w.shape[1]):
-        leaves, dsp = neuron_leaves(x_lo, x_hi, w[:, j], int(b[j]) << (fs - tb.frac),
-                                    fs - fp, tx.width, c, x_tz)
-        trees.append(tree_cost(leaves, dsp))
+    x_lo, x_hi = np.ravel(x_lo), np.ravel(x_hi)
+    n_in = w.shape[0]
+    for r in range(len(x_lo) // n_in):   # a per-particle dense: one set of trees per particle
+        rs = slice(r * n_in, (r + 1) * n_in)
+        for j in range(w.shape[1]):
+            leaves, dsp = neuron_leaves(x_lo[rs], x_hi[rs], w[:, j], int(b[j]) << (fs - tb.frac),
+                                        fs - fp, tx.width, c, None if x_tz is None else x_tz[rs])
+            trees.append(tree_cost(leaves, dsp))
     trees = _live(graph, node, trees, iv)
     add_bits = sum(t.adder_bits for t in trees) * c.add_width_frac
     n_add = sum(t.adders for t in trees)
@@ -376,7 +380,7 @@ def _live(graph: Graph, node: Node, trees: list, iv: dict) -> list:
     register are removed (measured: up to 2.6x fewer FFs than modelled on 90-95 %
     sparse layers before this). Judged on the exact output interval, not the trees'
     per-leaf bounds (a CSD digit's sign makes those looser)."""
-    lo, hi, _ = iv[node.outputs[0]]
+    lo, hi = (np.ravel(v) for v in iv[node.outputs[0]][:2])   # row-major: trees are (row, neuron)
     users = graph.consumers(node.outputs[0])
     relu_only = bool(users) and all(_op(u).zero_below for u in users)
     return [t for t, a, b in zip(trees, lo, hi) if a != b and not (relu_only and b <= 0)]

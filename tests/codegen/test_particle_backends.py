@@ -111,3 +111,15 @@ def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: n
     assert type(hls_model.graph["fc1"]).__name__.endswith("Conv1D")
     compile_hls4ml(hls_model)
     assert _mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
+
+
+@pytest.mark.unit
+def test_estimate_counts_every_particle_copy() -> None:
+    """Fully unrolled, a per-particle dense is P copies of the network: P times the adders."""
+    from hwai.estimate import estimate
+
+    one = estimate(particle_graph(p=1).validate(), TARGET).per_node
+    eight = estimate(particle_graph(p=8).validate(), TARGET).per_node
+    for name in ("fc1", "fc2"):
+        assert eight[name].lut == pytest.approx(8 * one[name].lut, rel=0.2), name
+        assert eight[name].latency_cycles == one[name].latency_cycles
