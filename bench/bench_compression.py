@@ -93,6 +93,9 @@ def plot(rows: list[dict], path: Path) -> None:
         if pts:
             x, y = zip(*sorted(pts))
             ax.plot(x, [100 * v for v in y], marker=marker, ls="-" if key in ("hgq", "hwai") else "", label=key)
+    for r in rows:
+        if r["label"] == "float":
+            ax.axhline(100 * r["accuracy"], color="grey", ls=":", label="float model")
     ax.set_xscale("log")
     ax.set_xlabel("Yosys LUT (hwai Verilog, xcup)")
     ax.set_ylabel("test accuracy, bit-exact firmware [%]")
@@ -123,13 +126,21 @@ def main() -> None:
     docs = [row_doc(label, method, recipe, ov, *walls[label]) for label, method, recipe, ov in rows]
     path = RESULTS / "compression.json"
     old = json.loads(path.read_text()) if path.is_file() and args.only else {}
-    merged = {r["label"]: r for r in old.get("rows", [])} | {r["label"]: r for r in docs}
+    merged = {r["label"]: r for r in old.get("rows", []) if r["label"] != "float"} | {r["label"]: r for r in docs}
+    rows_out = [merged[r[0]] for r in ROWS if r[0] in merged]
     out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPU cores, no GPU",
            "data": "jets_hlf.npz, 60/20/20 split, seed 42", "clock_mhz": 200,
-           "wall_s": round(time.perf_counter() - t0, 1), "rows": [merged[r[0]] for r in ROWS if r[0] in merged]}
+           "wall_s": round(time.perf_counter() - t0, 1), "rows": [*float_row(rows_out), *rows_out]}
     path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     plot(out["rows"], RESULTS / "compression.png")
     print(table(out["rows"]))
+
+
+def float_row(rows: list[dict]) -> list[dict]:
+    """The float model every row starts from (same seed and split): accuracy only."""
+    acc = next((r["float_accuracy"] for r in rows if r.get("float_accuracy")), None)
+    return [] if acc is None else [{"label": "float", "method": "float 16-64-32-32-5 (no hardware)",
+                                    "accuracy": acc}]
 
 
 def _old_wall(label: str) -> float:
@@ -141,6 +152,9 @@ def table(rows: list[dict]) -> str:
     lines = ["| design | accuracy | EBOPs | est. LUT | Yosys LUT | FF | DSP | cycles | mismatches |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r["label"] == "float":
+            lines.append(f"| {r['method']} | {100 * r['accuracy']:.2f} % | | | | | | | |")
+            continue
         y, e = r.get("yosys") or {}, r.get("estimate") or {}
         mm = sum(int((r.get(k) or {}).get("mismatches") or 0) for k in ("csim", "rtl"))
         acc = r.get("accuracy")

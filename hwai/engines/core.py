@@ -26,6 +26,11 @@ from hwai.errors import RecipeError
 TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 20, "batch_size": 512, "learning_rate": 3e-3, "patience": 5}
 # prune/quantize fine-tuning runs shorter by default (schema: 10 epochs)
 FINETUNE_EPOCHS = 10
+# Heterogeneous QAT (``quantize: {method: hgq}``), both engines: the EBOPs penalty when the
+# recipe gives none, and the starting significant bits per weight / fractional bits per
+# activation (HGQ's ``init_bw``). The recipe schema's defaults are these.
+HGQ_BETA = 1e-5
+HGQ_INIT_BITS = 2
 # Early stopping counts an epoch as better only if val loss drops by more than this.
 MIN_DELTA = 1e-6
 SCHEDULES = ("polynomial", "constant")

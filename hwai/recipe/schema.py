@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
+from hwai.engines.core import HGQ_BETA, HGQ_INIT_BITS
 from hwai.errors import RecipeError
 
 REQUIRED = object()
@@ -180,7 +181,7 @@ STEPS: dict[str, dict[str, Field]] = {
                              help="uniform: bits/integer per layer (QKeras, Brevitas); hgq: a width per weight "
                                   "and per neuron learned with the EBOPs penalty beta (Keras: HGQ 0.2.6; torch: "
                                   "hwai's own, docs/torch_hetero.md)"),
-                 "beta": F(*NUM, default=1e-5, minimum=0, maximum=1e-2,
+                 "beta": F(*NUM, default=HGQ_BETA, minimum=0, maximum=1e-2,
                            help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
                  "search": F(dict, fields={
                      "cost": F(str, choices=("lut", "ebops"),
@@ -191,7 +192,7 @@ STEPS: dict[str, dict[str, Field]] = {
                      "beta_start": F(*NUM, default=1e-5, minimum=0, help="the first run's beta"),
                      "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-2, minimum=0)},
                      help="hgq: budget-driven penalty; the recipe states the budget, hwai finds beta"),
-                 "init_bits": F(int, default=2, minimum=1, maximum=16,
+                 "init_bits": F(int, default=HGQ_INIT_BITS, minimum=1, maximum=16,
                                 help="hgq: starting significant bits per weight and fractional bits "
                                      "per activation (HGQ's init_bw)")},
     "distill": {**TRAIN, "teacher": F(str, default="previous", is_path=True),

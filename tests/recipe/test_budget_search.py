@@ -67,3 +67,10 @@ def test_an_impossible_budget_fails_with_the_smallest_design() -> None:
     smallest = min(p.cost for p in err.value.probes)
     assert f"the smallest found costs {smallest:.0f} lut" in str(err.value)
     assert 1 <= len(err.value.probes) <= 3
+
+
+def test_a_noisy_inverted_slope_falls_back_to_the_power_law() -> None:
+    cfg = SearchConfig(limit=2500)
+    p = [Probe(1e-5, 5, 2777, 2777, 1, 0.72, False), Probe(1.2e-5, 5, 2859, 2859, 1, 0.72, False)]
+    b = next_beta(p, cfg)
+    assert b == pytest.approx(1.2e-5 * (2859 / 2250) ** (1 / 0.8))     # not the clamped 0.2 leap

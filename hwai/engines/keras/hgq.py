@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import FINETUNE_EPOCHS, train_config
+from hwai.engines.core import FINETUNE_EPOCHS, HGQ_BETA, HGQ_INIT_BITS, train_config
 from hwai.engines.keras.models import activation_name, canonicalize, chain_layers, is_softmax
 from hwai.engines.keras.train import fit
 from hwai.errors import UnsupportedLayerError
 
 # HGQ's own defaults (HGQ.utils): 2 bits to start from. For a kernel that is 2 significant
 # bits per weight (``adapt_bw_bits``), for an activation 2 fractional bits.
-INIT_BITS = 2
-DEFAULT_BETA = 1e-5
 INPUT_QUANT = "input_quant"
 # trace_minmax batch: the whole training set in a few forward passes
 TRACE_BATCH = 16384
@@ -46,8 +44,8 @@ def quantize_hgq(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     """Float chain -> HGQ model -> train with the EBOPs penalty -> traced proxy model."""
     from HGQ import FreeBOPs, ResetMinMax, trace_minmax
 
-    beta = float(cfg.get("beta", DEFAULT_BETA))
-    hmodel = build_hgq_model(model, beta, int(cfg.get("init_bits") or INIT_BITS))
+    beta = float(cfg.get("beta", HGQ_BETA))
+    hmodel = build_hgq_model(model, beta, int(cfg.get("init_bits") or HGQ_INIT_BITS))
     epochs = train_config(cfg, FINETUNE_EPOCHS).epochs
     if epochs > 0:
         # ResetMinMax: the activation ranges trace one epoch at a time; FreeBOPs logs EBOPs
@@ -62,7 +60,7 @@ def quantize_hgq(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
 
 # --- float chain -> HGQ model --------------------------------------------------------
 
-def build_hgq_model(model: Any, beta: float, init_bits: int = INIT_BITS) -> Any:
+def build_hgq_model(model: Any, beta: float, init_bits: int = HGQ_INIT_BITS) -> Any:
     """HGQ twin of a float Dense/ReLU/softmax chain, float weights copied in (no training)."""
     import tensorflow as tf
     from HGQ import HQuantize

@@ -39,14 +39,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import FINETUNE_EPOCHS, seed_everything, train_config, zero_fraction
+from hwai.engines.core import FINETUNE_EPOCHS, HGQ_BETA, HGQ_INIT_BITS, seed_everything, train_config, zero_fraction
 from hwai.errors import RecipeError, UnsupportedLayerError
 
 METHOD = "hgq"
 # The Keras hgq engine's defaults (HGQ's own): start from 2 bits — 2 significant bits per
 # weight (HGQ's ``adapt_bw_bits``), 2 fractional bits per activation — and beta 1e-5.
-DEFAULT_INIT_BITS = 2
-DEFAULT_BETA = 1e-5
 FRAC_RANGE = (-8.0, 16.0)  # learnable f is clipped here (HGQ clips at +-23 for float32's mantissa)
 LAYER_TYPES = ("HQuant", "HDense")
 _LN2 = math.log(2.0)
@@ -77,7 +75,7 @@ def _ste_round(frac: Any) -> Any:
 class HQuant(nn.Module):
     """Per-element quantizer of a layer's input or of a ReLU's output (learnable ``f``)."""
 
-    def __init__(self, n: int, init_bits: float = DEFAULT_INIT_BITS) -> None:
+    def __init__(self, n: int, init_bits: float = HGQ_INIT_BITS) -> None:
         super().__init__()
         self.frac = torch.nn.Parameter(torch.full((n,), float(init_bits)))
         for name, dtype in (("lo", torch.float32), ("hi", torch.float32), ("width", torch.int64),
@@ -124,7 +122,7 @@ class HQuant(nn.Module):
 class HDense(nn.Module):
     """Linear layer with a learnable fractional bit count per weight and per bias."""
 
-    def __init__(self, n_in: int, n_out: int, bias: bool = True, init_bits: float = DEFAULT_INIT_BITS) -> None:
+    def __init__(self, n_in: int, n_out: int, bias: bool = True, init_bits: float = HGQ_INIT_BITS) -> None:
         super().__init__()
         self.in_features, self.out_features = int(n_in), int(n_out)
         self.weight = torch.nn.Parameter(torch.zeros(n_out, n_in))
@@ -252,8 +250,8 @@ def layer_from_desc(d: dict) -> Any:
 
 def hgq_config(cfg: dict) -> tuple[float, float]:
     """(beta, init_bits) of a ``quantize`` step with ``method: hgq``; one-line errors."""
-    beta = DEFAULT_BETA if cfg.get("beta") is None else cfg["beta"]
-    init = cfg.get("init_bits") or DEFAULT_INIT_BITS
+    beta = HGQ_BETA if cfg.get("beta") is None else cfg["beta"]
+    init = cfg.get("init_bits") or HGQ_INIT_BITS
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
         raise RecipeError(f"quantize.beta {beta!r}: give a number >= 0 (the EBOPs penalty, e.g. 1e-5)")
     if isinstance(init, bool) or not isinstance(init, (int, float)) or not FRAC_RANGE[0] <= init <= FRAC_RANGE[1]:
