@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwai.errors import BudgetError, RunFolderError
+from hwai.errors import BudgetError, HwaiError, RunFolderError
 from hwai.recipe import rundir
 from hwai.recipe.schema import Step
 
@@ -75,12 +75,29 @@ def verify_resume(run_dir: Path, record: dict, done: list[Step], ignore_budget: 
 
 
 def _check_recipe(run_dir: Path, old: dict, new: dict, done: list[Step]) -> None:
+    old = _in_this_schema(old)
     names = {s.name for s in done}
     keys = list(ALWAYS) + (["target"] if names & set(NEEDS_TARGET) else []) + (["budget"] if "budget" in names else [])
     for key in keys:
         _refuse_diff(run_dir, old.get(key), new.get(key), key)
     n = len(done)
     _refuse_diff(run_dir, (old.get("steps") or [])[:n], (new.get("steps") or [])[:n], "steps")
+
+
+def _in_this_schema(old: dict) -> dict:
+    """The run's recorded recipe read by this hwai's schema, so a field added since the run was
+    made takes its default (which keeps the old behaviour) instead of reading as a change.
+    A record this schema rejects is compared as it is (and will differ)."""
+    from hwai.recipe.schema import recipe_from_dict, without_none
+    doc = {"name": "recorded", **without_none({k: old.get(k) for k in ("model", "data", "seed", "target", "budget")}),
+           "steps": without_none(old.get("steps") or [])}
+    try:
+        r = recipe_from_dict(doc)
+    except HwaiError:
+        return old
+    resolved = {"model": r.model, "data": dict(r.data), "seed": r.seed, "target": r.target, "budget": r.budget,
+                "steps": [{s.name: s.cfg} for s in r.steps]}
+    return json.loads(json.dumps(resolved, default=str))
 
 
 def _refuse_diff(run_dir: Path, old: Any, new: Any, key: str) -> None:

@@ -351,3 +351,18 @@ def test_no_flag_deletes_or_writes_into_a_non_run_folder(fake, tmp_path: Path, c
     assert main(["compress", str(_write_recipe(tmp_path)), "--out", str(d), *flags]) == 2
     assert "not an hwai run folder" in _one_line_error(capsys)
     assert {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
+
+
+def test_a_field_added_since_the_run_takes_its_default_on_resume(partial: Path, tmp_path: Path) -> None:
+    """A run made before data.clip_quantile existed resumes (its default keeps the old behaviour),
+    and a value other than the default still reads as a change."""
+    man_path = partial / "manifest.json"
+    man = json.loads(man_path.read_text())
+    for key in ("clip_quantile", "inputs", "particles", "mask"):
+        man["inputs"]["recipe"]["data"].pop(key, None)
+    man_path.write_text(json.dumps(man))
+    with pytest.raises(RunFolderError, match=r"data.clip_quantile changed \(0.001 -> 0.01\)"):
+        runner.run_recipe(load_recipe(_write_recipe(tmp_path, data={"source": "data.npz", "clip_quantile": 0.01})),
+                          partial, from_step="lower", **QUIET)
+    runner.run_recipe(load_recipe(_write_recipe(tmp_path)), partial, from_step="lower", **QUIET)
+    assert _status(partial)["status"] == "complete"
