@@ -21,6 +21,7 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import corner_vectors, make_vectors
 from hwai.target import Target
+from tests.backend_checks import mismatches, needs
 from tests.ir.helpers import hetero_weights
 
 TIN = FixedType(12, 5)          # frac 7: every element type below drops or adds fraction bits
@@ -82,14 +83,6 @@ def golden(design: Graph, vectors: np.ndarray) -> np.ndarray:
     return golden_outputs(design, vectors)
 
 
-def _mismatches(got: np.ndarray, want: np.ndarray) -> int:
-    assert got.shape == want.shape
-    return int(np.count_nonzero(np.any(got != want, axis=1)))
-
-
-def _needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed")
 
 
 # --- golden model -----------------------------------------------------------------
@@ -290,7 +283,7 @@ def test_report_shows_min_mean_max_bits(design: Graph) -> None:
 def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                            tmp_path: Path) -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.sim.handoff import table_differences
     from hwai.sim.native_csim import csim_native
 
@@ -298,22 +291,22 @@ def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, g
     files.write(tmp_path / "native")
     assert table_differences(tmp_path / "native") == []
     got = csim_native(design, files, vectors)
-    assert _mismatches(got, golden) == 0
+    assert mismatches(got, golden) == 0
 
 
 @pytest.mark.csim
 def test_native_int_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray) -> None:
-    _needs("g++")
+    needs("g++")
     from hwai.sim.fast_csim import csim_fast
 
-    assert _mismatches(csim_fast(design, vectors), golden) == 0
+    assert mismatches(csim_fast(design, vectors), golden) == 0
 
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                    tmp_path: Path) -> None:
     pytest.importorskip("hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     from hwai.sim.hls4ml_csim import csim_hls4ml
 
@@ -324,17 +317,17 @@ def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: n
     assert all(isinstance(hls_model.graph[n], FixedPointQuantizer) for n in ("input_quant", "act1"))
     assert "ap_ufixed" in (tmp_path / "hls" / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
     compile_hls4ml(hls_model)
-    assert _mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
+    assert mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
 
 
 @pytest.mark.rtl
 def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                  tmp_path: Path) -> None:
-    _needs("verilator")
+    needs("verilator")
     from hwai.sim.rtl import rtl_sim
 
     got = rtl_sim(design, generate_verilog(design, TARGET, stages=2), vectors, workdir=tmp_path)
-    assert _mismatches(got, golden) == 0
+    assert mismatches(got, golden) == 0
 
 
 @pytest.mark.csim
@@ -345,7 +338,7 @@ def test_da_dense_layers_fed_by_per_element_quants(design: Graph, vectors: np.nd
     pytest.importorskip("da4ml")
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
     for tool in ("g++", "verilator"):
-        _needs(tool)
+        needs(tool)
     from hwai.codegen.da import uses_da
     from hwai.sim.native_csim import csim_native
     from hwai.sim.rtl import rtl_sim
@@ -354,14 +347,14 @@ def test_da_dense_layers_fed_by_per_element_quants(design: Graph, vectors: np.nd
     for n in [n for n in design.nodes if n.op == "dense"]:
         g = g.with_node(n.with_impl(arith="da"))
     assert all(uses_da(g, n) for n in g.nodes if n.op == "dense")
-    assert _mismatches(csim_native(g, generate(g, TARGET), vectors), golden) == 0
-    assert _mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), vectors, workdir=tmp_path), golden) == 0
+    assert mismatches(csim_native(g, generate(g, TARGET), vectors), golden) == 0
+    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), vectors, workdir=tmp_path), golden) == 0
 
 
 @pytest.mark.csim
 def test_hwai_verify_on_a_hetero_run_folder(design: Graph, tmp_path: Path, capsys) -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.cli import main
     from hwai.recipe.rundir import write_marker
 
@@ -400,7 +393,7 @@ def test_reference_hgq_jet_model_every_backend(shared_dir: Path, jets_npz: Path,
     pytest.importorskip("HGQ")
     pytest.importorskip("hls4ml")
     for tool in ("g++", "verilator"):
-        _needs(tool)
+        needs(tool)
     from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     from hwai.engines.keras.io import load_model_file
     from hwai.frontends.keras import lower_keras
@@ -420,10 +413,10 @@ def test_reference_hgq_jet_model_every_backend(shared_dir: Path, jets_npz: Path,
     v = make_vectors(g, N_VECTORS, seed=5, real_codes=real)
     want = golden_outputs(g, v)
     assert (interp.run_reference(g, v)[g.outputs[0]] == want).all()
-    assert _mismatches(csim_native(g, generate(g, TARGET), v), want) == 0
-    assert _mismatches(csim_fast(g, v), want) == 0
+    assert mismatches(csim_native(g, generate(g, TARGET), v), want) == 0
+    assert mismatches(csim_fast(g, v), want) == 0
     hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=v[:200])
     compile_hls4ml(hls_model)
     from hwai.sim.hls4ml_csim import csim_hls4ml
-    assert _mismatches(csim_hls4ml(g, hls_model, v), want) == 0
-    assert _mismatches(rtl_sim(g, generate_verilog(g, TARGET), v, workdir=tmp_path / "rtl"), want) == 0
+    assert mismatches(csim_hls4ml(g, hls_model, v), want) == 0
+    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET), v, workdir=tmp_path / "rtl"), want) == 0

@@ -4,7 +4,6 @@ Verilator and hls4ml's C simulation agree on >= 10,000 vectors with corner vecto
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from hwai.ir import interp
 from hwai.ir.graph import Graph
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
+from tests.backend_checks import mismatches, needs
 from tests.data.particle_helpers import particle_graph
 
 N_VECTORS = 10_000
@@ -36,14 +36,6 @@ def golden(design: Graph, vectors: np.ndarray) -> np.ndarray:
     return golden_outputs(design, vectors)
 
 
-def _mismatches(got: np.ndarray, want: np.ndarray) -> int:
-    assert got.shape == want.shape
-    return int(np.count_nonzero(np.any(got != want, axis=1)))
-
-
-def _needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed")
 
 
 @pytest.mark.unit
@@ -69,48 +61,48 @@ def test_native_layer_loops_over_rows(design: Graph) -> None:
 def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                            tmp_path: Path) -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.sim.handoff import table_differences
     from hwai.sim.native_csim import csim_native
 
     files = generate(design, TARGET)
     files.write(tmp_path / "native")
     assert table_differences(tmp_path / "native") == []
-    assert _mismatches(csim_native(design, files, vectors), golden) == 0
+    assert mismatches(csim_native(design, files, vectors), golden) == 0
 
 
 @pytest.mark.csim
 def test_native_int_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray) -> None:
-    _needs("g++")
+    needs("g++")
     from hwai.sim.fast_csim import csim_fast
 
-    assert _mismatches(csim_fast(design, vectors), golden) == 0
+    assert mismatches(csim_fast(design, vectors), golden) == 0
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("stages", [1, 2])
 def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray, tmp_path: Path,
                                  stages: int) -> None:
-    _needs("verilator")
+    needs("verilator")
     from hwai.codegen.verilog import generate_verilog
     from hwai.sim.rtl import rtl_sim
 
     got = rtl_sim(design, generate_verilog(design, TARGET, stages=stages), vectors, workdir=tmp_path)
-    assert _mismatches(got, golden) == 0
+    assert mismatches(got, golden) == 0
 
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray, tmp_path: Path) -> None:
     """hls4ml turns the Dense on (P, F) into a pointwise Conv1D; precisions set and checked as for Dense."""
     pytest.importorskip("hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     from hwai.sim.hls4ml_csim import csim_hls4ml
 
     hls_model = to_hls4ml(design, tmp_path / "hls", TARGET, vectors=vectors[:200])
     assert type(hls_model.graph["fc1"]).__name__.endswith("Conv1D")
     compile_hls4ml(hls_model)
-    assert _mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
+    assert mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
 
 
 @pytest.mark.unit

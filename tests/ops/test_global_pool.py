@@ -3,7 +3,6 @@ to the golden model on >= 10,000 vectors (a Deep Sets: phi -> pool -> rho)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
+from tests.backend_checks import mismatches, needs
 from tests.data.particle_helpers import ACT, INPUT
 
 P, F, H, OUT = 8, 4, 6, 3
@@ -50,14 +50,6 @@ def case(request) -> tuple[Graph, np.ndarray, np.ndarray]:
     return g, x, golden_outputs(g, x)
 
 
-def _mismatches(got: np.ndarray, want: np.ndarray) -> int:
-    assert got.shape == want.shape
-    return int(np.count_nonzero(np.any(got != want, axis=1)))
-
-
-def _needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed")
 
 
 @pytest.mark.unit
@@ -90,29 +82,29 @@ def test_estimate_counts_the_tree(case) -> None:
 @pytest.mark.csim
 def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path: Path) -> None:
     pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.sim.fast_csim import csim_fast
     from hwai.sim.native_csim import csim_native
 
     g, x, golden = case
-    assert _mismatches(csim_native(g, generate(g, TARGET), x), golden) == 0
-    assert _mismatches(csim_fast(g, x), golden) == 0
+    assert mismatches(csim_native(g, generate(g, TARGET), x), golden) == 0
+    assert mismatches(csim_fast(g, x), golden) == 0
 
 
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path: Path) -> None:
-    _needs("verilator")
+    needs("verilator")
     from hwai.codegen.verilog import generate_verilog
     from hwai.sim.rtl import rtl_sim
 
     g, x, golden = case
-    assert _mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
+    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
 
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
     pytest.importorskip("hls4ml")
-    _needs("g++")
+    needs("g++")
     from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     from hwai.errors import UnsupportedLayerError
     from hwai.sim.hls4ml_csim import csim_hls4ml
@@ -124,4 +116,4 @@ def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
         return
     hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
     compile_hls4ml(hls_model)
-    assert _mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
+    assert mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
