@@ -69,6 +69,13 @@ def test_an_impossible_budget_fails_with_the_smallest_design() -> None:
     assert 1 <= len(err.value.probes) <= 3
 
 
+def test_a_shallow_cost_curve_is_followed_with_big_steps() -> None:
+    trained: list = []
+    train, cost = _fake(trained, exponent=0.08)              # cost barely moves with beta
+    res = search(SearchConfig(limit=4000, probes=8, beta_start=1e-6, beta_max=1.0), train, cost, log=lambda s: None)
+    assert cost(res.model)["lut"] <= 4000 and len(trained) <= 6
+
+
 def test_a_noisy_inverted_slope_falls_back_to_the_power_law() -> None:
     cfg = SearchConfig(limit=2500)
     p = [Probe(1e-5, 5, 2777, 2777, 1, 0.72, False), Probe(1.2e-5, 5, 2859, 2859, 1, 0.72, False)]
