@@ -188,7 +188,7 @@ STEPS: dict[str, dict[str, Field]] = {
                                help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
                      "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
                      "runs": F(int, default=3, minimum=1, maximum=20,
-                               help="full trainings at most (secant steps on log cost vs log beta)"),
+                               help="full trainings at most (power-law steps on log cost vs log beta)"),
                      "beta_start": F(*NUM, default=1e-5, minimum=0, help="the first run's beta"),
                      "beta_min": F(*NUM, default=1e-8, minimum=0), "beta_max": F(*NUM, default=1e-2, minimum=0)},
                      help="hgq: budget-driven penalty; the recipe states the budget, hwai finds beta"),
