@@ -43,8 +43,8 @@ ROWS: list[tuple[str, str, str, list[str]]] = [
        ["--set", f"budget.lut={n}"]) for n in (1000, 2500, 6000, 12000)],
     ("hwai_prune_distill", "hwai heterogeneous + pruning + distillation, budget 2500 LUT",
      "recipes/jet_tagging_hetero_distill.yaml", ["--set", "budget.lut=2500"]),
-    ("hwai_prune_distill_1000", "hwai heterogeneous + pruning + distillation, budget 1000 LUT",
-     "recipes/jet_tagging_hetero_distill.yaml", ["--set", "budget.lut=1000"]),
+    ("hwai_prune_distill_1100", "hwai heterogeneous + pruning + distillation, budget 1100 LUT",
+     "recipes/jet_tagging_hetero_distill.yaml", ["--set", "budget.lut=1100"]),
 ]
 
 
