@@ -21,7 +21,7 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import corner_vectors, make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, needs
+from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
 from tests.ir.helpers import hetero_weights
 
 TIN = FixedType(12, 5)          # frac 7: every element type below drops or adds fraction bits
@@ -282,16 +282,7 @@ def test_report_shows_min_mean_max_bits(design: Graph) -> None:
 @pytest.mark.csim
 def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                            tmp_path: Path) -> None:
-    pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    needs("g++")
-    from hwai.sim.handoff import table_differences
-    from hwai.sim.native_csim import csim_native
-
-    files = generate(design, TARGET)
-    files.write(tmp_path / "native")
-    assert table_differences(tmp_path / "native") == []
-    got = csim_native(design, files, vectors)
-    assert mismatches(got, golden) == 0
+    assert native_apfixed_mismatches(design, TARGET, vectors, golden, tmp_path) == 0
 
 
 @pytest.mark.csim

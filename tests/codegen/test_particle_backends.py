@@ -14,7 +14,7 @@ from hwai.ir import interp
 from hwai.ir.graph import Graph
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, needs
+from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
 from tests.data.particle_helpers import particle_graph
 
 N_VECTORS = 10_000
@@ -60,15 +60,7 @@ def test_native_layer_loops_over_rows(design: Graph) -> None:
 @pytest.mark.csim
 def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                            tmp_path: Path) -> None:
-    pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
-    needs("g++")
-    from hwai.sim.handoff import table_differences
-    from hwai.sim.native_csim import csim_native
-
-    files = generate(design, TARGET)
-    files.write(tmp_path / "native")
-    assert table_differences(tmp_path / "native") == []
-    assert mismatches(csim_native(design, files, vectors), golden) == 0
+    assert native_apfixed_mismatches(design, TARGET, vectors, golden, tmp_path) == 0
 
 
 @pytest.mark.csim
