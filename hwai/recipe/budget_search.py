@@ -50,8 +50,12 @@ class SearchResult:
     probes: list[Probe] = field(default_factory=list)
 
     def report(self, metric: str, limit: float) -> dict:
-        return {"cost": metric, "limit": limit, "beta": self.beta, "runs": len(self.probes),
-                "probes": [asdict(p) for p in self.probes]}
+        return search_report(metric, limit, self.probes, beta=self.beta)
+
+
+def search_report(metric: str, limit: float, probes: list[Probe], **extra: Any) -> dict:
+    """What the step report records of a search, found or failed: every run, in order."""
+    return {"cost": metric, "limit": limit, "runs": len(probes), "probes": [asdict(p) for p in probes], **extra}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import yaml
 from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
 from hwai.engines.core import HGQ_BETA, HGQ_INIT_BITS
 from hwai.errors import RecipeError
+from hwai.recipe.budget_search import COSTS
 
 REQUIRED = object()
 
@@ -184,7 +185,7 @@ STEPS: dict[str, dict[str, Field]] = {
                  "beta": F(*NUM, default=HGQ_BETA, minimum=0, maximum=1e-2,
                            help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
                  "search": F(dict, fields={
-                     "cost": F(str, choices=("lut", "ebops"),
+                     "cost": F(str, choices=COSTS,
                                help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
                      "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
                      "runs": F(int, default=3, minimum=1, maximum=20,

@@ -142,30 +142,30 @@ def step_quantize(ctx: RunContext, step: Step) -> dict:
     if not (step.cfg.get("search") or {}).get("cost"):
         return _model_step(ctx, step)
     cfg = _training_cfg(ctx, step)
-    result = _budget_search(ctx, step, cfg)
+    metric, limit = _search_limit(ctx, cfg)
+    result = _budget_search(ctx, step, cfg, metric, limit)
     ctx.model = result.model
-    return {**_after_model_step(ctx, step), "budget_search": result.report(*_search_limit(ctx, cfg))}
+    return {**_after_model_step(ctx, step), "budget_search": result.report(metric, limit)}
 
 
 def _search_limit(ctx: RunContext, cfg: dict) -> tuple[str, float]:
     """The searched cost and its limit: ``search.limit``, else the recipe budget's ``lut``."""
     s = cfg["search"]
-    limit = s.get("limit") if s.get("limit") is not None else ctx.recipe.budget.get("lut")
-    if s["cost"] == "ebops" and s.get("limit") is None:
-        limit = None
+    limit = s.get("limit")
+    if limit is None and s["cost"] == "lut":
+        limit = ctx.recipe.budget.get("lut")
     if limit is None:
         need = "quantize.search.limit" if s["cost"] == "ebops" else "budget.lut or quantize.search.limit"
         raise RecipeError(f"{ctx.recipe.path}: quantize.search: nothing to search for; set {need}")
     return s["cost"], float(limit)
 
 
-def _budget_search(ctx: RunContext, step: Step, cfg: dict) -> Any:
+def _budget_search(ctx: RunContext, step: Step, cfg: dict, metric: str, limit: float) -> Any:
     """Find the penalty beta that lands the design inside the budget (:mod:`.budget_search`):
     each run is trained, lowered exactly as the lower step will, costed by hwai's estimate
     and EBOPs, and scored by the bit-exact golden model on the validation rows."""
-    from hwai.recipe.budget_search import SearchConfig, SearchFailed, search
+    from hwai.recipe.budget_search import SearchConfig, SearchFailed, search, search_report
 
-    metric, limit = _search_limit(ctx, cfg)
     s = cfg["search"]
     scfg = SearchConfig(limit=limit, metric=metric, beta_start=s["beta_start"], beta_min=s["beta_min"],
                         beta_max=s["beta_max"], probes=s["runs"], epochs=cfg["epochs"])
@@ -183,8 +183,7 @@ def _budget_search(ctx: RunContext, step: Step, cfg: dict) -> Any:
     try:
         return search(scfg, train, cost, log=ctx.log)
     except SearchFailed as err:           # the report is kept: it says what was tried
-        _write_step_report(ctx, step, {"budget_search": {"cost": metric, "limit": limit, "failed": str(err),
-                                                         "probes": [vars(p) for p in err.probes]}})
+        _write_step_report(ctx, step, {"budget_search": search_report(metric, limit, err.probes, failed=str(err))})
         raise
 
 
