@@ -104,17 +104,9 @@ def test_kill_9_then_resume_repeats_no_finished_trial(tmp_path: Path, jets_npz: 
         first.wait(30)
     finally:
         _reap(first)
-    before = {t: (sweep / "trials" / t / "trial.json").stat().st_mtime_ns for t in ledgers(sweep)}
+    before = _finished(sweep)
     assert len(before) < 6 and not (sweep / "sweep.json").exists()
-    second = _driver([str(recipe), "--out", str(sweep), "--resume"], tmp_path / "second.log")
-    try:
-        assert second.wait(600) == 0, (tmp_path / "second.log").read_text()[-3000:]
-    finally:
-        _reap(second)
-    after = ledgers(sweep)
-    assert len(after) == 6, sorted(after)
-    for t, mtime in before.items():  # finished trials kept, not run again
-        assert (sweep / "trials" / t / "trial.json").stat().st_mtime_ns == mtime
+    _resume_keeps(recipe, sweep, before, tmp_path)
     assert json.loads((sweep / "sweep.json").read_text())["trials"] == 6
 
 
@@ -209,7 +201,16 @@ def test_ctrl_c_then_resume_finishes_without_repeating_a_trial(tmp_path: Path, j
     recipe, sweep = tiny_recipe(tmp_path, jets_npz, 6), tmp_path / "sw"
     code, _ = _interrupt_after_first_trial(recipe, sweep, tmp_path / "first.log")
     assert code == 130
-    before = {t: (sweep / "trials" / t / "trial.json").stat().st_mtime_ns for t in ledgers(sweep)}
+    _resume_keeps(recipe, sweep, _finished(sweep), tmp_path)
+
+
+def _finished(sweep: Path) -> dict[str, int]:
+    """Each finished trial's ledger and when it was written."""
+    return {t: (sweep / "trials" / t / "trial.json").stat().st_mtime_ns for t in ledgers(sweep)}
+
+
+def _resume_keeps(recipe: Path, sweep: Path, before: dict[str, int], tmp_path: Path) -> None:
+    """``--resume`` runs the sweep to its 6 trials without running a finished one again."""
     second = _driver([str(recipe), "--out", str(sweep), "--resume"], tmp_path / "second.log")
     try:
         assert second.wait(600) == 0, (tmp_path / "second.log").read_text()[-3000:]
@@ -217,5 +218,5 @@ def test_ctrl_c_then_resume_finishes_without_repeating_a_trial(tmp_path: Path, j
         _reap(second)
     after = ledgers(sweep)
     assert len(after) == 6, sorted(after)
-    for t, mtime in before.items():
+    for t, mtime in before.items():  # finished trials kept, not run again
         assert (sweep / "trials" / t / "trial.json").stat().st_mtime_ns == mtime
