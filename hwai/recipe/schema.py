@@ -259,12 +259,18 @@ SEARCH = {
     "objective": F(dict, default={}, fields={
         "metric": F(str, default="accuracy", help="accuracy, macro_auc or rejection.<class>"),
         "cost": F(str, default="lut+dsp", choices=("lut", "lut+dsp", "latency_cycles", "synth_lut+dsp")),
-        "dsp_lut": F(int, default=100, minimum=0, help="LUTs one DSP counts as in lut+dsp")}),
+        "dsp_lut": F(int, default=100, minimum=0, help="LUTs one DSP counts as in lut+dsp"),
+        "within": F(int, float, minimum=0,
+                    help="the chosen point is the cheapest on the front within this much of the best "
+                         "physics (default: one standard error of the best accuracy from its test-set "
+                         "size; 0 for other metrics)")}),
     "scheduler": F(dict, default={}, fields={
         "grace_period": F(int, default=2, minimum=1, help="reports a trial makes before ASHA may stop it"),
         "reduction_factor": F(int, default=3, minimum=2)}),
     "searcher": F(dict, default={}, fields={"n_startup_trials": F(int, default=8, minimum=1)}),
-    "methods": F(dict, default={}, values=F(list, item=F(str), min_items=1, unique=True)),
+    "methods": F(dict, default={}, values=F(list, item=F(str, dict), min_items=1),
+                 help="method -> its training steps: a step name, or {step: {settings}} that this method "
+                      "alone sets on top of the recipe's step (e.g. {quantize: {method: hgq}})"),
     "space": F(dict, default={}, values=F(dict)),
 }
 

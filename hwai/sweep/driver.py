@@ -253,7 +253,7 @@ def _tuner(setup: dict, search: Search, sweep_dir: Path, resume: bool) -> Any:
     if resume and tune.Tuner.can_restore(os.path.join(storage, EXPERIMENT)):
         return tune.Tuner.restore(os.path.join(storage, EXPERIMENT), trainable=trainable,
                                   resume_unfinished=True, restart_errored=True)
-    progress = Progress(setup["sweep_dir"], search.trials, search.metric)
+    progress = Progress(setup["sweep_dir"], search.trials, search.metric, search.within)
     return tune.Tuner(trainable, param_space=ray_space(search),
                       tune_config=_tune_config(search, setup["doc"]),
                       run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage, verbose=0,
@@ -324,8 +324,8 @@ class Progress(_callback_base()):  # type: ignore[misc]
     """One line per finished trial to the session's log (k/N, its numbers, the best inside
     the budget so far); also writes the ledger of trials that ASHA stopped or that raised."""
 
-    def __init__(self, sweep_dir: str, total: int, metric: str) -> None:
-        self.sweep_dir, self.total, self.metric = Path(sweep_dir), total, metric
+    def __init__(self, sweep_dir: str, total: int, metric: str, within: float | None) -> None:
+        self.sweep_dir, self.total, self.metric, self.within = Path(sweep_dir), total, metric, within
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, dict(trial.last_result or {}))
@@ -341,4 +341,5 @@ class Progress(_callback_base()):  # type: ignore[misc]
             keep["stopped_early"] = not result.get("finished", False)
             keep.setdefault("feasible", False)
             write_ledger(ledger, keep)
-        _SESSION["log"](results.progress_line(self.sweep_dir, self.total, trial.trial_id, self.metric))
+        _SESSION["log"](results.progress_line(self.sweep_dir, self.total, trial.trial_id, self.metric,
+                                                                 self.within))

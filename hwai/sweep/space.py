@@ -22,11 +22,12 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hwai.errors import RecipeError
-from hwai.recipe.schema import MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, suggest, validate_mapping, validate_value
+from hwai.recipe.schema import (MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, merge_overrides, suggest, validate_mapping,
+                                validate_value)
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 METHOD_STEPS = MODEL_STEPS + ("symbolic",)        # the steps a method chooses among
@@ -56,6 +57,9 @@ class Search:
     n_startup_trials: int
     methods: Mapping[str, tuple[str, ...]]
     params: tuple[Param, ...]
+    # method -> step -> the settings only this method puts on the recipe's step
+    method_settings: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    within: float | None = None   # None: one standard error of the best accuracy (results.tolerance)
 
 
 def parse_search(doc: Mapping[str, Any], ctx: str = "<recipe>") -> Search:
@@ -66,14 +70,15 @@ def parse_search(doc: Mapping[str, Any], ctx: str = "<recipe>") -> Search:
                           "(space, methods, objective, trials); see docs/sweep.md")
     s = validate_mapping(block, SEARCH, ctx, "search")
     names = recipe_step_names(doc)
-    methods = _methods(s["methods"], names, ctx)
+    methods, method_settings = _methods(s["methods"], names, ctx)
     params = tuple(_param(path, spec, doc, ctx) for path, spec in s["space"].items())
     _check_space(params, methods, ctx)
     _check_objective(s["objective"], names, doc, ctx)
     out = Search(s["trials"], s["time_limit_s"], s["max_concurrent"], s["cpus_per_trial"],
                  s["objective"]["metric"], s["objective"]["cost"], s["objective"]["dsp_lut"],
                  s["scheduler"]["grace_period"], s["scheduler"]["reduction_factor"],
-                 s["searcher"]["n_startup_trials"], methods, params)
+                 s["searcher"]["n_startup_trials"], methods, params, method_settings,
+                 s["objective"].get("within"))
     _check_variants(out, doc, ctx)
     return out
 
@@ -85,19 +90,37 @@ def recipe_step_names(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _methods(raw: Mapping[str, list], names: list[str], ctx: str) -> dict[str, tuple[str, ...]]:
+def _methods(raw: Mapping[str, list], names: list[str], ctx: str
+             ) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, dict]]]:
+    """(method -> its step names, method -> {step: the settings this method alone sets})."""
     if not raw:  # no choice of method: the recipe's own training steps
-        return {"recipe": tuple(n for n in names if n in METHOD_STEPS)}
-    for m, steps in raw.items():
-        for k, step in enumerate(steps):
-            where = f"{ctx}: search.methods.{m}[{k}]"
-            if step not in METHOD_STEPS:
-                raise RecipeError(f"{where}: {step!r} is not a training step "
-                                  f"({', '.join(METHOD_STEPS)}){suggest(step, METHOD_STEPS)}")
-            if step not in names:
-                raise RecipeError(f"{where}: the recipe has no {step!r} step; add it to steps: "
-                                  "(its options there are the method's settings)")
-    return {m: tuple(v) for m, v in raw.items()}
+        return {"recipe": tuple(n for n in names if n in METHOD_STEPS)}, {}
+    steps_of: dict[str, tuple[str, ...]] = {}
+    settings: dict[str, dict[str, dict]] = {}
+    for m, items in raw.items():
+        parsed = [_method_step(item, names, f"{ctx}: search.methods.{m}[{k}]") for k, item in enumerate(items)]
+        steps_of[m] = tuple(step for step, _ in parsed)
+        if len(set(steps_of[m])) < len(parsed):
+            raise RecipeError(f"{ctx}: search.methods.{m}: a step is listed twice ({', '.join(steps_of[m])})")
+        settings[m] = {step: cfg for step, cfg in parsed if cfg}
+    return steps_of, settings
+
+
+def _method_step(item: Any, names: list[str], where: str) -> tuple[str, dict]:
+    """One entry of a method's list: ``prune`` or ``{quantize: {method: hgq, epochs: 60}}``."""
+    if isinstance(item, dict):
+        if len(item) != 1 or not isinstance(next(iter(item.values())) or {}, dict):
+            raise RecipeError(f"{where}: write a step name or {{step: {{setting: value}}}}, got {item!r}")
+        (step, cfg), = item.items()
+    else:
+        step, cfg = item, {}
+    if step not in METHOD_STEPS:
+        raise RecipeError(f"{where}: {step!r} is not a training step "
+                          f"({', '.join(METHOD_STEPS)}){suggest(str(step), METHOD_STEPS)}")
+    if step not in names:
+        raise RecipeError(f"{where}: the recipe has no {step!r} step; add it to steps: "
+                          "(its options there are the method's settings)")
+    return step, dict(cfg or {})
 
 
 # --- the space -------------------------------------------------------------------
@@ -217,7 +240,8 @@ def trial_document(doc: Mapping[str, Any], search: Search, config: Mapping[str, 
     ``firmware=True``); a budget failure is recorded, not raised, so the sweep learns from it.
     """
     out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "search"}
-    keep = search.methods[config.get(METHOD, next(iter(search.methods)))]
+    method = config.get(METHOD, next(iter(search.methods)))
+    keep = search.methods[method]
     drop = set(METHOD_STEPS) - set(keep)
     if "symbolic" in keep:
         drop.add("lower")  # the expressions are the IR
@@ -225,6 +249,9 @@ def trial_document(doc: Mapping[str, Any], search: Search, config: Mapping[str, 
         drop |= set(FIRMWARE_ONLY) - ({"synth"} if search.cost.startswith("synth") else set())
         out["budget"] = {**(out.get("budget") or {}), "on_fail": "warn"}
     out["steps"] = [s for s in out.get("steps") or [] if recipe_step_names({"steps": [s]})[0] not in drop]
+    for step, settings in (search.method_settings.get(method) or {}).items():
+        cfg = _step_cfg(out, step)
+        cfg.update(merge_overrides(cfg, copy.deepcopy(settings)))
     for path, value in config.items():
         if path != METHOD:
             set_path(out, path, value)

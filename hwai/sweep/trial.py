@@ -185,4 +185,5 @@ def final_result(run_dir: Path, search: Search) -> dict:
     return {"physics": physics or 0.0, "cost": cost if cost is not None else float("inf"),
             "objective": (physics or 0.0) if feasible else 0.0, "feasible": feasible,
             "accuracy": head.get("firmware_accuracy"), "lut": est.get("lut"), "dsp": est.get("dsp"),
+            "n_events": (head.get("firmware_metrics") or {}).get("n_events"),
             "latency_cycles": est.get("latency_cycles"), "wall_s": head.get("wall_s")}

@@ -68,6 +68,11 @@ def test_trial_document_keeps_the_methods_steps_and_sets_values() -> None:
     ({"methods": {"none": ["train"], "sr": ["train", "symbolic"]}}, "the recipe has no 'symbolic' step"),
     ({"methods": {"none": ["train"], "x": ["train", "lowr"]}}, "'lowr' is not a training step"),
     ({"methods": {"none": ["train"], "q": ["train", "quantize"]}}, "no method in search.methods runs 'prune'"),
+    ({"methods": {"none": ["train"], "x": ["train", {"quantize": {"method": "hgq"}, "prune": {}}]}},
+     "write a step name or {step: {setting: value}}"),
+    ({"methods": {"none": ["train"], "x": ["train", {"quantise": {"method": "hgq"}}]}},
+     "'quantise' is not a training step (train, prune, quantize, distill, symbolic) (did you mean 'quantize'?)"),
+    ({"methods": {"none": ["train"], "x": ["train", "prune", {"prune": {"sparsity": 0.5}}]}}, "a step is listed twice"),
     ({"objective": {"metric": "acuracy"}}, "'acuracy' is not a physics metric hwai reports (did you mean 'accuracy'?)"),
     ({"objective": {"cost": "synth_lut+dsp"}}, "produced by a 'synth' step, which this recipe does not run"),
 ])
@@ -75,6 +80,27 @@ def test_bad_search_blocks_fail_in_one_line(search: dict, message: str) -> None:
     with pytest.raises(RecipeError) as err:
         parse_search(doc_with(**search), "r.yaml")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_method_sets_its_own_step_settings_on_top_of_the_recipe() -> None:
+    doc = doc_with(methods={"pq": ["train", "prune", "quantize"],
+                            "hgq": ["train", {"quantize": {"method": "hgq", "epochs": 7}}]},
+                   space={"steps.quantize.beta": {"loguniform": [1e-7, 1e-5]},
+                          "steps.prune.sparsity": {"uniform": [0.5, 0.9]}})
+    s = parse_search(doc, "r.yaml")
+    assert s.methods["hgq"] == ("train", "quantize")
+    hgq = trial_document(doc, s, {"method": "hgq", "steps.quantize.beta": 2e-6, "steps.prune.sparsity": 0.6})
+    assert [next(iter(x)) if isinstance(x, dict) else x for x in hgq["steps"]][:2] == ["train", "quantize"]
+    assert hgq["steps"][1]["quantize"] == {"bits": 6, "method": "hgq", "epochs": 7, "beta": 2e-6}
+    pq = trial_document(doc, s, {"method": "pq", "steps.quantize.beta": 2e-6, "steps.prune.sparsity": 0.6})
+    assert pq["steps"][2]["quantize"] == {"bits": 6, "beta": 2e-6}    # the hgq settings are that method's alone
+    assert doc["steps"][2] == {"quantize": {"bits": 6}}                 # the recipe document is not changed
+
+
+def test_a_method_setting_that_breaks_the_recipe_is_named() -> None:
+    doc = doc_with(methods={"pq": ["train", "prune", "quantize"], "bad": ["train", {"quantize": {"method": "hqg"}}]})
+    with pytest.raises(RecipeError, match=r"search.methods.bad: its recipe is not valid: .*'hqg'"):
+        parse_search(doc, "r.yaml")
 
 
 def test_a_method_whose_recipe_is_invalid_is_named() -> None:
