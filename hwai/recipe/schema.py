@@ -165,6 +165,20 @@ BUDGET = {
 }
 TRAIN = {"epochs": F(int, default=20, minimum=0), "batch_size": F(int, default=512, minimum=1),
          "learning_rate": F(*NUM, default=3e-3, minimum=0), "patience": F(int, default=5, minimum=0)}
+# Fields of the quantize step that only one quantize.method reads (the others ignore them).
+QUANTIZE_METHOD_FIELDS = {"uniform": ("bits", "integer", "activation", "input", "layers"),
+                          "hgq": ("beta", "search", "init_bits")}
+
+
+def ignored_fields(step: str, cfg: Mapping[str, Any]) -> set[str]:
+    """Fields of ``step``'s config ``cfg`` that its chosen method does not read (quantize:
+    the other method's fields), so reports and sweeps do not show them as settings."""
+    if step != "quantize":
+        return set()
+    method = cfg.get("method") or "uniform"
+    return {f for m, names in QUANTIZE_METHOD_FIELDS.items() if m != method for f in names}
+
+
 STEPS: dict[str, dict[str, Field]] = {
     "train": TRAIN,
     "prune": {**TRAIN, "epochs": F(int, default=10, minimum=0),

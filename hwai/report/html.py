@@ -197,6 +197,11 @@ def write_sweep_html(sweep_dir: Path, doc: dict) -> Path:
     link = lambda r: {"trial": {"href": f"{r['run_dir']}/report.html", "text": r["trial"]}}  # noqa: E731
     head = [{"figure": k, "value": _fmt(doc.get(k))} for k in
             ("metric", "cost", "trials_requested", "trials", "complete", "stopped_early", "wall_s")]
+    if doc.get("chosen"):
+        c = doc["chosen"]
+        head += [{"figure": "chosen", "value": f"{c['trial']} ({c['method']}): {doc['metric']} {c['physics']:.4f} "
+                                               f"at cost {c['cost']:,.0f}"},
+                 {"figure": "why", "value": doc.get("chosen_rule", "")}]
     figs = [{"title": "Pareto front: physics vs cost", "uri": png_uri(sweep_dir / "plots" / "pareto.png")}] \
         if (sweep_dir / "plots" / "pareto.png").is_file() else []
     sections = [

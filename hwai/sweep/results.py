@@ -88,21 +88,29 @@ def chosen_rule(rows: list[dict], metric: str, within: float | None) -> str:
     return f"cheapest front point with {metric} >= {best['physics']:.4f} - {tol:.4f} ({why})"
 
 
-def recommendation(rows: list[dict]) -> list[dict]:
-    """Methods ranked by their best in-budget physics (then cost): what to use for this task."""
+def recommendation(rows: list[dict], metric: str = "accuracy", within: float | None = 0.0) -> list[dict]:
+    """Methods ranked the way the chosen point is picked: those with an in-budget point within
+    :func:`tolerance` of the best physics first, cheaper first (each shown at its cheapest such
+    point), then the others by their best physics: what to use for this task and budget."""
+    pts = front(rows)
+    top = max(pts, key=lambda r: (r["physics"], -r["cost"])) if pts else None
+    floor = top["physics"] - tolerance(top, metric, within) if top else math.inf
     table = []
     for method in sorted({r.get("method", "?") for r in rows}):
         mine = [r for r in rows if r.get("method") == method]
         good = [r for r in mine if complete(r) and r.get("feasible")]
-        best = max(good, key=lambda r: (r["physics"], -r["cost"])) if good else None
+        tied = [r for r in good if r["physics"] >= floor]
+        best = min(tied, key=lambda r: (r["cost"], -r["physics"])) if tied else \
+            max(good, key=lambda r: (r["physics"], -r["cost"])) if good else None
         table.append({"method": method, "trials": len(mine), "in_budget": len(good),
                       "stopped_early": sum(bool(r.get("stopped_early")) for r in mine),
                       "failed": sum(bool(r.get("error")) for r in mine),
                       "best_physics": best["physics"] if best else None,
                       "best_cost": best["cost"] if best else None,
                       "median_physics": statistics.median([r["physics"] for r in good]) if good else None,
-                      "best_run": best["run_dir"] if best else None})
-    table.sort(key=lambda t: (t["best_physics"] is None, -(t["best_physics"] or 0), t["best_cost"] or 0))
+                      "best_run": best["run_dir"] if best else None, "tied": bool(tied)})
+    table.sort(key=lambda t: (t["best_physics"] is None, not t["tied"], t["best_cost"] if t["tied"] else 0,
+                              -(t["best_physics"] or 0), t["best_cost"] or 0))
     for rank, t in enumerate(table, 1):
         t["rank"] = rank
     return table
@@ -128,8 +136,27 @@ def stopped_at(row: dict) -> str:
     return f"after {row.get('step') or 'its first report'}"
 
 
+def shown_settings(row: dict, search: Any, doc: dict | None) -> dict:
+    """The row's sampled settings its recipe reads: without, e.g., quantize.bits in an hgq
+    trial (:func:`hwai.recipe.schema.ignored_fields`; the ledger keeps every sampled value)."""
+    from hwai.recipe.schema import ignored_fields
+    from hwai.sweep.space import METHOD, recipe_step_names, trial_document
+
+    settings, method = row.get("settings") or {}, row.get("method")
+    if doc is None or method not in (getattr(search, "methods", None) or {}):
+        return settings
+    steps = trial_document(doc, search, {**settings, METHOD: method})["steps"]
+    cfgs = {recipe_step_names({"steps": [s]})[0]: (next(iter(s.values())) or {}) if isinstance(s, dict) else {}
+            for s in steps}
+    return {k: v for k, v in settings.items()
+            if not (k.startswith("steps.") and k.split(".")[2] in ignored_fields(k.split(".")[1],
+                                                                                 cfgs.get(k.split(".")[1], {})))}
+
+
 def summary_doc(sweep_dir: Path, search: Any, wall_s: float | None = None) -> dict:
-    rows = load_rows(sweep_dir)
+    recipe = sweep_dir / "recipe.json"
+    doc = json.loads(recipe.read_text()) if recipe.is_file() else None
+    rows = [{**r, "settings": shown_settings(r, search, doc)} for r in load_rows(sweep_dir)]
     old = json.loads((sweep_dir / "sweep.json").read_text()) if (sweep_dir / "sweep.json").is_file() else {}
     walls = [*old.get("wall_s_sessions", []), *([round(wall_s, 1)] if wall_s is not None else [])]
     return {"metric": search.metric, "cost": search.cost, "trials_requested": search.trials,
@@ -137,7 +164,8 @@ def summary_doc(sweep_dir: Path, search: Any, wall_s: float | None = None) -> di
             "stopped_early": sum(bool(r.get("stopped_early")) for r in rows),
             "wall_s_sessions": walls, "wall_s": round(sum(walls), 1),
             "front": front(rows), "chosen": chosen(rows, search.metric, _within(search)),
-            "chosen_rule": chosen_rule(rows, search.metric, _within(search)), "recommendation": recommendation(rows),
+            "chosen_rule": chosen_rule(rows, search.metric, _within(search)),
+            "recommendation": recommendation(rows, search.metric, _within(search)),
             "rows": rows}
 
 
@@ -200,10 +228,13 @@ def markdown(doc: dict, plot: str | None) -> str:
                      f"{r['cost']:,.0f} | {_num(r.get('lut'))} | {_num(r.get('dsp'))} | {settings_text(r)} |")
     if plot:
         lines += ["", f"![Pareto front]({plot})"]
-    lines += ["", "## Recommendation", "", "| rank | method | best in budget | its cost | median | trials | "
-              "in budget | stopped early |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Recommendation", "", "Each method at its cheapest in-budget point within the tolerance of the "
+              "best (marked =), else at its most accurate one; ranked like the chosen point.", "",
+              "| rank | method | its point | its cost | median | trials | in budget | stopped early |",
+              "|---|---|---|---|---|---|---|---|"]
     for t in doc["recommendation"]:
-        lines.append(f"| {t['rank']} | {t['method']} | {_num(t['best_physics'], '.4f')} | {_num(t['best_cost'])} | "
+        lines.append(f"| {t['rank']} | {t['method']} | {'= ' if t.get('tied') else ''}{_num(t['best_physics'], '.4f')} | "
+                     f"{_num(t['best_cost'])} | "
                      f"{_num(t['median_physics'], '.4f')} | {t['trials']} | {t['in_budget']} | {t['stopped_early']} |")
     if doc["chosen"]:
         lines += ["", f"Chosen: {doc['chosen']['trial']} ({doc['chosen']['method']}), the {doc['chosen_rule']}; "
