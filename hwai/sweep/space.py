@@ -26,8 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwai.errors import RecipeError
-from hwai.recipe.schema import (MODEL_STEPS, RECIPE, SEARCH, STEPS, Field, merge_overrides, suggest, validate_mapping,
-                                validate_value)
+from hwai.recipe.schema import (
+    MODEL_STEPS,
+    RECIPE,
+    SEARCH,
+    STEPS,
+    Field,
+    merge_overrides,
+    suggest,
+    validate_mapping,
+    validate_value,
+)
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 METHOD_STEPS = MODEL_STEPS + ("symbolic",)        # the steps a method chooses among
