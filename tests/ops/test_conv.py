@@ -137,3 +137,23 @@ def test_unsupported_conv_settings_are_one_line(kw: dict, why: str) -> None:
     model = tf.keras.Sequential([L.Input((8, 3)), L.Conv1D(3, 3, name="c1", **kw), L.Flatten(), L.Dense(2)])
     with pytest.raises(UnsupportedLayerError, match=rf"^layer 'c1' \(Conv1D\) is not supported: {why}; supported"):
         check_supported(model)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("head,stride", [("pool", 1), ("flatten", 2)])
+def test_conv1d_arch_qat_twin_lowers_exactly(head: str, stride: int) -> None:
+    """``arch: conv1d`` -> hwai's QAT twin (QConv1D, quantized_relu, QDense) -> lowered graph equal
+    to the QKeras forward pass (no training: the float weights copied in are quantized)."""
+    pytest.importorskip("qkeras")
+    from hwai.engines.keras.conv import build_conv1d
+    from hwai.engines.keras.quantize import build_qmodel
+    from hwai.frontends.keras import agreement, lower_keras
+    from hwai.sim.vectors import make_vectors
+
+    model = build_conv1d((8, 4), 5, [4, 3], 3, stride, head, [6], seed=0)
+    q = build_qmodel(model, {"bits": 6, "integer": 0, "activation": {"bits": 6, "integer": 2}})
+    assert [type(q.get_layer(n)).__name__ for n in ("conv1", "conv2")] == ["QConv1D", "QConv1D"]
+    assert q.get_layer("conv2").get_config()["strides"] == (stride,)
+    g = lower_keras(q, TIN)
+    assert g.node("conv1_patches").op == "patches" and g.node("pool" if head == "pool" else "flatten")
+    assert agreement(q, g, make_vectors(g, N_VECTORS, seed=6)).vector_equal == 1.0
