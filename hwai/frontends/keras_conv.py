@@ -49,7 +49,7 @@ def patches_attrs(layer: Any, in_shape: tuple[int, ...]) -> dict[str, tuple[int,
     else:
         pads = [(0, 0)] * rank
     return {"kernel": kernel, "strides": strides, "pad_before": tuple(p[0] for p in pads),
-            "pad_after": tuple(p[1] for p in pads)}
+            "pad_after": tuple(p[1] for p in pads), "in_shape": tuple(in_shape)}
 
 
 def patches_shape(layer: Any, in_shape: tuple[int, ...], attrs: dict[str, tuple[int, ...]]) -> tuple[int, ...]:

@@ -18,7 +18,8 @@ a row holds the window in (kernel offset..., channel) order, the order of a Kera
 (K..., C, F) reshaped to (K*C, F). L' = (L + pad_before + pad_after - K) // stride + 1.
 Padding positions read the code 0 (exact in every type).
 
-Attributes: ``kernel``, ``strides``, ``pad_before``, ``pad_after`` (one entry per spatial axis).
+Attributes: ``kernel``, ``strides``, ``pad_before``, ``pad_after`` (one entry per spatial axis) and
+``in_shape`` (the input tensor's shape, checked against it).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ class PatchesAttrs(OpAttrs):
     strides: tuple[int, ...]
     pad_before: tuple[int, ...]
     pad_after: tuple[int, ...]
+    in_shape: tuple[int, ...]       # the input tensor's shape (checked): the corner-vector map needs it
 
     def __post_init__(self) -> None:
         from hwai.ir.graph import IRError
-        for k in ("kernel", "strides", "pad_before", "pad_after"):   # saved graphs give lists
+        for k in ("kernel", "strides", "pad_before", "pad_after", "in_shape"):   # saved graphs give lists
             object.__setattr__(self, k, tuple(int(v) for v in getattr(self, k)))
         n = len(self.kernel)
         if not 1 <= n <= 2 or any(len(getattr(self, k)) != n for k in ("strides", "pad_before", "pad_after")):
@@ -98,7 +100,7 @@ class Patches(Op):
         x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
         a: PatchesAttrs = node.attrs
         if len(x.shape) != len(a.kernel) + 1 or min(out_spatial(a, x.shape[:-1]), default=0) < 1 \
-                or y.shape != self.out_shape(a, x.shape):
+                or y.shape != self.out_shape(a, x.shape) or a.in_shape != x.shape:
             raise IRError(f"node {node.name!r}: patches with kernel {a.kernel}, strides {a.strides} do not map "
                           f"input {x.shape} to output {y.shape} (channels last, one spatial axis per kernel entry)")
         if x.type is not None and y.type is not None and x.type != y.type:
@@ -124,9 +126,9 @@ class Patches(Op):
         iv = (gather(np.ravel(lo), i), gather(np.ravel(hi), i), frac)
         env[node.outputs[0]] = cast_interval(iv, graph.tensor(node.outputs[0]).type)
 
-    def linear_map(self, node: Node, src: np.ndarray) -> None:
-        # the input shape is not in the node; corner vectors stop here (random vectors cover it)
-        return None
+    def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool]:
+        # corner vectors: the windows of the input map (the dense after it gets its own corners)
+        return gather(src, patch_index(node.attrs, node.attrs.in_shape)), False
 
     def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         from hwai.estimate.cost import Cost

@@ -41,7 +41,7 @@ class _Builder:
              accum: FixedType | None = None) -> None:
         pads = [same_padding(n, k, s) for n, k, s in zip(self.shape[:-1], kernel, strides)]
         a = {"kernel": kernel, "strides": strides, "pad_before": tuple(p[0] for p in pads),
-             "pad_after": tuple(p[1] for p in pads)}
+             "pad_after": tuple(p[1] for p in pads), "in_shape": self.shape}
         window = int(np.prod(kernel)) * self.shape[-1]
         spatial = out_spatial(PatchesAttrs(**a), self.shape[:-1])
         self.add(f"{name}_patches", "patches", spatial + (window,), **a)
@@ -74,7 +74,8 @@ def conv2d_design() -> Graph:
     b = _Builder((5, 6, 2), seed=1)
     b.conv("c1", (3, 2), (2, 1), 3)
     b.layers.append((Node("c2_patches", "patches", (b.prev,), ("c2_patches",),
-                          {"kernel": (2, 2), "strides": (1, 1), "pad_before": (0, 0), "pad_after": (0, 0)}),
+                          {"kernel": (2, 2), "strides": (1, 1), "pad_before": (0, 0), "pad_after": (0, 0),
+                           "in_shape": b.shape}),
                      Tensor("c2_patches", (2, 5, 12))))
     b.prev, b.shape = "c2_patches", (2, 5, 12)
     b.dense("c2", 2)
@@ -96,6 +97,17 @@ def test_golden_fast_path_equals_reference(case) -> None:
     g, x, golden = case
     assert (interp.run_reference(g, x)[g.outputs[0]].reshape(len(x), -1) == golden).all()
     assert len(np.unique(golden, axis=0)) > 1000     # outputs vary: the comparisons can fail
+
+
+@pytest.mark.unit
+def test_corner_vectors_reach_every_conv_position(case) -> None:
+    """The windows pass the linearized map on: two corner vectors per (position, filter) of each conv."""
+    from hwai.sim.vectors import corner_vectors
+
+    g, x, _ = case
+    n = len(corner_vectors(g))
+    assert n >= 2 * (g.tensor("c1").size + g.tensor("c2").size)
+    assert (x[:n] == corner_vectors(g)).all()
 
 
 @pytest.mark.csim
@@ -147,7 +159,8 @@ def test_hls4ml_refuses_windows_not_read_by_a_dense(tmp_path: Path) -> None:
     from hwai.errors import UnsupportedLayerError
 
     b = _Builder((8, 3), seed=0)
-    b.add("w", "patches", (6, 9), kernel=(3,), strides=(1,), pad_before=(0,), pad_after=(0,))
+    b.add("w", "patches", (6, 9), kernel=(3,), strides=(1,), pad_before=(0,), pad_after=(0,),
+          in_shape=(8, 3))
     b.add("r", "relu", (6, 9), ACT)
     with pytest.raises(UnsupportedLayerError, match="node 'w': hls4ml builds patches only as the input of one dense"):
         plan_layers(b.graph((8, 3)))

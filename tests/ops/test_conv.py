@@ -20,7 +20,7 @@ N_VECTORS = 10_000
 
 @pytest.mark.unit
 def test_windows_row_major_with_zero_padding() -> None:
-    a = PatchesAttrs(kernel=(3,), strides=(2,), pad_before=(1,), pad_after=(1,))
+    a = PatchesAttrs(kernel=(3,), strides=(2,), pad_before=(1,), pad_after=(1,), in_shape=(4, 2))
     # (L=4, C=2): windows at -1..1 and 1..3, (kernel offset, channel) order, -1 = padding
     assert patch_index(a, (4, 2)).tolist() == [-1, -1, 0, 1, 2, 3, 2, 3, 4, 5, 6, 7]
     assert same_padding(5, 3, 2) == (1, 1) and same_padding(4, 3, 2) == (0, 1) and same_padding(6, 1, 1) == (0, 0)
@@ -31,7 +31,7 @@ def test_patches_golden_equals_numpy_windows() -> None:
     t = FixedType(5, 2)
     g = chain("p", Tensor("x", (4, 5, 2), t), [
         (Node("w", "patches", ("x",), ("w",), {"kernel": (2, 3), "strides": (2, 1), "pad_before": (0, 1),
-                                                "pad_after": (1, 1)}), Tensor("w", (2, 5, 12), t))]).validate()
+                                                "pad_after": (1, 1), "in_shape": (4, 5, 2)}), Tensor("w", (2, 5, 12), t))]).validate()
     x = np.random.default_rng(0).integers(t.qmin, t.qmax + 1, (50, 4, 5, 2))
     xp = np.pad(x, [(0, 0), (0, 1), (1, 1), (0, 0)])
     want = np.stack([np.stack([xp[:, 2 * i:2 * i + 2, j:j + 3].reshape(50, -1) for j in range(5)], 1)
@@ -45,7 +45,7 @@ def test_bad_patches_shape_is_an_ir_error() -> None:
     with pytest.raises(IRError, match="node 'w': patches with kernel \\(3,\\), strides \\(1,\\) do not map input"):
         chain("p", Tensor("x", (4, 2), t), [
             (Node("w", "patches", ("x",), ("w",), {"kernel": (3,), "strides": (1,), "pad_before": (0,),
-                                                    "pad_after": (0,)}), Tensor("w", (4, 6), t))]).validate()
+                                                    "pad_after": (0,), "in_shape": (4, 2)}), Tensor("w", (4, 6), t))]).validate()
 
 
 # --- Keras -------------------------------------------------------------------------------
@@ -157,3 +157,21 @@ def test_conv1d_arch_qat_twin_lowers_exactly(head: str, stride: int) -> None:
     g = lower_keras(q, TIN)
     assert g.node("conv1_patches").op == "patches" and g.node("pool" if head == "pool" else "flatten")
     assert agreement(q, g, make_vectors(g, N_VECTORS, seed=6)).vector_equal == 1.0
+
+
+@pytest.mark.unit
+def test_a_dilated_conv_model_file_exits_2_in_one_line(tmp_path, capsys) -> None:
+    """``model.path`` with a dilated Conv1D: refused before training, one line naming the layer, exit 2."""
+    tf = pytest.importorskip("tensorflow")
+    from hwai import cli
+    from tests.cli_fixtures import tiny_recipe
+
+    L = tf.keras.layers
+    path = tmp_path / "m.h5"
+    tf.keras.Sequential([L.Input((4, 1)), L.Conv1D(2, 2, dilation_rate=2, name="c1"), L.Flatten(),
+                         L.Dense(3)]).save(path)
+    recipe = tiny_recipe(tmp_path, model={"path": str(path)})
+    assert cli.main(["compress", str(recipe), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hwai: layer 'c1' (Conv1D) is not supported: dilation_rate (2,)")
+    assert not (tmp_path / "run").exists()
