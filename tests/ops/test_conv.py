@@ -175,3 +175,29 @@ def test_a_dilated_conv_model_file_exits_2_in_one_line(tmp_path, capsys) -> None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hwai: layer 'c1' (Conv1D) is not supported: dilation_rate (2,)")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.unit
+def test_conv_graph_saves_and_loads(tmp_path) -> None:
+    """Tuple attributes come back from graph.json as lists; the reloaded graph computes the same."""
+    from tests.codegen.test_conv_backends import conv2d_design
+
+    g = conv2d_design()
+    g.save(tmp_path / "g")
+    h = interp.Graph.load(tmp_path / "g").validate()
+    assert h.node("c1_patches").attrs.in_shape == (5, 6, 2) and h.node("flat").attrs.target_shape == (20,)
+    x = np.random.default_rng(1).integers(TIN.qmin, TIN.qmax + 1, (200, 60))
+    x = np.clip(x, g.tensor("x").type.qmin, g.tensor("x").type.qmax)
+    assert (interp.run(g, x)["out"] == interp.run(h, x)["out"]).all()
+
+
+@pytest.mark.unit
+def test_reuse_factor_divides_the_conv_cost() -> None:
+    from hwai.estimate import estimate
+    from hwai.target import Target
+    from tests.codegen.test_conv_backends import conv1d_design
+
+    g = conv1d_design()
+    rf2 = g.with_node(g.node("c1").with_impl(reuse_factor=2))
+    one, two = estimate(g, Target()).per_node["c1"], estimate(rf2, Target()).per_node["c1"]
+    assert two.lut == pytest.approx(one.lut / 2) and two.ii == 2
