@@ -10,6 +10,7 @@ dilation, groups and 'causal' padding are refused in one line. Flatten/Reshape b
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hwai.frontends import keras_layers as kl
@@ -59,19 +60,12 @@ def patches_shape(layer: Any, in_shape: tuple[int, ...], attrs: dict[str, tuple[
     if len(in_shape) != len(attrs["kernel"]) + 1 or spatial != keras_out or min(spatial) < 1:
         raise kl.unsupported(layer, f"a convolution of a {in_shape} input giving {keras_out} positions "
                                     "(channels_last, one spatial axis per kernel entry)")
-    return spatial + (int(np_prod(attrs["kernel"])) * int(in_shape[-1]),)
+    return spatial + (math.prod(attrs["kernel"]) * int(in_shape[-1]),)
 
 
 def reshape_target(layer: Any) -> tuple[int, ...]:
     """Flatten/Reshape: the per-sample output shape."""
     return tuple(int(d) for d in layer.output_shape[1:])
-
-
-def np_prod(values: tuple[int, ...]) -> int:
-    out = 1
-    for v in values:
-        out *= int(v)
-    return out
 
 
 def _tuple(value: Any, rank: int) -> tuple[int, ...]:

@@ -147,8 +147,3 @@ class Patches(Op):
 
     def hls4ml_kind(self, node: Node) -> str:
         return "patches"
-
-    def hls4ml_conv_dict(self, graph: Graph, node: Node) -> dict[str, Any]:
-        """The geometry fields of hls4ml's Conv1D/Conv2D dict (its Keras parser's names)."""
-        from hwai.codegen.conv_context import hls4ml_conv_geometry
-        return hls4ml_conv_geometry(graph, node)
