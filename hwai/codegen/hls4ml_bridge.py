@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from hwai.codegen.context import check_rank1
+from hwai.codegen.conv_context import absorbed_windows
 from hwai.codegen.hls4ml_layers import (
     FIXED_POINT_QUANTIZER,
     HlsLayer,
@@ -68,7 +69,7 @@ def plan_layers(graph: Graph) -> list[HlsLayer]:
         kinds[node.name] = op_of(node).hls4ml_kind(node)
         if kinds[node.name] == "linear" and _fusable(graph, node):
             fused[graph.producer(node.inputs[0]).name] = node.name
-    absorbed = set(fused.values())
+    absorbed = set(fused.values()) | absorbed_windows(graph)   # patches: inside the Conv
     plan = []
     for node in graph.nodes:
         if node.name in absorbed:

@@ -19,6 +19,7 @@ import numpy as np
 
 from hwai.errors import UnsupportedLayerError
 from hwai.frontends import hgq
+from hwai.frontends import keras_conv as kc
 from hwai.frontends import keras_layers as kl
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
@@ -168,7 +169,8 @@ def _input_name(model: Any) -> str:
 
 def _input_shape(model: Any, plan: list[_Step]) -> tuple[int, ...]:
     """(P, F) for a particle-set model (a pooling layer: Deep Sets), else the flat size."""
-    if any(step.role == "pool" or (step.role == "dense" and len(step.layer.input_shape) == 3) for step in plan):
+    if any(step.role in ("pool", "conv") or (step.role == "dense" and len(step.layer.input_shape) == 3)
+           for step in plan):
         return tuple(int(d) for d in model.input_shape[1:])
     return (kl.flat_size(model.input_shape),)
 
@@ -204,6 +206,10 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             _attach_batchnorm(plan, layer)
         elif role == "pool":
             plan.append(_plan_pool(layer, layers))
+        elif role == "conv":
+            plan.append(_Step("conv", layer, act=kc.conv_activation(layer)))
+        elif role == "reshape":
+            plan.append(_Step("reshape", layer))
     return _final_softmax(plan)
 
 
@@ -263,8 +269,13 @@ def _emit_step(em: _Emitter, step: _Step) -> None:
         # P codes then / 2**k), so no cast here; the next layer quantizes as usual
         em.emit(step.layer.name, "global_pool", step.layer.name, None, shape=em.shape[1:], mode=step.kind)
         return
-    if step.role == "dense":
+    if step.role == "reshape":
+        _emit_reshape(em, step.layer)
+        return
+    if step.role in ("dense", "conv"):
         em.flush_float()
+        if step.role == "conv":
+            _emit_patches(em, step.layer)
         _emit_dense(em, step)
         kind, qtype = step.act
         _emit_activation(em, step.layer.name, f"{step.layer.name}_{kind}", kind, qtype)
@@ -279,7 +290,7 @@ def _emit_dense(em: _Emitter, step: _Step) -> None:
     if step.bn is not None:
         fw, fb = kl.fold_batchnorm(fw, fb, step.bn)
     if kq is not None:
-        w, wt = kl.quantized_constant(layer, np.asarray(kq(layer.kernel)), "kernel")
+        w, wt = kl.quantized_constant(layer, np.asarray(kq(layer.kernel)).reshape(fw.shape), "kernel")
     else:
         w, wt = kl.quantize_with(fw, em.weight_type), em.weight_type
     b, bt = _dense_bias(em, layer, fb)
@@ -288,6 +299,20 @@ def _emit_dense(em: _Emitter, step: _Step) -> None:
     em.pending_float = kq is None
     if step.bn is not None:
         em.outputs_of[step.bn.name] = em.current
+
+
+def _emit_patches(em: _Emitter, layer: Any) -> None:
+    """A convolution's windows (wiring); the dense after it maps each window to the filters."""
+    attrs = kc.patches_attrs(layer, em.shape)
+    shape = kc.patches_shape(layer, em.shape, attrs)
+    em.emit(f"{layer.name}_patches", "patches", layer.name, None, shape=shape, **attrs)
+
+
+def _emit_reshape(em: _Emitter, layer: Any) -> None:
+    """Flatten/Reshape: a node only where the per-sample shape changes (a flat input stays)."""
+    shape = kc.reshape_target(layer)
+    if shape != em.shape:
+        em.emit(layer.name, "reshape", layer.name, None, shape=shape, target_shape=shape)
 
 
 def _dense_bias(em: _Emitter, layer: Any, fb: np.ndarray) -> tuple[np.ndarray, FixedType]:

@@ -21,7 +21,8 @@ from hwai.ir.types import FixedType, frac_bits_needed
 # doing any work, so an unsupported layer fails fast (DESIGN: "raised before any
 # training time is spent").
 SUPPORTED = {
-    "InputLayer": "skip", "Dropout": "skip", "Flatten": "skip",
+    "InputLayer": "skip", "Dropout": "skip", "Flatten": "reshape", "Reshape": "reshape",
+    "Conv1D": "conv", "Conv2D": "conv", "QConv1D": "conv", "QConv2D": "conv",
     "Dense": "dense", "QDense": "dense",
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
     "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
@@ -166,8 +167,10 @@ def quantized_constant(layer: Any, values: np.ndarray, what: str) -> tuple[np.nd
 
 
 def float_weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Float kernel (n_in, n_out) and bias of a Dense (zeros without bias)."""
+    """Float kernel (n_in, n_out) and bias of a Dense (zeros without bias); a convolution's
+    kernel (K..., C, F) as (K*C, F), the dense on its windows."""
     w = np.asarray(layer.kernel, dtype=np.float64)
+    w = w.reshape(-1, w.shape[-1])
     b = np.asarray(layer.bias, dtype=np.float64) if layer.use_bias else np.zeros(w.shape[1])
     return w, b
 

@@ -83,6 +83,8 @@ class Op:
     # Emitters ("native HLS", "Verilog", "hls4ml") that take this op on tensors of rank > 1
     # (row-major flattened; e.g. a per-particle dense on (P, F)); the others refuse them.
     shaped: ClassVar[frozenset[str]] = frozenset()
+    # hls4ml: the node emits no layer of its own; the dense it feeds takes it in (patches -> Conv)
+    hls4ml_into_consumer: ClassVar[bool] = False
 
     def unsupported(self, node: Node, what: str) -> UnsupportedLayerError:
         return UnsupportedLayerError(f"node {node.name!r}: op {self.name!r} has no {what}")

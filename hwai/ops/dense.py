@@ -198,6 +198,10 @@ class Dense(Op):
         from hwai.codegen.hls4ml_layers import activation_dict
 
         w, b = self.float_weights(layer.node)
+        src = graph.producer(layer.node.inputs[0])
+        if src is not None and _op(src).hls4ml_into_consumer:   # windows -> one hls4ml Conv layer
+            from hwai.codegen.conv_context import hls4ml_conv_dicts
+            return hls4ml_conv_dicts(graph, src, layer, w, b)
         # on a (P, F) input hls4ml's own pass makes this Dense a pointwise Conv1D (multi_dense.py),
         # whose latency kernel has dense_latency's casts: cast(b), += cast(x*w), cast(acc)
         n_in, n_out = (int(d) for d in layer.node.attrs.weight.shape)

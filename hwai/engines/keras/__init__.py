@@ -44,8 +44,11 @@ class KerasEngine:
             model = models.build_deepsets(data.x_train.shape[1:], data.n_classes,
                                           model_cfg.get("phi") or models.DEEPSETS_PHI,
                                           model_cfg.get("rho") or models.DEEPSETS_RHO, seed)
+        elif model_cfg.get("arch") == "conv1d":
+            from hwai.engines.keras.conv import conv1d_model
+            model = conv1d_model(model_cfg, data.x_train.shape[1:], data.n_classes, seed)
         else:
-            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets' "
+            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets', 'conv1d' "
                             "or give model.path")
         models.check_compatible(model, data.n_features, data.n_classes)
         return model

@@ -20,6 +20,7 @@ from typing import Any
 
 from hwai.data.dataset import Dataset
 from hwai.engines.core import FINETUNE_EPOCHS, QSPEC_DEFAULT, qspec, resolve_layer_specs, train_config
+from hwai.engines.keras.conv import CONV_CLASSES, qconv
 from hwai.engines.keras.models import (
     activation_name,
     canonicalize,
@@ -55,6 +56,12 @@ def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
         return [QDense(layer.units, use_bias=layer.use_bias, name=layer.name,
                        kernel_quantizer=quantized_bits(w["bits"], w["integer"], alpha=1),
                        bias_quantizer=quantized_bits(b["bits"], b["integer"], alpha=1))]
+    if getattr(layer, "kernel", None) is not None and type(layer).__name__ in CONV_CLASSES:
+        w, b = spec["weight"], spec["bias"]
+        return [qconv(layer, quantized_bits(w["bits"], w["integer"], alpha=1),
+                      quantized_bits(b["bits"], b["integer"], alpha=1))]
+    if type(layer).__name__ in ("Flatten", "Reshape"):
+        return [type(layer).from_config(layer.get_config())]   # layout only
     if spec is not None:  # a ReLU
         a = spec["activation"]
         return [QActivation(quantized_relu(a["bits"], a["integer"]), name=layer.name)]
