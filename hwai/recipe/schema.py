@@ -224,6 +224,11 @@ STEPS: dict[str, dict[str, Field]] = {
               "weight": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER, help="default type for float weights"),
               "activation": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
                               help="default type for float activations"),
+              "table": F(dict, fields={"bits": F(int, default=10, minimum=2, maximum=16,
+                                                 help="index bits of sigmoid/tanh tables (2**bits entries; "
+                                                      "hls4ml's default table_size 1024)"),
+                                       "width": F(int, minimum=2, maximum=32,
+                                                  help="bits of a table entry (default: bits)")}),
               "reuse_factor": F(int, default=1, minimum=1,
                                 help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
               "arith": F(str, default="csd", choices=("csd", "da"),
