@@ -15,7 +15,6 @@ name; for reports) and ``table``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,12 +87,14 @@ class Table(Elementwise):
 
     def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         """One ROM per element (fully unrolled: each element has its own read port): 2**W
-        entries of the output width in LUT6s (:func:`hwai.estimate.rules.rom_luts`); its
-        depth is one LUT6 level plus one F7/F8/LUT mux level per 4x more entries than 64."""
+        entries of the output width in LUT6s (:func:`hwai.estimate.rules.rom_luts`). Yosys
+        (synth_xilinx, xcup) on two-element sigmoid/tanh tables: 68 / 312 / 314 LUT for
+        2**8 x 8 / 2**10 x 10 / 2**10 x 10 bits vs 64 / 320 / 320 estimated, logic depth
+        W - 5 levels (3 and 5), which the stage delay uses."""
         from hwai.estimate.cost import Cost
         from hwai.estimate.rules import rom_luts
         tin, out = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0])
-        levels = 1 + math.ceil(max(0, tin.width - 6) / 2)
+        levels = max(1, tin.width - 5)
         lut = rom_luts(1 << tin.width, out.type.width) * out.size
         return Cost(lut, 0.0, 0, 0.0, 0, 1, c.ns_per_level * levels), \
             f"ROM of 2**{tin.width} x {out.type.width} bits per element"
