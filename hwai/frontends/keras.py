@@ -205,6 +205,8 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             plan.append(_plan_dense(layer))
         elif role == "activation":
             kind, qtype = _layer_activation(layer)
+            if kind == "qtable":
+                kt.check_planned_input(layer, plan[-1] if plan else None)
             plan.append(_Step("activation", layer, kind, qtype))
         elif role == "batchnorm":
             _attach_batchnorm(plan, layer)

@@ -66,6 +66,16 @@ def quantizer_table(layer: Any, tin: FixedType | None) -> tuple[FixedType, np.nd
     return type_for_range(int(codes.min()), int(codes.max()), frac), codes
 
 
+def check_planned_input(layer: Any, prev: Any) -> None:
+    """Before any training: a tabulated QActivation must follow a quantizing activation (or be
+    the first layer; the input type is checked at lowering). ``prev``: the plan step before it."""
+    if prev is None or prev.kind == "qtable":
+        return
+    if prev.role == "activation" and prev.qtype is not None and prev.qtype.width <= tables.MAX_TABLE_BITS:
+        return
+    quantizer_table(layer, None)     # raises the one-line refusal
+
+
 def _name(layer: Any) -> str:
     q = getattr(layer, "quantizer", None)
     return str(q) if q is not None and hasattr(q, "get_config") else getattr(q, "__name__", "the activation")

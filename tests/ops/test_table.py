@@ -154,10 +154,26 @@ def test_keras_table_options() -> None:
 
     inp = tf.keras.Input((2,), name="x")
     model = tf.keras.Model(inp, tf.keras.layers.Activation("tanh", name="t")(inp))
-    g = lower_keras(model, INPUT, table={"bits": 7, "width": 12})
+    from hwai.engines.keras import KerasEngine
+    from hwai.recipe.schema import recipe_from_dict
+
+    r = recipe_from_dict({"name": "t", "model": {"arch": "jet_mlp"},
+                          "steps": ["train", {"lower": {"table": {"bits": 7, "width": 12}}}]})
+    g = KerasEngine().lower(model, INPUT, r.steps[1].cfg)      # the recipe's lower.table reaches the frontend
     assert g.tensor(g.nodes[0].outputs[0]).type == tables.index_type("tanh", 7)
     assert g.tensor(g.nodes[1].outputs[0]).type == tables.output_type("tanh", 12)
     assert g.node("t").attrs.table.size == 128
+    assert lower_keras(model, INPUT).node("t").attrs.table.size == 1024     # default: hls4ml's 1024
+
+
+@pytest.mark.unit
+def test_recipe_table_bits_are_checked() -> None:
+    from hwai.errors import RecipeError
+    from hwai.recipe.schema import recipe_from_dict
+
+    with pytest.raises(RecipeError, match="steps\\[1\\].lower.table.bits: 20 is above the maximum 16"):
+        recipe_from_dict({"name": "t", "model": {"arch": "jet_mlp"},
+                          "steps": ["train", {"lower": {"table": {"bits": 20}}}]})
 
 
 @pytest.mark.unit
@@ -190,10 +206,13 @@ def test_unsupported_activations_are_one_line_errors() -> None:
     h = qkeras.QDense(4, kernel_quantizer=qkeras.quantized_bits(4, 0, alpha=1), name="fc")(inp)
     model = tf.keras.Model(inp, qkeras.QActivation(qkeras.quantized_tanh(6), name="qt")(h))
     with pytest.raises(UnsupportedLayerError) as err:
-        lower_keras(model, INPUT)
+        check_supported(model)                        # before any training
     assert UnsupportedLayerError.exit_code == 2 and "\n" not in str(err.value)
     assert "layer 'qt' (QActivation)" in str(err.value) and "needs a quantized input of at most 16 bits" \
         in str(err.value) and "quantized_bits" in str(err.value)
+    first = tf.keras.Model(inp, qkeras.QActivation(qkeras.quantized_sigmoid(4), name="qs")(inp))
+    with pytest.raises(UnsupportedLayerError, match="layer 'qs' .*got a 20-bit input"):
+        lower_keras(first, FixedType(20, 8))          # the input type is known at lowering
     soft = tf.keras.Model(inp, tf.keras.layers.Activation("softsign", name="ss")(inp))
     with pytest.raises(UnsupportedLayerError, match="layer 'ss' .*activation 'softsign' .*sigmoid, tanh"):
         check_supported(soft)
