@@ -81,11 +81,13 @@ class _Emitter:
 
 
 def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | None = None,
-                act_type: FixedType | None = None, name: str = "model", table: Any = None) -> Graph:
+                act_type: FixedType | None = None, name: str = "model", table: Any = None,
+                output: str = "logits") -> Graph:
     """Lower a Sequential (or linear functional) Keras/QKeras model to a typed IR graph.
 
     Outputs are pre-softmax logits; ``meta['output_activation']`` records a dropped softmax.
-    ``table``: the recipe's ``lower: {table: {bits, width}}`` for sigmoid/tanh tables.
+    ``table``: the recipe's ``lower: {table: {bits, width}}`` for sigmoid/tanh/softmax tables;
+    ``output="softmax"`` keeps a final softmax in firmware (the ``softmax`` op) instead.
     Raises :class:`hwai.errors.UnsupportedLayerError` before any work for layers or
     quantizers without an exact fixed-point equivalent.
     """
@@ -101,6 +103,10 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     for step in plan:
         _emit_step(em, step)
     em.flush_float()
+    if out_act == "softmax" and output == "softmax":
+        last = layers[-1]
+        kt.emit_softmax(em, last.name if _is_softmax_layer(last) else f"{last.name}_softmax")
+        out_act = "linear"
     meta = {"framework": "keras", "output_activation": out_act, "layers": dict(em.layers),
             "keras_outputs": dict(em.outputs_of), "keras_model": model.name}
     graph = chain(name, Tensor(in_name, in_shape, input_type), em.steps, meta)

@@ -10,6 +10,9 @@
   evaluated by QKeras on every input code: golden == QKeras exactly. It needs a typed input
   of at most :data:`hwai.ir.tables.MAX_TABLE_BITS` bits (e.g. a ``quantized_bits``
   QActivation before it); otherwise it is refused in one line.
+- A final ``softmax`` with ``lower: {output: softmax}``: the ``softmax`` op (hls4ml's
+  ``softmax_stable`` with hwai's tables; :mod:`hwai.ops.softmax`). Without it the firmware
+  outputs the logits (argmax unchanged).
 """
 
 from __future__ import annotations
@@ -74,6 +77,18 @@ def check_planned_input(layer: Any, prev: Any) -> None:
     if prev.role == "activation" and prev.qtype is not None and prev.qtype.width <= tables.MAX_TABLE_BITS:
         return
     quantizer_table(layer, None)     # raises the one-line refusal
+
+
+def emit_softmax(em: Any, keras_name: str) -> None:
+    """A final softmax kept in firmware (``lower: {output: softmax}``): hwai's ``softmax`` op
+    with the tables of :func:`hwai.ir.tables.softmax_types` (index bits and entry width from
+    ``lower: {table}``); the output has the exp entries' type, ap_ufixed<W, 1> (values in [0, 1])."""
+    bits, width = em.table
+    types = tables.softmax_types(int(em.shape[-1]), bits, width)
+    em.flush_float()
+    em.emit(keras_name, "softmax", keras_name, types["exp"], **{f"{k}_type": t for k, t in types.items()},
+            exp_table=tables.softmax_exp_table(types["norm"], types["exp"]),
+            inv_table=tables.softmax_inv_table(types["inv_in"], types["inv"]))
 
 
 def _name(layer: Any) -> str:

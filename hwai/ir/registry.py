@@ -26,6 +26,7 @@ OP_TABLE: dict[str, str] = {
     "leaky_relu": "hwai.ops.leaky_relu:LeakyRelu",
     "global_pool": "hwai.ops.global_pool:GlobalPool",
     "table": "hwai.ops.table:Table",
+    "softmax": "hwai.ops.softmax:Softmax",
 }
 
 

@@ -99,3 +99,52 @@ def error_bound(function: str, tidx: FixedType, tout: FixedType) -> float:
     tail = max(float(f(edge[:1])[0]) - lo, hi - float(f(edge[1:])[0]))
     return lip * step + max(tail, 0.0) + tout.lsb
 
+
+
+# --- softmax (hls4ml's ``softmax_stable`` tables, nnet_activation.h) ----------------------
+# hls4ml fills its exp and inverse tables at C-simulation start in float32: entry i of the exp
+# table is (exp_table_t) std::exp(-(float)d_i) for the i-th code d_i of inp_norm_t, entry i of
+# the inverse table (inv_table_t)(1 / (float)s_i). hwai fills the same tables once, at lowering,
+# with the C library's expf (the function that std::exp(float) calls) and float32 division, so
+# hls4ml's C simulation reads the very codes the golden model stores; numpy's float32 exp differs
+# from glibc's expf in the last bit for ~40 % of arguments, which moves table codes.
+
+
+def _c_expf() -> Callable[[float], float]:
+    import ctypes
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    fn = libm.expf
+    fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+    return fn
+
+
+def softmax_exp_table(norm: FixedType, exp: FixedType) -> np.ndarray:
+    """Entry a = cast(expf(-value(a)), exp): codes of ``exp`` by code a of the unsigned ``norm``."""
+    expf = _c_expf()
+    x = norm.to_float(input_codes(norm)).astype(np.float32)
+    return np.asarray(exp.from_float(np.array([expf(-float(v)) for v in x], dtype=np.float32)), dtype=np.int64)
+
+
+def softmax_inv_table(inv_in: FixedType, inv: FixedType) -> np.ndarray:
+    """Entry a = cast(1 / value(a), inv) in float32; entry 0 (1/0) holds the largest code (the
+    sum of the exponentials is at least exp(0) = 1, so it is never read)."""
+    x = inv_in.to_float(input_codes(inv_in)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        y = np.float32(1.0) / x
+    return np.where(x == 0, inv.qmax, np.asarray(inv.from_float(np.where(x == 0, 0, y)), dtype=np.int64))
+
+
+def softmax_types(n: int, bits: int = DEFAULT_TABLE_BITS, width: int | None = None) -> dict[str, FixedType]:
+    """Default types of a softmax over ``n`` values: ``norm`` (x_max - x in [0, 16), ``bits``
+    bits: exp(-16) < 2**-23 is below any entry's LSB), ``exp`` (entries in (0, 1]), ``inv_in``
+    (the sum in [1, n]), ``inv`` (1/sum in [1/n, 1]), all rounded to nearest and saturated;
+    ``accum`` holds the sum of n entries exactly (hls4ml's accum_t)."""
+    w = int(width or bits)
+    exp = FixedType(w, 1, False, "RND", "SAT")
+    sum_int = 1 + max(1, (n - 1).bit_length())
+    return {"norm": FixedType(bits, 4, False, "RND", "SAT"), "exp": exp,
+            "accum": FixedType(exp.width + sum_int - 1, sum_int, False),
+            "inv_in": FixedType(bits, sum_int, False, "RND", "SAT"),
+            "inv": FixedType(w, 1, False, "RND", "SAT")}

@@ -229,6 +229,9 @@ STEPS: dict[str, dict[str, Field]] = {
                                                       "hls4ml's default table_size 1024)"),
                                        "width": F(int, minimum=2, maximum=32,
                                                   help="bits of a table entry (default: bits)")}),
+              "output": F(str, default="logits", choices=("logits", "softmax"),
+                          help="'softmax' keeps a final softmax in firmware (exp and inverse lookup "
+                               "tables, hls4ml's softmax_stable); 'logits' drops it (argmax unchanged)"),
               "reuse_factor": F(int, default=1, minimum=1,
                                 help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
               "arith": F(str, default="csd", choices=("csd", "da"),

@@ -105,3 +105,61 @@ def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: n
     assert type(hls_model.graph["act"]).__name__.endswith("UnaryLUT")
     compile_hls4ml(hls_model)
     assert mismatches(csim_hls4ml(design, hls_model, vectors), golden) == 0
+
+
+# --- softmax: hls4ml's Softmax (stable) reads its own tables, equal to hwai's ------------
+
+
+@pytest.fixture(scope="module")
+def softmax_case() -> tuple[Graph, np.ndarray, np.ndarray]:
+    """x(8) -> Dense(5, softmax) lowered with output: softmax (the jet tagger's output layer)."""
+    tf = pytest.importorskip("tensorflow", reason="the Keras frontend needs TensorFlow")
+    from hwai.frontends.keras import lower_keras
+
+    tf.keras.utils.set_random_seed(5)
+    inp = tf.keras.Input((8,), name="x")
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(5, activation="softmax", name="out")(inp))
+    g = lower_keras(model, INPUT, act_type=FixedType(10, 4, True, "RND_CONV", "SAT"), output="softmax",
+                    table={"bits": 8}).validate()
+    x = make_vectors(g, N_VECTORS, seed=7)
+    return g, x, golden_outputs(g, x)
+
+
+@pytest.mark.unit
+def test_softmax_design_varies(softmax_case) -> None:
+    g, x, y = softmax_case
+    assert [n.op for n in g.nodes] == ["dense", "quant", "softmax"]
+    assert len(np.unique(y, axis=0)) > 1000 and (interp.run_reference(g, x)[g.outputs[0]] == y).all()
+
+
+@pytest.mark.csim
+def test_softmax_native_csims_equal_golden(softmax_case, tmp_path: Path) -> None:
+    g, x, y = softmax_case
+    from hwai.sim.fast_csim import csim_fast
+
+    assert native_apfixed_mismatches(g, TARGET, x, y, tmp_path) == 0
+    assert mismatches(csim_fast(g, x), y) == 0
+
+
+@pytest.mark.rtl
+def test_softmax_verilator_equals_golden(softmax_case, tmp_path: Path) -> None:
+    needs("verilator")
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.sim.rtl import rtl_sim
+
+    g, x, y = softmax_case
+    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET), x, workdir=tmp_path), y) == 0
+
+
+@pytest.mark.csim
+def test_softmax_hls4ml_csim_equals_golden(softmax_case, tmp_path: Path) -> None:
+    pytest.importorskip("hls4ml")
+    needs("g++")
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
+    from hwai.sim.hls4ml_csim import csim_hls4ml
+
+    g, x, y = softmax_case
+    hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
+    assert type(hls_model.graph[g.nodes[-1].name]).__name__.endswith("Softmax")
+    compile_hls4ml(hls_model)
+    assert mismatches(csim_hls4ml(g, hls_model, x), y) == 0

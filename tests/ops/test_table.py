@@ -239,3 +239,94 @@ def test_rom_estimate_matches_yosys() -> None:
     sub = infer_precision(Graph("t", ("i",), ("y",), {k: g.tensors[k] for k in ("i", "y")}, g.nodes[1:])).validate()
     got = synth_fileset(generate_verilog(sub, Target(project_name="t"), stages=1, module="t"))
     assert got.lut == pytest.approx(estimate(sub, Target()).per_node["act"].lut, rel=0.1)
+
+
+# --- softmax (exp and inverse tables, hls4ml's softmax_stable steps) -------------------
+
+
+def _libm_expf():
+    import ctypes
+    import ctypes.util
+
+    f = ctypes.CDLL(ctypes.util.find_library("m")).expf
+    f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
+    return f
+
+
+def softmax_graph(n: int = 5, tin: FixedType = FixedType(10, 4, True, "RND_CONV", "SAT")) -> Graph:
+    ty = tables.softmax_types(n)
+    attrs = {**{f"{k}_type": t for k, t in ty.items()},
+             "exp_table": tables.softmax_exp_table(ty["norm"], ty["exp"]),
+             "inv_table": tables.softmax_inv_table(ty["inv_in"], ty["inv"])}
+    t = {"x": Tensor("x", (n,), tin), "y": Tensor("y", (n,), ty["exp"])}
+    return infer_precision(Graph("sm", ("x",), ("y",), t, (Node("soft", "softmax", ("x",), ("y",), attrs),))).validate()
+
+
+@pytest.mark.unit
+def test_softmax_tables_follow_hls4ml_float_rule() -> None:
+    """exp entry a = RND/SAT cast of the C library's expf(-a/64) (what hls4ml's C++ init calls);
+    inverse entry a = cast of float32 1 / (a * 2**-6); both within one code of float64 maths."""
+    ty = tables.softmax_types(5)
+    norm, exp, inv_in, inv = ty["norm"], ty["exp"], ty["inv_in"], ty["inv"]
+    expf = _libm_expf()
+    x = np.arange(2 ** norm.width) / 2.0 ** norm.frac
+    want = np.clip(np.floor(np.array([expf(-v) for v in x], dtype=np.float32) * 2.0 ** exp.frac + 0.5), 0, exp.qmax)
+    got = tables.softmax_exp_table(norm, exp)
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(got - np.floor(np.exp(-x) * 2.0 ** exp.frac + 0.5)).max() <= 1
+    s = np.arange(1, 2 ** inv_in.width) / 2.0 ** inv_in.frac
+    want_inv = np.clip(np.floor((np.float32(1) / s.astype(np.float32)) * 2.0 ** inv.frac + 0.5), 0, inv.qmax)
+    np.testing.assert_array_equal(tables.softmax_inv_table(inv_in, inv)[1:], want_inv)
+
+
+@pytest.mark.unit
+def test_softmax_golden_steps_and_accuracy() -> None:
+    g = softmax_graph()
+    rng = np.random.default_rng(2)
+    tin, tout = g.tensor("x").type, g.tensor("y").type
+    x = rng.integers(tin.qmin, tin.qmax + 1, (20000, 5))
+    y = interp.run(g, x)["y"]
+    a = g.node("soft").attrs
+    # the steps written out once more, independently of hwai.ops.softmax.steps
+    d = np.minimum(np.floor((x.max(1, keepdims=True) - x) * 2.0 ** (a.norm_type.frac - tin.frac) + 0.5),
+                   a.norm_type.qmax).astype(int)
+    e = a.exp_table[d]
+    s = np.minimum((e.sum(1) + (1 << 2)) >> 3, a.inv_in_type.qmax)      # frac 9 -> 6, RND, SAT
+    want = np.minimum((e * a.inv_table[s][:, None] + (1 << 8)) >> 9, tout.qmax)      # frac 18 -> 9
+    np.testing.assert_array_equal(y, want)
+    xf = tin.to_float(x)
+    p = np.exp(xf - xf.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    err = np.abs(tout.to_float(y) - p).max()
+    assert 0.002 < err <= 0.015                         # measured 0.0101 with the 10-bit defaults
+    assert np.mean(np.argmax(y, 1) == np.argmax(p, 1)) > 0.97
+    lo, hi, _ = intervals(g)["y"]
+    assert int(min(lo)) >= 0 and int(max(hi)) <= tout.qmax and y.max() <= int(max(hi))
+
+
+@pytest.mark.unit
+def test_softmax_checks() -> None:
+    g = softmax_graph()
+    a = dict(g.node("soft").attrs)
+    with pytest.raises(IRError, match="softmax exp_table needs 2\\*\\*10 codes"):
+        Graph(g.name, g.inputs, g.outputs, g.tensors,
+              (Node("soft", "softmax", ("x",), ("y",), {**a, "exp_table": a["exp_table"][:10]}),)).validate()
+    with pytest.raises(IRError, match="does not hold the sum of 5 entries"):
+        Graph(g.name, g.inputs, g.outputs, g.tensors,
+              (Node("soft", "softmax", ("x",), ("y",), {**a, "accum_type": FixedType(11, 2, False)}),)).validate()
+
+
+@pytest.mark.unit
+def test_keras_final_softmax_kept_on_request() -> None:
+    tf = _keras()
+    from hwai.frontends.keras import lower_keras
+
+    inp = tf.keras.Input((6,), name="x")
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(4, activation="softmax", name="out")(inp))
+    assert [n.op for n in lower_keras(model, INPUT).nodes] == ["dense", "quant"]      # logits (default)
+    g = lower_keras(model, INPUT, output="softmax")
+    assert [n.op for n in g.nodes] == ["dense", "quant", "softmax"] and g.meta["output_activation"] == "linear"
+    x = np.random.default_rng(1).integers(-2048, 2048, (4000, 6))
+    y = g.tensor(g.outputs[0]).type.to_float(interp.run(g, x)[g.outputs[0]])
+    want = model(INPUT.to_float(x)).numpy()
+    assert np.abs(y - want).max() < 0.03              # table error plus the default 16-bit weights

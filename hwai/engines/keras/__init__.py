@@ -131,5 +131,5 @@ class KerasEngine:
 
         return lower_keras(model, input_type, weight_type=fixed_from_dict(cfg.get("weight")),
                            act_type=fixed_from_dict(cfg.get("activation")), name=cfg.get("name") or model.name,
-                           table=cfg.get("table"))
+                           table=cfg.get("table"), output=cfg.get("output") or "logits")
 
