@@ -330,3 +330,31 @@ def test_keras_final_softmax_kept_on_request() -> None:
     y = g.tensor(g.outputs[0]).type.to_float(interp.run(g, x)[g.outputs[0]])
     want = model(INPUT.to_float(x)).numpy()
     assert np.abs(y - want).max() < 0.03              # table error plus the default 16-bit weights
+
+
+@pytest.mark.unit
+def test_softmax_cost_counts_live_rom_entries_and_dsps() -> None:
+    from hwai.estimate import estimate
+
+    c = estimate(softmax_graph(5), Target()).per_node["soft"]
+    assert c.dsp == 5 and c.latency_cycles == 1 and 600 < c.lut < 800 and c.fmax_mhz < 200
+    assert estimate(softmax_graph(8), Target()).per_node["soft"].lut > c.lut + 3 * 60   # 3 more exp ROMs
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_softmax_estimate_matches_yosys() -> None:
+    """Measured 670 LUT + 5 DSP (Yosys) vs 720 LUT + 5 DSP estimated."""
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.errors import MissingToolError
+    from hwai.estimate import estimate
+    from hwai.synth.yosys import synth_fileset, yosys_command
+
+    try:
+        yosys_command()
+    except MissingToolError:
+        pytest.skip("Yosys not installed")
+    g = softmax_graph(5)
+    got = synth_fileset(generate_verilog(g, Target(project_name="s"), stages=1, module="s"))
+    est = estimate(g, Target()).per_node["soft"]
+    assert got.dsp == est.dsp and got.lut == pytest.approx(est.lut, rel=0.15)
