@@ -358,3 +358,15 @@ def test_softmax_estimate_matches_yosys() -> None:
     got = synth_fileset(generate_verilog(g, Target(project_name="s"), stages=1, module="s"))
     est = estimate(g, Target()).per_node["soft"]
     assert got.dsp == est.dsp and got.lut == pytest.approx(est.lut, rel=0.15)
+
+
+@pytest.mark.unit
+def test_hgq_proxy_refuses_table_activations() -> None:
+    """The HGQ proxy frontend lowers linear/relu only: a sigmoid there is refused, not dropped."""
+    tf = _keras()
+    from hwai.frontends import hgq
+
+    inp = tf.keras.Input((3,), name="x")
+    model = tf.keras.Model(inp, tf.keras.layers.Activation("sigmoid", name="sig")(inp))
+    with pytest.raises(UnsupportedLayerError, match="layer 'sig' .*activation 'sigmoid' in an HGQ proxy model"):
+        hgq.check_supported(list(model.layers))
