@@ -103,9 +103,8 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     for step in plan:
         _emit_step(em, step)
     em.flush_float()
-    if out_act == "softmax" and output == "softmax":
-        last = layers[-1]
-        kt.emit_softmax(em, last.name if _is_softmax_layer(last) else f"{last.name}_softmax")
+    if output == "softmax":
+        kt.emit_softmax(em, _softmax_name(layers[-1], out_act))
         out_act = "linear"
     meta = {"framework": "keras", "output_activation": out_act, "layers": dict(em.layers),
             "keras_outputs": dict(em.outputs_of), "keras_model": model.name}
@@ -370,6 +369,14 @@ def keras_logits(model: Any, x: np.ndarray) -> np.ndarray:
             break
         h = _call_without_softmax(layer, h) if layer is layers[-1] else layer(h, training=False)
     return np.asarray(h, dtype=np.float64).reshape(len(x), -1)
+
+
+def _softmax_name(last: Any, out_act: str) -> str:
+    """Node name of the final softmax kept in firmware (``lower: {output: softmax}``)."""
+    if out_act != "softmax":
+        raise UnsupportedLayerError(f"lower.output is softmax but the model's last layer {last.name!r} "
+                                    f"({type(last).__name__}) ends in no softmax; use output: logits")
+    return last.name if _is_softmax_layer(last) else f"{last.name}_softmax"
 
 
 def _is_softmax_layer(layer: Any) -> bool:

@@ -330,6 +330,10 @@ def test_keras_final_softmax_kept_on_request() -> None:
     y = g.tensor(g.outputs[0]).type.to_float(interp.run(g, x)[g.outputs[0]])
     want = model(INPUT.to_float(x)).numpy()
     assert np.abs(y - want).max() < 0.03              # table error plus the default 16-bit weights
+    plain = tf.keras.Model(inp, tf.keras.layers.Dense(4, name="lin")(inp))
+    with pytest.raises(UnsupportedLayerError, match="lower.output is softmax but the model's last layer 'lin' "
+                                                    "\\(Dense\\) ends in no softmax; use output: logits"):
+        lower_keras(plain, INPUT, output="softmax")
 
 
 @pytest.mark.unit
