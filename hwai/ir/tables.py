@@ -1,4 +1,5 @@
-"""Lookup-table activations (sigmoid, tanh): the one rule that fills a table, once.
+"""Lookup-table activations (sigmoid, tanh; softmax's exp and inverse tables at the end):
+the one rule that fills each table, once, at lowering.
 
 A ``table`` node (:mod:`hwai.ops.table`) maps each input code to a stored output code:
 ``y = table[address(x)]`` with ``address(x)`` the raw bits of x's code (two's complement
