@@ -35,6 +35,13 @@ def node_cost(graph: Graph, node: Node, target: Target, c: Coefficients,
     return op_of(node).cost(graph, node, target, c, iv)
 
 
+def rom_luts(entries: int, width: int) -> float:
+    """LUT6s of an ``entries`` x ``width``-bit ROM in distributed logic: one LUT6 is a
+    64-entry, 1-bit ROM (UG574), so entries / 64 per output bit (F7/F8 muxes join four),
+    at least one per bit. Lookup tables of the expr and table ops."""
+    return max(1.0, entries / 64) * width
+
+
 def cast_bits(src: FixedType, dst: FixedType) -> int:
     """Carry-chain bits of the logic in a cast (the shape of ``hwai_cast.v``): a rounding
     increment over the kept source bits (integer bits + the destination's fraction) and,

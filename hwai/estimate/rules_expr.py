@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from hwai.estimate.cost import Coefficients, Cost
+from hwai.estimate.rules import rom_luts
 from hwai.estimate.rules_mult import dsp_count
 from hwai.ir.graph import Graph, Node
 from hwai.ir.types import FixedType
@@ -57,7 +58,7 @@ def _instruction(ins: dict, types: list[FixedType], args: list[int], tables, c: 
     if op in ("add", "sub", "neg"):
         return c.lut_per_add_bit * (max(types[a].width for a in args) + 1), 0, 1
     if op == "lut":
-        return max(1.0, len(tables[ins["table"]]) / 64) * ins["type"].width, 0, 1
+        return rom_luts(len(tables[ins["table"]]), ins["type"].width), 0, 1
     wa, wb = sorted(types[a].width for a in args)
     if wa > c.dsp_min_bits:
         return 0.0, dsp_count(wa, wb, c), 2

@@ -100,6 +100,10 @@ def _kind(layer: Any) -> str:
         return "relu"
     if cls in ("Dense", "Activation"):
         kind, _ = kl.activation_kind(layer, layer.get_config()["activation"])
+        if kind not in ("linear", "relu", "softmax"):   # lookup tables: the plain Keras frontend only
+            name = layer.get_config()["activation"]
+            raise unsupported(layer, f"activation {name!r} in an HGQ proxy model (supported there: "
+                                     "linear, relu, a final softmax)")
         return kind
     return "quant"
 

@@ -21,9 +21,11 @@ from hwai.errors import UnsupportedLayerError
 from hwai.frontends import hgq
 from hwai.frontends import keras_conv as kc
 from hwai.frontends import keras_layers as kl
+from hwai.frontends import keras_tables as kt
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
 from hwai.ir.numeric import DEFAULT_TYPE
+from hwai.ir.tables import DEFAULT_TABLE_BITS
 from hwai.ir.types import FixedType
 from hwai.names import fresh, identifier
 from hwai.passes.precision import infer_precision
@@ -50,6 +52,8 @@ class _Emitter:
     current: str
     shape: tuple[int, ...]          # per-sample shape of ``current``
     pending_float: bool = False     # a float Dense whose output still needs act_type
+    current_type: FixedType | None = None      # type of ``current`` (None: filled by infer_precision)
+    table: tuple[int, int | None] = (DEFAULT_TABLE_BITS, None)  # lookup tables: index bits, entry width
     steps: list[tuple[Node, Tensor]] = field(default_factory=list)
     layers: dict[str, str] = field(default_factory=dict)
     outputs_of: dict[str, str] = field(default_factory=dict)
@@ -63,7 +67,7 @@ class _Emitter:
             self.shape = self.shape[:-1] + (size,)
         self.steps.append((Node(name, op, (self.current,), (name,), attrs),
                            Tensor(name, self.shape, ftype)))
-        self.current = name
+        self.current, self.current_type = name, ftype
         self.layers[name] = keras_name
         self.outputs_of[keras_name] = name
 
@@ -78,10 +82,13 @@ class _Emitter:
 
 
 def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | None = None,
-                act_type: FixedType | None = None, name: str = "model") -> Graph:
+                act_type: FixedType | None = None, name: str = "model", table: Any = None,
+                output: str = "logits") -> Graph:
     """Lower a Sequential (or linear functional) Keras/QKeras model to a typed IR graph.
 
     Outputs are pre-softmax logits; ``meta['output_activation']`` records a dropped softmax.
+    ``table``: the recipe's ``lower: {table: {bits, width}}`` for sigmoid/tanh/softmax tables;
+    ``output="softmax"`` keeps a final softmax in firmware (the ``softmax`` op) instead.
     Raises :class:`hwai.errors.UnsupportedLayerError` before any work for layers or
     quantizers without an exact fixed-point equivalent.
     """
@@ -92,10 +99,14 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     plan, out_act = _plan(layers)
     in_name = identifier(_input_name(model))
     in_shape = _input_shape(model, plan)
-    em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE, in_name, in_shape)
+    em = _Emitter(weight_type or DEFAULT_TYPE, act_type or DEFAULT_TYPE, in_name, in_shape,
+                  current_type=input_type, table=kt.table_options(table))
     for step in plan:
         _emit_step(em, step)
     em.flush_float()
+    if output == "softmax":
+        kt.emit_softmax(em, _softmax_name(layers[-1], out_act))
+        out_act = "linear"
     meta = {"framework": "keras", "output_activation": out_act, "layers": dict(em.layers),
             "keras_outputs": dict(em.outputs_of), "keras_model": model.name}
     graph = chain(name, Tensor(in_name, in_shape, input_type), em.steps, meta)
@@ -201,6 +212,8 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             plan.append(_plan_dense(layer))
         elif role == "activation":
             kind, qtype = _layer_activation(layer)
+            if kind == "qtable":
+                kt.check_planned_input(layer, plan[-1] if plan else None)
             plan.append(_Step("activation", layer, kind, qtype))
         elif role == "batchnorm":
             _attach_batchnorm(plan, layer)
@@ -221,7 +234,11 @@ def _plan_dense(layer: Any) -> _Step:
         q = getattr(layer, attr, None)
         if q is not None:
             kl.check_alpha(layer, q, allow_auto_po2=True)
-    return _Step("dense", layer, act=kl.activation_kind(layer, layer.activation))
+    act = kl.activation_kind(layer, layer.activation)
+    if act[0] == "qtable":
+        raise kl.unsupported(layer, "a Dense's own hard_sigmoid activation; use a separate "
+                                    "QActivation(quantized_bits(...)) then QActivation('hard_sigmoid')")
+    return _Step("dense", layer, act=act)
 
 
 def _layer_activation(layer: Any) -> tuple[str, FixedType | None]:
@@ -280,7 +297,7 @@ def _emit_step(em: _Emitter, step: _Step) -> None:
         kind, qtype = step.act
         _emit_activation(em, step.layer.name, f"{step.layer.name}_{kind}", kind, qtype)
     else:
-        _emit_activation(em, step.layer.name, step.layer.name, step.kind, step.qtype)
+        _emit_activation(em, step.layer.name, step.layer.name, step.kind, step.qtype, step.layer)
 
 
 def _emit_dense(em: _Emitter, step: _Step) -> None:
@@ -325,7 +342,7 @@ def _dense_bias(em: _Emitter, layer: Any, fb: np.ndarray) -> tuple[np.ndarray, F
 
 
 def _emit_activation(em: _Emitter, keras_name: str, node_name: str, kind: str,
-                     qtype: FixedType | None) -> None:
+                     qtype: FixedType | None, layer: Any = None) -> None:
     if kind == "linear":
         return
     if kind == "relu":
@@ -340,6 +357,8 @@ def _emit_activation(em: _Emitter, keras_name: str, node_name: str, kind: str,
     elif kind.startswith("leaky_relu:"):  # a float Dense before it: cast to act_type like relu
         em.emit(node_name, "leaky_relu", keras_name, em.act_type if em.pending_float else None,
                 shift=int(kind.split(":")[1]))
+    elif kind.startswith("table:") or kind == "qtable":   # sigmoid/tanh lookup tables
+        kt.emit_table(em, layer, keras_name, node_name, kind)
     em.pending_float = False
 
 
@@ -375,6 +394,14 @@ def keras_logits(model: Any, x: np.ndarray) -> np.ndarray:
             break
         h = _call_without_softmax(layer, h) if layer is layers[-1] else layer(h, training=False)
     return np.asarray(h, dtype=np.float64).reshape(len(x), -1)
+
+
+def _softmax_name(last: Any, out_act: str) -> str:
+    """Node name of the final softmax kept in firmware (``lower: {output: softmax}``)."""
+    if out_act != "softmax":
+        raise UnsupportedLayerError(f"lower.output is softmax but the model's last layer {last.name!r} "
+                                    f"({type(last).__name__}) ends in no softmax; use output: logits")
+    return last.name if _is_softmax_layer(last) else f"{last.name}_softmax"
 
 
 def _is_softmax_layer(layer: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
+from hwai.frontends import keras_tables
 from hwai.ir.numeric import type_for_range
 from hwai.ir.types import FixedType, frac_bits_needed
 
@@ -50,7 +51,8 @@ def unsupported(layer: Any, why: str = "") -> UnsupportedLayerError:
 def activation_kind(layer: Any, act: Any) -> tuple[str, FixedType | None]:
     """Classify an activation (function, name or QKeras quantizer).
 
-    Returns (kind, type) with kind in ``linear | relu | softmax | quant | quant_relu``;
+    Returns (kind, type) with kind in ``linear | relu | softmax | quant | quant_relu |
+    table:<function> | qtable`` (lookup tables: :mod:`hwai.frontends.keras_tables`);
     ``type`` is the exact ap_fixed equivalent of a QKeras quantizer.
     """
     if act is None:
@@ -62,17 +64,24 @@ def activation_kind(layer: Any, act: Any) -> tuple[str, FixedType | None]:
         return "quant_relu", quantized_relu_type(layer, act)
     if cls == "quantized_bits":
         return "quant", quantized_bits_type(layer, act)
+    if cls in keras_tables.QUANTIZERS:
+        return keras_tables.quantizer_kind(layer, act)
     name = getattr(act, "__name__", None)
     if name is not None and not hasattr(act, "get_config"):
         return _named_activation(layer, name)
     raise unsupported(layer, f"activation quantizer {cls} has no exact fixed-point equivalent "
-                             "(use quantized_relu or quantized_bits)")
+                             "(use quantized_relu, quantized_bits, quantized_tanh or quantized_sigmoid)")
 
 
 def _named_activation(layer: Any, name: str) -> tuple[str, None]:
     if name in ("linear", "relu", "softmax"):
         return name, None
-    raise unsupported(layer, f"activation {name!r} (supported: linear, relu, softmax)")
+    if name in keras_tables.FUNCTIONS:         # float sigmoid/tanh: hwai's lookup table
+        return f"table:{name}", None
+    if name in keras_tables.QUANTIZERS:        # hard_sigmoid: tabulated over its input codes
+        return "qtable", None
+    raise unsupported(layer, f"activation {name!r} (supported: linear, relu, softmax, "
+                             f"{', '.join(keras_tables.FUNCTIONS)}, hard_sigmoid)")
 
 
 def relu_layer_ok(layer: Any) -> None:
@@ -92,6 +101,11 @@ def leaky_shift(layer: Any) -> int:
         raise unsupported(layer, f"LeakyReLU alpha {alpha} is not a power of two 2**-k, k >= 1 "
                                  "(use e.g. alpha=0.125)")
     return int(k)
+
+
+def check_deterministic(layer: Any, q: Any) -> None:
+    """A quantizer without stochastic rounding or noise: a fixed function of its input."""
+    _common_quantizer_checks(layer, q)
 
 
 def _common_quantizer_checks(layer: Any, q: Any) -> None:

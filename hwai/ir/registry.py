@@ -27,6 +27,8 @@ OP_TABLE: dict[str, str] = {
     "global_pool": "hwai.ops.global_pool:GlobalPool",
     "patches": "hwai.ops.patches:Patches",
     "reshape": "hwai.ops.reshape:Reshape",
+    "table": "hwai.ops.table:Table",
+    "softmax": "hwai.ops.softmax:Softmax",
 }
 
 

@@ -22,6 +22,7 @@ import yaml
 from hwai.codegen.emitters import BACKENDS, CSIM_BACKENDS
 from hwai.engines.core import HGQ_BETA, HGQ_INIT_BITS
 from hwai.errors import RecipeError
+from hwai.ir.tables import DEFAULT_TABLE_BITS, MAX_TABLE_BITS
 from hwai.recipe.budget_search import COSTS
 
 REQUIRED = object()
@@ -242,6 +243,14 @@ STEPS: dict[str, dict[str, Field]] = {
               "weight": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER, help="default type for float weights"),
               "activation": F(dict, fields=FIXED, rules=WIDTH_AND_INTEGER,
                               help="default type for float activations"),
+              "table": F(dict, fields={"bits": F(int, default=DEFAULT_TABLE_BITS, minimum=2, maximum=MAX_TABLE_BITS,
+                                                 help="index bits of sigmoid/tanh tables (2**bits entries; "
+                                                      "hls4ml's default table_size 1024)"),
+                                       "width": F(int, minimum=2, maximum=32,
+                                                  help="bits of a table entry (default: bits)")}),
+              "output": F(str, default="logits", choices=("logits", "softmax"),
+                          help="'softmax' keeps a final softmax in firmware (exp and inverse lookup "
+                               "tables, hls4ml's softmax_stable); 'logits' drops it (argmax unchanged)"),
               "reuse_factor": F(int, default=1, minimum=1,
                                 help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
               "arith": F(str, default="csd", choices=("csd", "da"),

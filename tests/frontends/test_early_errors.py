@@ -28,8 +28,8 @@ def _saved(tmp_path: Path, model) -> Path:
     return path
 
 
-def _tanh_model(n_in: int = 4):
-    return tf.keras.Sequential([L.Input((n_in,)), L.Dense(8, activation="tanh", name="my_hidden"),
+def _softsign_model(n_in: int = 4):
+    return tf.keras.Sequential([L.Input((n_in,)), L.Dense(8, activation="softsign", name="my_hidden"),
                                 L.Dense(5, activation="softmax", name="my_out")], name="user_mlp")
 
 
@@ -48,9 +48,9 @@ def _compress(tmp_path: Path, model_path: Path, data: Path, capsys) -> tuple[int
 
 
 def test_unsupported_activation_named_by_the_users_layer_before_training(tmp_path: Path, capsys) -> None:
-    code, err = _compress(tmp_path, _saved(tmp_path, _tanh_model()), _data(tmp_path), capsys)
+    code, err = _compress(tmp_path, _saved(tmp_path, _softsign_model()), _data(tmp_path), capsys)
     assert code == 2
-    assert "layer 'my_hidden' (Dense) is not supported: activation 'tanh'" in err and "_act" not in err
+    assert "layer 'my_hidden' (Dense) is not supported: activation 'softsign'" in err and "_act" not in err
 
 
 def test_unsupported_layer_class_named(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_feature_count_against_the_model_names_both_shapes(tmp_path: Path, capsy
 def test_truncated_or_foreign_model_file(tmp_path: Path, kind: str, capsys) -> None:
     from hwai.engines.keras.io import load_model_file
 
-    path = _saved(tmp_path, _tanh_model())
+    path = _saved(tmp_path, _softsign_model())
     path.write_bytes(path.read_bytes()[:2000] if kind == "truncated" else b"hello, not a model")
     with pytest.raises(ModelFileError) as info:
         load_model_file(path)
@@ -95,7 +95,7 @@ def test_missing_weights_file(tmp_path: Path) -> None:
     from hwai.engines.keras.io import load_model_file
 
     arch = tmp_path / "m.json"
-    arch.write_text(_tanh_model().to_json())
+    arch.write_text(_softsign_model().to_json())
     with pytest.raises(ModelFileError, match="model file .*nope_weights.h5 not found"):
         load_model_file(arch, tmp_path / "nope_weights.h5")
 

@@ -133,5 +133,6 @@ class KerasEngine:
         from hwai.frontends.keras import lower_keras
 
         return lower_keras(model, input_type, weight_type=fixed_from_dict(cfg.get("weight")),
-                           act_type=fixed_from_dict(cfg.get("activation")), name=cfg.get("name") or model.name)
+                           act_type=fixed_from_dict(cfg.get("activation")), name=cfg.get("name") or model.name,
+                           table=cfg.get("table"), output=cfg.get("output") or "logits")
 
