@@ -26,9 +26,14 @@ SUPPORTED = {
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
     "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
     "GlobalAveragePooling1D": "pool", "GlobalMaxPooling1D": "pool",
+    "GlobalAveragePooling2D": "pool", "GlobalMaxPooling2D": "pool",
+    "QBatchNormalization": "batchnorm",
+    "MaxPooling1D": "window_pool", "MaxPooling2D": "window_pool",
+    "AveragePooling1D": "window_pool", "AveragePooling2D": "window_pool",
 }
 # Keras pooling class -> global_pool mode (hwai/ops/global_pool.py)
-POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max"}
+POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max",
+              "GlobalAveragePooling2D": "avg", "GlobalMaxPooling2D": "max"}
 
 # Widest weight code we accept as "on a power-of-two grid": QKeras weights have at most
 # ``bits`` bits; a float32 value that needs more is a non-po2 scale in disguise.
@@ -191,9 +196,11 @@ def batchnorm_scale_shift(bn: Any) -> tuple[np.ndarray, np.ndarray]:
     parameters pass through its own quantizers first (what QKeras' forward pass uses)."""
     cfg = bn.get_config()
     axis = cfg.get("axis", -1)
+    axes = [int(a) for a in axis] if hasattr(axis, "__iter__") else [int(axis)]   # int, list or ListWrapper
     rank = len(bn.input_shape) - 1
-    if axis not in (-1, rank, [-1], [rank]):
-        raise unsupported(bn, f"batch normalization over axis {axis} (only the last, channel axis)")
+    if axes not in ([-1], [rank]):
+        shown = axes[0] if len(axes) == 1 else tuple(axes)
+        raise unsupported(bn, f"batch normalization over axis {shown} (only the last, channel axis)")
     if cfg.get("renorm"):
         raise unsupported(bn, "batch renormalization")
     mean = _bn_param(bn, "moving_mean", "mean_quantizer_internal")

@@ -31,6 +31,8 @@ DESIGNS = {
     "avgpool1d_overlap": lambda: pool_graph((9, 3), "avg", (4,), (1,), out_type=FixedType(6, 3, False, "RND", "SAT")),
     "avgpool2d": lambda: pool_graph((4, 4, 2), "avg", (2, 2), (2, 2)),
     "maxpool2d_strided": lambda: pool_graph((5, 5, 2), "max", (3, 2), (2, 1)),
+    "avgpool2d_global_avg": lambda: pool_graph((4, 4, 2), "avg", (2, 2), (2, 2), then_global="avg"),
+    "global_max_2d": lambda: pool_graph((3, 5, 2), "max", (), (), then_global="max"),
 }
 
 

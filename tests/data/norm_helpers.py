@@ -50,16 +50,23 @@ def bn_input_graph(shape: tuple[int, ...] = (4,), seed: int = 1) -> Graph:
 
 
 def pool_graph(shape: tuple[int, ...], mode: str, size: tuple[int, ...], stride: tuple[int, ...],
-               seed: int = 0, out_type: FixedType | None = None) -> Graph:
-    """per-row dense -> relu -> pool(mode, size, stride) -> per-row dense: (L, C) or (H, W, C)."""
+               seed: int = 0, out_type: FixedType | None = None, then_global: str | None = None) -> Graph:
+    """per-row dense -> relu -> pool(mode, size, stride) [-> global_pool(then_global)] -> dense:
+    (L, C) or (H, W, C); a size () skips the window pool (global pooling of the relu output)."""
     from hwai.ops.pool import PoolAttrs, spatial_out
 
     rng = np.random.default_rng(seed)
     h = shape[:-1] + (4,)
-    ps = spatial_out(PoolAttrs(mode, size, stride), h) + (4,)
     layers = [_dense(rng, "fc1", "x", shape[-1], 4, h),
-              (Node("relu1", "relu", ("fc1_out",), ("relu1_out",)), Tensor("relu1_out", h, ACT)),
-              (Node("pool", "pool", ("relu1_out",), ("pool_out",), {"mode": mode, "size": size, "stride": stride}),
-               Tensor("pool_out", ps, out_type)),
-              _dense(rng, "fc2", "pool_out", 4, 2, ps[:-1] + (2,))]
+              (Node("relu1", "relu", ("fc1_out",), ("relu1_out",)), Tensor("relu1_out", h, ACT))]
+    ps, src = h, "relu1_out"
+    if size:
+        ps, src = spatial_out(PoolAttrs(mode, size, stride), h) + (4,), "pool_out"
+        layers.append((Node("pool", "pool", ("relu1_out",), ("pool_out",), {"mode": mode, "size": size,
+                       "stride": stride}), Tensor("pool_out", ps, out_type)))
+    if then_global:
+        layers.append((Node("gpool", "global_pool", (src,), ("gpool_out",), {"mode": then_global}),
+                       Tensor("gpool_out", (4,))))
+        ps, src = (4,), "gpool_out"
+    layers.append(_dense(rng, "fc2", src, 4, 2, ps[:-1] + (2,)))
     return infer_precision(chain("pool", Tensor("x", shape, INPUT), layers)).validate()
