@@ -65,7 +65,7 @@ def window_pool_context(graph: Graph, node: Node, target: Target) -> Ctx:
             "win": [", ".join(str(int(p)) for p in row) for row in win], "shift": shift,
             "acc_t": hls_type(acc), "acc_width": acc.width, "acc_desc": str(acc),
             "pre_t": hls_type(FixedType(acc.width, acc.integer - shift, ta.signed)),
-            "size": "x".join(str(k) for k in node.attrs.size), "stride": "x".join(str(k) for k in node.attrs.stride)}
+            "size": "x".join(str(k) for k in node.attrs.pool_size), "stride": "x".join(str(k) for k in node.attrs.stride)}
 
 
 def window_pool_int(graph: Graph, node: Node) -> Ctx:

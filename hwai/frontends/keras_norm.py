@@ -41,7 +41,7 @@ def window_pool_attrs(layer: Any) -> dict[str, Any]:
                                     "use a power-of-two window (e.g. 2, 4 or 2x2) so the division is an exact shift")
     if any(s > d for s, d in zip(size, layer.input_shape[1:-1])):
         raise kl.unsupported(layer, f"pool_size {size} larger than the input {tuple(layer.input_shape[1:-1])}")
-    return {"mode": mode, "size": size, "stride": stride}
+    return {"mode": mode, "pool_size": size, "stride": stride}
 
 
 def _tuple(v: Any, rank: int) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ compute ``accum_t y = Σ x; y /= n`` (max: ``T y = max; return (accum_t) y``) an
 ``res_T``: the same value when ``accum_t`` holds the sum with F + k fraction bits, as in
 :mod:`hwai.ops.global_pool`.
 
-Attributes: ``mode`` (``max`` | ``avg``), ``size`` and ``stride`` (one entry per spatial
+Attributes: ``mode`` (``max`` | ``avg``), ``pool_size`` and ``stride`` (one entry per spatial
 axis), ``accum_type`` (the exact pre-cast type; filled by precision inference).
 """
 
@@ -38,24 +38,24 @@ MODES = ("max", "avg")
 @dataclass(frozen=True, eq=False)
 class PoolAttrs(OpAttrs):
     mode: str
-    size: tuple[int, ...]
+    pool_size: tuple[int, ...]
     stride: tuple[int, ...]
     accum_type: FixedType | None = None
 
     def __post_init__(self) -> None:
         from hwai.ir.graph import IRError
-        object.__setattr__(self, "size", tuple(int(k) for k in self.size))
+        object.__setattr__(self, "pool_size", tuple(int(k) for k in self.pool_size))
         object.__setattr__(self, "stride", tuple(int(k) for k in self.stride))
         if self.mode not in MODES:
             raise IRError(f"pool: mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if len(self.size) not in (1, 2) or len(self.stride) != len(self.size) \
-                or min(self.size + self.stride) < 1:
-            raise IRError(f"pool: size {self.size} / stride {self.stride} must be 1 or 2 positive "
+        if len(self.pool_size) not in (1, 2) or len(self.stride) != len(self.pool_size) \
+                or min(self.pool_size + self.stride) < 1:
+            raise IRError(f"pool: pool_size {self.pool_size} / stride {self.stride} must be 1 or 2 positive "
                           "entries each, one per spatial axis")
 
 
 def window_count(attrs: PoolAttrs) -> int:
-    return math.prod(attrs.size)
+    return math.prod(attrs.pool_size)
 
 
 def pool_shift(attrs: PoolAttrs) -> int:
@@ -65,7 +65,7 @@ def pool_shift(attrs: PoolAttrs) -> int:
 
 def spatial_out(attrs: PoolAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Keras' 'valid' output extent of each spatial axis: (n - k) // s + 1."""
-    return tuple((n - k) // s + 1 for n, k, s in zip(in_shape[:-1], attrs.size, attrs.stride))
+    return tuple((n - k) // s + 1 for n, k, s in zip(in_shape[:-1], attrs.pool_size, attrs.stride))
 
 
 def windows(attrs: PoolAttrs, in_shape: tuple[int, ...]) -> np.ndarray:
@@ -75,7 +75,7 @@ def windows(attrs: PoolAttrs, in_shape: tuple[int, ...]) -> np.ndarray:
     out = []
     for pos in itertools.product(*(range(n) for n in spatial_out(attrs, in_shape))):
         starts = [p * s for p, s in zip(pos, attrs.stride)]
-        offs = itertools.product(*(range(k) for k in attrs.size))
+        offs = itertools.product(*(range(k) for k in attrs.pool_size))
         out.append([int(np.ravel_multi_index(tuple(a + o for a, o in zip(starts, off)), spatial)) for off in offs])
     return np.asarray(out, dtype=np.int64)
 
@@ -115,11 +115,10 @@ class Pool(Op):
         from hwai.ir.graph import IRError
         x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
         a: PoolAttrs = node.attrs
-        if len(x.shape) != len(a.size) + 1 or min(n - k for n, k in zip(x.shape, a.size)) < 0 \
-                or y.shape != self.out_shape(a, x.shape):
-            raise IRError(f"node {node.name!r}: pool of size {a.size} maps {x.shape} (spatial axes then "
-                          f"channels) to {self.out_shape(a, x.shape) if len(x.shape) == len(a.size) + 1 else '?'}, "
-                          f"not {y.shape}")
+        fits = len(x.shape) == len(a.pool_size) + 1 and all(n >= k for n, k in zip(x.shape, a.pool_size))
+        if not fits or y.shape != self.out_shape(a, x.shape):
+            raise IRError(f"node {node.name!r}: a pool of size {a.pool_size}, stride {a.stride} does not map "
+                          f"{x.shape} to {y.shape} (spatial axes then channels, padding 'valid')")
         n = window_count(a)
         if a.mode == "avg" and n & (n - 1):
             raise IRError(f"node {node.name!r}: average pooling over a window of {n} elements needs a "
@@ -181,12 +180,12 @@ class Pool(Op):
         x = graph.tensor(layer.node.inputs[0]).shape
         out = spatial_out(a, x)
         kind = "Max" if a.mode == "max" else "Average"
-        d = {"name": layer.name, "class_name": f"{kind}Pooling{len(a.size)}D", "data_format": "channels_last",
+        d = {"name": layer.name, "class_name": f"{kind}Pooling{len(a.pool_size)}D", "data_format": "channels_last",
              "n_filt": int(x[-1]), "pad_left": 0, "pad_right": 0}
-        if len(a.size) == 1:
-            return [{**d, "n_in": int(x[0]), "n_out": out[0], "pool_width": a.size[0], "stride_width": a.stride[0]}]
+        if len(a.pool_size) == 1:
+            return [{**d, "n_in": int(x[0]), "n_out": out[0], "pool_width": a.pool_size[0], "stride_width": a.stride[0]}]
         return [{**d, "in_height": int(x[0]), "in_width": int(x[1]), "out_height": out[0], "out_width": out[1],
-                 "pool_height": a.size[0], "pool_width": a.size[1], "stride_height": a.stride[0],
+                 "pool_height": a.pool_size[0], "pool_width": a.pool_size[1], "stride_height": a.stride[0],
                  "stride_width": a.stride[1], "pad_top": 0, "pad_bottom": 0}]
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
