@@ -35,11 +35,9 @@ def batchnorm_context(graph: Graph, node: Node, target: Target) -> Ctx:
                          for k, t in (("scale", a.scale_type), ("shift", a.shift_type))]}
 
 
-def batchnorm_int(graph: Graph, node: Node) -> Ctx:
-    """Scale and shift codes moved onto the exact sum's fraction fs, then one ``int_cast``."""
-    from hwai.ops.batchnorm import aligned
-
-    s, b, fs = aligned(graph, node)
+def batchnorm_int(graph: Graph, node: Node, s: list[int], b: list[int], fs: int) -> Ctx:
+    """Scale and shift codes ``s``, ``b`` already moved onto the exact sum's fraction ``fs``
+    (:func:`hwai.ops.batchnorm.aligned`), then one ``int_cast``."""
     tin = graph.tensor(node.inputs[0]).type
     big = max(int(v).bit_length() for v in [*s, *b, 1])
     _check_bits(node, max(-tin.qmin, tin.qmax).bit_length() + big + 1, "exact scaled sum")
@@ -49,17 +47,14 @@ def batchnorm_int(graph: Graph, node: Node) -> Ctx:
 
 # --- pool (sliding window) -------------------------------------------------------------
 
-def window_pool_context(graph: Graph, node: Node, target: Target) -> Ctx:
-    """The window table (flat input positions of each output position, row-major) and the
-    types of :func:`hwai.codegen.context.pool_context`: exact sum/max in ``acc_t``, for avg
-    the same bits read ``shift`` = log2(window) bits further right (``pre_t``)."""
-    from hwai.ops.pool import pool_shift, windows
-
+def window_pool_context(graph: Graph, node: Node, target: Target, win: Any, shift: int) -> Ctx:
+    """The window table ``win`` (flat input positions of each output position, row-major:
+    :func:`hwai.ops.pool.windows`) and the types of :func:`hwai.codegen.context.pool_context`:
+    exact sum/max in ``acc_t``, for avg the same bits read ``shift`` = log2(window) bits
+    further right (``pre_t``)."""
     tin = graph.tensor(node.inputs[0])
     ta: FixedType = node.attrs.accum_type
-    shift = pool_shift(node.attrs)
     acc = FixedType(ta.width - shift, ta.integer, ta.signed)   # the sum at the input's fraction
-    win = windows(node.attrs, tin.shape)
     return {**elementwise_context(graph, node, target), "mode": node.attrs.mode,
             "n_chan": int(tin.shape[-1]), "n_pos": len(win), "n_win": len(win[0]),
             "win": [", ".join(str(int(p)) for p in row) for row in win], "shift": shift,
@@ -68,8 +63,6 @@ def window_pool_context(graph: Graph, node: Node, target: Target) -> Ctx:
             "size": "x".join(str(k) for k in node.attrs.pool_size), "stride": "x".join(str(k) for k in node.attrs.stride)}
 
 
-def window_pool_int(graph: Graph, node: Node) -> Ctx:
-    from hwai.ops.pool import pool_shift
-
+def window_pool_int(graph: Graph, node: Node, shift: int) -> Ctx:
     tin = graph.tensor(node.inputs[0]).type
-    return {"kind": "pool", "cast": int_cast(tin.frac + pool_shift(node.attrs), graph.tensor(node.outputs[0]).type)}
+    return {"kind": "pool", "cast": int_cast(tin.frac + shift, graph.tensor(node.outputs[0]).type)}

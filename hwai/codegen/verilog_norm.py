@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -23,14 +24,11 @@ from hwai.ir.graph import Graph, Node
 
 
 def batchnorm_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str,
-                    coeffs: Coefficients) -> tuple[Layer, list[Sig]]:
+                    coeffs: Coefficients, b: list[int], fs: int) -> tuple[Layer, list[Sig]]:
     """Element i: the one-input neuron x_i * scale_c + shift_c (the dense leaves: CSD shifts or
-    one multiply, and the shift constant, on an adder tree at the exact sum's fraction), then
-    the output cast and a register."""
-    from hwai.ops.batchnorm import aligned
-
+    one multiply, and the shift constant ``b[c]`` already at the exact sum's fraction ``fs``,
+    on an adder tree), then the output cast and a register."""
     a = node.attrs
-    _, b, fs = aligned(g, node)
     tout = g.tensor(node.outputs[0]).type
     tx = g.tensor(node.inputs[0]).type
     layer, outs = Layer(ident(node.name), node.op, stages=stages), []
@@ -47,16 +45,14 @@ def batchnorm_layer(g: Graph, node: Node, xs: list[Sig], stages: int, style: str
     return layer, outs
 
 
-def window_pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int) -> tuple[Layer, list[Sig]]:
-    """Per output element an adder tree over its window (avg: the root read ``shift`` bits
-    further right, no logic) or a compare-and-select chain (max), then the output cast."""
-    from hwai.ops.pool import pool_shift, windows
-
-    shape = g.tensor(node.inputs[0]).shape
-    ch, tout = int(shape[-1]), g.tensor(node.outputs[0]).type
-    shift = pool_shift(node.attrs)
+def window_pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int, wins: Any,
+                      shift: int) -> tuple[Layer, list[Sig]]:
+    """Per output element an adder tree over its window (``wins``: :func:`hwai.ops.pool.windows`;
+    avg: the root read ``shift`` bits further right, no logic) or a compare-and-select chain
+    (max), then the output cast."""
+    ch, tout = int(g.tensor(node.inputs[0]).shape[-1]), g.tensor(node.outputs[0]).type
     layer, outs = Layer(ident(node.name), node.op, stages=stages), []
-    for o, win in enumerate(windows(node.attrs, shape)):
+    for o, win in enumerate(wins):
         for c in range(ch):
             k, col = o * ch + c, [xs[int(p) * ch + c] for p in win]
             pre = f"{layer.name}_{k}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwai.ir.numeric import cast_interval, type_for_range
+from hwai.ir.numeric import cast_interval, signed_bits, type_for_range
 from hwai.ir.types import INT64_SAFE_BITS, FixedType, requantize
 from hwai.ops.base import IntArray, Interval, Op, OpAttrs
 
@@ -111,6 +111,12 @@ class BatchNorm(Op):
         iv = (lo.reshape(shape), hi.reshape(shape), fs)
         env[node.outputs[0]] = cast_interval(iv, graph.tensor(node.outputs[0]).type)
 
+    def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Corner vectors follow the per-channel scale; its cast gets corners of its own."""
+        s = node.attrs.scale_type.to_float(node.attrs.scale)
+        m = (src.reshape(len(src), -1, len(s)) * s).reshape(len(src), -1)
+        return m / max(float(np.abs(m).max(initial=0.0)), 1e-300), True
+
     def weights(self, node: Node) -> list[np.ndarray]:
         return [np.asarray(node.attrs.scale)]
 
@@ -119,8 +125,7 @@ class BatchNorm(Op):
         return [(a.scale_type, a.scale_type.to_float(a.scale)), (a.shift_type, a.shift_type.to_float(a.shift))]
 
     def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
-        from hwai.ops.batchnorm_rules import batchnorm_cost
-        return batchnorm_cost(graph, node, target, c, iv)
+        return _cost(graph, node, target, c, iv)
 
     def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         from hwai.codegen.norm_context import batchnorm_context
@@ -128,11 +133,13 @@ class BatchNorm(Op):
 
     def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
         from hwai.codegen.norm_context import batchnorm_int
-        return batchnorm_int(graph, node)
+        s, b, fs = aligned(graph, node)
+        return batchnorm_int(graph, node, list(s), list(b), fs)
 
     def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
         from hwai.codegen.verilog_norm import batchnorm_layer
-        return batchnorm_layer(graph, node, xs, stages, style, coeffs)
+        _, b, fs = aligned(graph, node)
+        return batchnorm_layer(graph, node, xs, stages, style, coeffs, list(b), fs)
 
     # --- hls4ml ---------------------------------------------------------------------
     def hls4ml_kind(self, node: Node) -> str:
@@ -159,3 +166,32 @@ class BatchNorm(Op):
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
         return {"scale": hls_layer.weights["scale"].type.precision,
                 "bias": hls_layer.weights["bias"].type.precision}
+
+
+def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
+    """Each element is a one-input dense neuron (CSD or DSP product x * scale_c plus the shift
+    constant), priced by the dense rules (:mod:`hwai.estimate.tree`): LUT = a * Σ adder bits +
+    b * cast bits; DSP per :func:`hwai.estimate.rules_mult.mult_kind`; FF = c * output bits."""
+    from hwai.estimate.cost import Cost
+    from hwai.estimate.rules import cast_bits, levels_delay_ns, levels_to_cycles
+    from hwai.estimate.tree import neuron_leaves, tree_cost
+
+    tx, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
+    a = node.attrs
+    s, b, fs = aligned(graph, node)
+    sh = fs - tx.frac - a.scale_type.frac
+    x_lo, x_hi = (np.ravel(v) for v in iv[node.inputs[0]][:2])
+    trees = []
+    for i, (lo, hi) in enumerate(zip(x_lo, x_hi)):
+        ch = i % len(s)
+        leaves, dsp = neuron_leaves([lo], [hi], [int(a.scale[ch])], int(b[ch]), sh, tx.width, c)
+        trees.append(tree_cost(leaves, dsp))
+    width = max((signed_bits(t.lo, t.hi) for t in trees), default=1)
+    pre = FixedType(width, width - fs, True)
+    out_cast = cast_bits(pre, tout) * len(trees)
+    lut = c.lut_per_add_bit * c.add_width_frac * sum(t.adder_bits for t in trees) + c.lut_per_cast_bit * out_cast
+    levels = max(max((t.depth for t in trees), default=0) + int(out_cast > 0), 1)
+    cycles = levels_to_cycles(levels, width, target, c)
+    ff = c.ff_per_reg_bit * tout.width * len(trees) * cycles
+    return (Cost(lut, ff, sum(t.dsp for t in trees), 0.0, cycles, 1, levels_delay_ns(levels / cycles, width, c)),
+            "per-element constant multiply (CSD) + shift, one output cast")

@@ -160,15 +160,17 @@ class Pool(Op):
 
     def native(self, graph: Graph, node: Node, target: Any) -> dict[str, Any]:
         from hwai.codegen.norm_context import window_pool_context
-        return window_pool_context(graph, node, target)
+        return window_pool_context(graph, node, target, windows(node.attrs, graph.tensor(node.inputs[0]).shape),
+                                   pool_shift(node.attrs))
 
     def native_int(self, graph: Graph, node: Node, op_ctx: dict[str, Any]) -> dict[str, Any]:
         from hwai.codegen.norm_context import window_pool_int
-        return window_pool_int(graph, node)
+        return window_pool_int(graph, node, pool_shift(node.attrs))
 
     def verilog(self, graph: Graph, node: Node, xs: list, stages: int, style: str, coeffs: Any):
         from hwai.codegen.verilog_norm import window_pool_layer
-        return window_pool_layer(graph, node, xs, stages)
+        wins = windows(node.attrs, graph.tensor(node.inputs[0]).shape)
+        return window_pool_layer(graph, node, xs, stages, wins, pool_shift(node.attrs))
 
     # --- hls4ml ---------------------------------------------------------------------
     def hls4ml_kind(self, node: Node) -> str:

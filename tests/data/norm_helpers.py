@@ -62,7 +62,7 @@ def pool_graph(shape: tuple[int, ...], mode: str, size: tuple[int, ...], stride:
     ps, src = h, "relu1_out"
     if size:
         ps, src = spatial_out(PoolAttrs(mode, size, stride), h) + (4,), "pool_out"
-        layers.append((Node("pool", "pool", ("relu1_out",), ("pool_out",), {"mode": mode, "size": size,
+        layers.append((Node("pool", "pool", ("relu1_out",), ("pool_out",), {"mode": mode, "pool_size": size,
                        "stride": stride}), Tensor("pool_out", ps, out_type)))
     if then_global:
         layers.append((Node("gpool", "global_pool", (src,), ("gpool_out",), {"mode": then_global}),
