@@ -180,8 +180,8 @@ def _plan_pool(layer: Any, layers: list[Any]) -> _Step:
     cfg = layer.get_config()
     if cfg.get("keepdims") or cfg.get("data_format", "channels_last") != "channels_last" \
             or len(layer.input_shape) not in (3, 4):
-        raise kl.unsupported(layer, "global pooling of a (particles, channels) or (height, width, channels) "
-                                    "input, channels_last, keepdims=False")
+        raise kl.unsupported(layer, "global pooling of a (particles, channels) input (or (height, width, "
+                                    "channels)), channels_last, keepdims=False")
     flat = [l.name for l in layers if type(l).__name__ == "Flatten"]
     if flat:
         raise kl.unsupported(layer, f"a particle-set model with a Flatten layer ({flat[0]!r}); "

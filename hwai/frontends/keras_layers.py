@@ -186,7 +186,10 @@ def fold_scale_shift(w: np.ndarray, b: np.ndarray, scale: np.ndarray,
                      shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fold a per-output-channel ``y * scale + shift`` into a linear layer's float weights:
     ``x@(W*s) + (b*s + shift)``. ``w``'s last axis is the output channel (a Dense kernel
-    (n_in, n_out) or a Conv kernel (..., c_in, c_out)), so Dense and Conv fold alike."""
+    (n_in, n_out) or a Conv kernel (..., c_in, c_out)), so Dense and Conv fold alike. With
+    ``scale, shift = batchnorm_scale_shift(bn)`` this is QKeras' own rule in QConv2DBatchnorm
+    (``inv * kernel``, ``inv * (bias - mean) + beta``), which then quantizes the folded kernel
+    and bias with the layer's quantizers; float layers quantize them with ``weight_type``."""
     return w * scale, b * scale + shift
 
 
