@@ -186,6 +186,7 @@ def _plan_pool(layer: Any, layers: list[Any]) -> _Step:
     if flat:
         raise kl.unsupported(layer, f"a particle-set model with a Flatten layer ({flat[0]!r}); "
                                     "pool the particles instead")
+    kn.check_global_average(layer)
     return _Step("pool", layer, kl.POOL_MODES[type(layer).__name__])
 
 

@@ -48,6 +48,15 @@ def _tuple(v: Any, rank: int) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, (list, tuple)) else (int(v),) * rank
 
 
+def check_global_average(layer: Any) -> None:
+    """Global average pooling divides by the position count: exact (a shift) only for 2^k."""
+    n = math.prod(int(d) for d in layer.input_shape[1:-1])
+    if "Average" in type(layer).__name__ and n & (n - 1):
+        raise kl.unsupported(layer, f"global average pooling over {n} positions "
+                                    f"{tuple(layer.input_shape[1:-1])}; a power-of-two count is needed "
+                                    "(an exact shift): pad or crop the input, or use global max pooling")
+
+
 def check_no_flatten(layer: Any, layers: list[Any]) -> None:
     """A pooled (L, C) / (H, W, C) tensor reaches the Dense layers unflattened (a Dense then acts
     per position); Flatten needs its own op."""

@@ -162,6 +162,18 @@ def test_unsupported_pooling_is_one_line(keras, layer: str, why: str) -> None:
     assert msg.startswith("layer 'bad' (") and why in msg
 
 
+def test_global_average_over_a_non_power_of_two_is_one_line(keras) -> None:
+    from hwai.frontends.keras import check_supported
+
+    L = keras.keras.layers
+    model = keras.keras.Sequential([L.Input((3, 4, 2), name="x"), L.GlobalAveragePooling2D(name="gap"), L.Dense(2)])
+    with pytest.raises(UnsupportedLayerError) as err:
+        check_supported(model)
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
+    assert "layer 'gap' (GlobalAveragePooling2D) is not supported: global average pooling over 12 positions " \
+           "(3, 4); a power-of-two count is needed" in str(err.value)
+
+
 def test_pooling_then_flatten_is_refused(keras) -> None:
     from hwai.frontends.keras import check_supported
 
