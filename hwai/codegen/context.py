@@ -208,9 +208,9 @@ def pool_context(graph: Graph, node: Node, target: Target) -> Ctx:
     bits reinterpreted ``shift`` = log2(P) bits further right (``pre_t``), then the output cast."""
     tin, tout = _io(graph, node)
     ta: FixedType = node.attrs.accum_type
-    shift = int(tin.shape[0]).bit_length() - 1 if node.attrs.mode == "avg" else 0
+    shift = (tin.size // tout.size).bit_length() - 1 if node.attrs.mode == "avg" else 0
     acc = FixedType(ta.width - shift, ta.integer, ta.signed)   # the sum at the input's fraction
-    return {**elementwise_context(graph, node, target), "mode": node.attrs.mode, "n_rows": int(tin.shape[0]),
+    return {**elementwise_context(graph, node, target), "mode": node.attrs.mode, "n_rows": tin.size // tout.size,
             "n_out": tout.size, "shift": shift, "acc_t": hls_type(acc), "acc_width": acc.width,
             "pre_t": hls_type(FixedType(acc.width, acc.integer - shift, ta.signed)), "acc_desc": str(acc)}
 

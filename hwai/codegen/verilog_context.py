@@ -369,7 +369,8 @@ def _element_cast(layer: Layer, x: Sig, t: FixedType | None, tout: FixedType, na
 def pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int) -> tuple[Layer, list[Sig]]:
     """global_pool: per channel an adder tree over the rows (avg: its root read ``shift``
     bits further right, no logic) or a compare-and-select chain (max), then the output cast."""
-    p, ch = g.tensor(node.inputs[0]).shape
+    ch = g.tensor(node.outputs[0]).size
+    p = g.tensor(node.inputs[0]).size // ch   # (P, C) or (H, W, C): P positions per channel
     tout = g.tensor(node.outputs[0]).type
     shift = int(p).bit_length() - 1 if node.attrs.mode == "avg" else 0
     layer, outs = Layer(ident(node.name), "global_pool", stages=stages), []

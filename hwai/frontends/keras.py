@@ -21,6 +21,7 @@ from hwai.errors import UnsupportedLayerError
 from hwai.frontends import hgq
 from hwai.frontends import keras_conv as kc
 from hwai.frontends import keras_layers as kl
+from hwai.frontends import keras_norm as kn
 from hwai.frontends import keras_tables as kt
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
@@ -180,7 +181,7 @@ def _input_name(model: Any) -> str:
 
 def _input_shape(model: Any, plan: list[_Step]) -> tuple[int, ...]:
     """(P, F) for a particle-set model (a pooling layer: Deep Sets), else the flat size."""
-    if any(step.role in ("pool", "conv") or (step.role == "dense" and len(step.layer.input_shape) == 3)
+    if any(step.role in ("pool", "conv", "window_pool") or (step.role == "dense" and len(step.layer.input_shape) == 3)
            for step in plan):
         return tuple(int(d) for d in model.input_shape[1:])
     return (kl.flat_size(model.input_shape),)
@@ -190,13 +191,14 @@ def _plan_pool(layer: Any, layers: list[Any]) -> _Step:
     """Global pooling over the particle axis of a (P, C) tensor, channels last, no keepdims."""
     cfg = layer.get_config()
     if cfg.get("keepdims") or cfg.get("data_format", "channels_last") != "channels_last" \
-            or len(layer.input_shape) != 3:
-        raise kl.unsupported(layer, "global pooling of a (particles, channels) input, channels_last, "
-                                    "keepdims=False")
+            or len(layer.input_shape) not in (3, 4):
+        raise kl.unsupported(layer, "global pooling of a (particles, channels) input (or (height, width, "
+                                    "channels)), channels_last, keepdims=False")
     flat = [l.name for l in layers if type(l).__name__ == "Flatten"]
     if flat:
         raise kl.unsupported(layer, f"a particle-set model with a Flatten layer ({flat[0]!r}); "
                                     "pool the particles instead")
+    kn.check_global_average(layer)
     return _Step("pool", layer, kl.POOL_MODES[type(layer).__name__])
 
 
@@ -223,6 +225,9 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             plan.append(_Step("conv", layer, act=kc.conv_activation(layer)))
         elif role == "reshape":
             plan.append(_Step("reshape", layer))
+        elif role == "window_pool":
+            kn.check_no_flatten(layer, layers)
+            plan.append(_Step("window_pool", layer, kn.window_pool_attrs(layer)["mode"]))
     return _final_softmax(plan)
 
 
@@ -256,11 +261,13 @@ def _layer_activation(layer: Any) -> tuple[str, FixedType | None]:
 
 
 def _attach_batchnorm(plan: list[_Step], bn: Any) -> None:
+    """Fold into a float Dense or Conv with linear activation right before it; else a standalone step."""
+    kl.batchnorm_scale_shift(bn)   # refuses an unsupported axis / renorm at planning time
     prev = plan[-1] if plan else None
-    if prev is None or prev.role != "dense" or prev.bn is not None or prev.act[0] != "linear" \
+    if prev is None or prev.role not in ("dense", "conv") or prev.bn is not None or prev.act[0] != "linear" \
             or getattr(prev.layer, "kernel_quantizer_internal", None) is not None:
-        raise kl.unsupported(bn, "BatchNormalization is folded only directly after a float "
-                                 "Dense with linear activation")
+        plan.append(_Step("batchnorm", bn))
+        return
     prev.bn = bn
 
 
@@ -280,11 +287,14 @@ def _final_softmax(plan: list[_Step]) -> tuple[list[_Step], str]:
 # --- emitting IR nodes ----------------------------------------------------------
 
 def _emit_step(em: _Emitter, step: _Step) -> None:
+    if step.role in ("batchnorm", "window_pool"):
+        _emit_norm_pool(em, step)
+        return
     if step.role == "pool":
         em.flush_float()
         # exact output type (None): Keras' float32 mean of on-grid values is exact (sum of
         # P codes then / 2**k), so no cast here; the next layer quantizes as usual
-        em.emit(step.layer.name, "global_pool", step.layer.name, None, shape=em.shape[1:], mode=step.kind)
+        em.emit(step.layer.name, "global_pool", step.layer.name, None, shape=em.shape[-1:], mode=step.kind)
         return
     if step.role == "reshape":
         _emit_reshape(em, step.layer)
@@ -298,6 +308,20 @@ def _emit_step(em: _Emitter, step: _Step) -> None:
         _emit_activation(em, step.layer.name, f"{step.layer.name}_{kind}", kind, qtype)
     else:
         _emit_activation(em, step.layer.name, step.layer.name, step.kind, step.qtype, step.layer)
+
+
+def _emit_norm_pool(em: _Emitter, step: _Step) -> None:
+    """A standalone batchnorm (exact output; cast to act_type later unless a quantizer follows,
+    as a float Dense) or a sliding-window pool (exact output: Keras' max / mean of a power-of-two
+    window of on-grid values is exact in float32)."""
+    em.flush_float()
+    name = step.layer.name
+    if step.role == "batchnorm":
+        em.emit(name, "batchnorm", name, None, **kn.batchnorm_codes(step.layer, em.weight_type))
+        em.pending_float = True
+        return
+    shape = tuple(int(d) for d in step.layer.output_shape[1:])
+    em.emit(name, "pool", name, None, shape=shape, **kn.window_pool_attrs(step.layer))
 
 
 def _emit_dense(em: _Emitter, step: _Step) -> None:

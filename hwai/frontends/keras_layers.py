@@ -28,9 +28,14 @@ SUPPORTED = {
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
     "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
     "GlobalAveragePooling1D": "pool", "GlobalMaxPooling1D": "pool",
+    "GlobalAveragePooling2D": "pool", "GlobalMaxPooling2D": "pool",
+    "QBatchNormalization": "batchnorm",
+    "MaxPooling1D": "window_pool", "MaxPooling2D": "window_pool",
+    "AveragePooling1D": "window_pool", "AveragePooling2D": "window_pool",
 }
 # Keras pooling class -> global_pool mode (hwai/ops/global_pool.py)
-POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max"}
+POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max",
+              "GlobalAveragePooling2D": "avg", "GlobalMaxPooling2D": "max"}
 
 # Widest weight code we accept as "on a power-of-two grid": QKeras weights have at most
 # ``bits`` bits; a float32 value that needs more is a non-po2 scale in disguise.
@@ -190,20 +195,46 @@ def float_weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fold_batchnorm(w: np.ndarray, b: np.ndarray, bn: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Fold an inference-mode BatchNormalization into the preceding Dense (float level).
+    """Fold an inference-mode BatchNormalization into the preceding Dense (float level)."""
+    return fold_scale_shift(w, b, *batchnorm_scale_shift(bn))
 
-    y = gamma * (x@W + b - mean) / sqrt(var + eps) + beta  ==  x@(W*s) + (b - mean)*s + beta.
-    """
+
+def fold_scale_shift(w: np.ndarray, b: np.ndarray, scale: np.ndarray,
+                     shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fold a per-output-channel ``y * scale + shift`` into a linear layer's float weights:
+    ``x@(W*s) + (b*s + shift)``. ``w``'s last axis is the output channel (a Dense kernel
+    (n_in, n_out) or a Conv kernel (..., c_in, c_out)), so Dense and Conv fold alike. With
+    ``scale, shift = batchnorm_scale_shift(bn)`` this is QKeras' own rule in QConv2DBatchnorm
+    (``inv * kernel``, ``inv * (bias - mean) + beta``), which then quantizes the folded kernel
+    and bias with the layer's quantizers; float layers quantize them with ``weight_type``."""
+    return w * scale, b * scale + shift
+
+
+def batchnorm_scale_shift(bn: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Inference-mode (Q)BatchNormalization as float64 per-channel ``scale``, ``shift``:
+    y = gamma * (x - mean) / sqrt(var + eps) + beta = x * scale + shift. A QBatchNormalization's
+    parameters pass through its own quantizers first (what QKeras' forward pass uses)."""
     cfg = bn.get_config()
     axis = cfg.get("axis", -1)
-    if axis not in (-1, 1, [-1], [1]):
-        raise unsupported(bn, f"batch normalization over axis {axis}")
-    gamma = np.asarray(bn.gamma, dtype=np.float64) if bn.scale else 1.0
-    beta = np.asarray(bn.beta, dtype=np.float64) if bn.center else 0.0
-    mean = np.asarray(bn.moving_mean, dtype=np.float64)
-    var = np.asarray(bn.moving_variance, dtype=np.float64)
-    s = gamma / np.sqrt(var + float(bn.epsilon))
-    return w * s[None, :], (b - mean) * s + beta
+    axes = [int(a) for a in axis] if hasattr(axis, "__iter__") else [int(axis)]   # int, list or ListWrapper
+    rank = len(bn.input_shape) - 1
+    if axes not in ([-1], [rank]):
+        shown = axes[0] if len(axes) == 1 else tuple(axes)
+        raise unsupported(bn, f"batch normalization over axis {shown} (only the last, channel axis)")
+    if cfg.get("renorm"):
+        raise unsupported(bn, "batch renormalization")
+    mean = _bn_param(bn, "moving_mean", "mean_quantizer_internal")
+    var = _bn_param(bn, "moving_variance", "variance_quantizer_internal")
+    gamma = _bn_param(bn, "gamma", "gamma_quantizer_internal") if bn.scale else 1.0
+    beta = _bn_param(bn, "beta", "beta_quantizer_internal") if bn.center else 0.0
+    scale = gamma / np.sqrt(var + float(bn.epsilon))
+    return np.broadcast_to(scale, mean.shape).astype(np.float64), beta - mean * scale
+
+
+def _bn_param(bn: Any, name: str, quantizer: str) -> np.ndarray:
+    value = getattr(bn, name)
+    q = getattr(bn, quantizer, None)
+    return np.asarray(q(value) if q is not None else value, dtype=np.float64)
 
 
 def quantize_with(values: np.ndarray, ftype: FixedType) -> np.ndarray:

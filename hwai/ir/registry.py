@@ -29,6 +29,8 @@ OP_TABLE: dict[str, str] = {
     "reshape": "hwai.ops.reshape:Reshape",
     "table": "hwai.ops.table:Table",
     "softmax": "hwai.ops.softmax:Softmax",
+    "batchnorm": "hwai.ops.batchnorm:BatchNorm",
+    "pool": "hwai.ops.pool:Pool",
 }
 
 

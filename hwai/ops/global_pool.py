@@ -1,4 +1,5 @@
-"""``global_pool``: pool a (P, C) tensor over its first (particle) axis into (C,).
+"""``global_pool``: pool a (P, C) tensor over its first (particle) axis into (C,), or an
+(H, W, C) tensor over both spatial axes (P = H·W positions: Keras' GlobalPooling2D).
 
 Golden semantics (codes of the input type, frac F; P particles):
 
@@ -43,9 +44,14 @@ class GlobalPoolAttrs(OpAttrs):
             raise IRError(f"global_pool: mode {self.mode!r} is not one of {', '.join(MODES)}")
 
 
+def pooled_rows(graph: Graph, node: Node) -> int:
+    """P: the positions pooled into each channel (every axis but the last)."""
+    return int(np.prod(graph.tensor(node.inputs[0]).shape[:-1]))
+
+
 def pool_shift(graph: Graph, node: Node) -> int:
     """k: the extra fraction bits of the pre-cast value (log2 P for avg, else 0)."""
-    p = graph.tensor(node.inputs[0]).shape[0]
+    p = pooled_rows(graph, node)
     return int(p).bit_length() - 1 if node.attrs.mode == "avg" else 0
 
 
@@ -53,7 +59,7 @@ def accum_type(graph: Graph, node: Node) -> FixedType:
     """hls4ml's ``accum_t``: holds the sum (max: one input) of any input codes exactly, with
     F + k fraction bits so that its ``y /= P`` is exact (k = log2 P for avg, else 0)."""
     t = graph.tensor(node.inputs[0]).type
-    n = 1 if node.attrs.mode == "max" else graph.tensor(node.inputs[0]).shape[0]
+    n = 1 if node.attrs.mode == "max" else pooled_rows(graph, node)
     k = pool_shift(graph, node)
     return type_for_range(n * t.qmin << k, n * t.qmax << k, t.frac + k)
 
@@ -73,21 +79,22 @@ class GlobalPool(Op):
     shaped = frozenset({"native HLS", "Verilog", "hls4ml"})
 
     def out_shape(self, attrs: GlobalPoolAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(in_shape[1:])
+        return tuple(in_shape[-1:])
 
     def check(self, graph: Graph, node: Node) -> None:
         from hwai.ir.graph import IRError
         x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
-        if len(x.shape) != 2 or y.shape != self.out_shape(node.attrs, x.shape):
-            raise IRError(f"node {node.name!r}: global_pool maps (P, C) to (C,), not {x.shape} to {y.shape}")
-        p = x.shape[0]
+        if len(x.shape) not in (2, 3) or y.shape != self.out_shape(node.attrs, x.shape):
+            raise IRError(f"node {node.name!r}: global_pool maps (P, C) or (H, W, C) to (C,), "
+                          f"not {x.shape} to {y.shape}")
+        p = pooled_rows(graph, node)
         if node.attrs.mode == "avg" and p & (p - 1):
             raise IRError(f"node {node.name!r}: average pooling over {p} particles needs a power-of-two count "
                           "(an exact shift); pad the set to the next power of two or use mode sum")
 
     def evaluate(self, graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
         x = np.asarray(xs[0])
-        x = x.reshape(len(x), graph.tensor(node.inputs[0]).shape[0], -1)
+        x = x.reshape(len(x), pooled_rows(graph, node), -1)
         pre = x.max(axis=1) if node.attrs.mode == "max" else x.sum(axis=1)
         frac = graph.tensor(node.inputs[0]).type.frac + pool_shift(graph, node)
         return [requantize(pre, frac, graph.tensor(node.outputs[0]).type)]
@@ -114,7 +121,7 @@ class GlobalPool(Op):
         bit: carry-chain compare + mux) per channel, each as wide as the exact pre-cast value;
         one registered stage as in the Verilog emitter."""
         from hwai.estimate.cost import Cost
-        p, ch = graph.tensor(node.inputs[0]).shape
+        p, ch = pooled_rows(graph, node), graph.tensor(node.inputs[0]).shape[-1]
         bits = node.attrs.accum_type.width
         per_bit = 2.0 if node.attrs.mode == "max" else 1.0
         out = graph.tensor(node.outputs[0])
@@ -143,10 +150,12 @@ class GlobalPool(Op):
         if mode == "sum":
             raise UnsupportedLayerError(f"node {layer.name!r}: hls4ml has no global sum pooling; "
                                         "use mode avg or the native/Verilog backends")
-        p, ch = graph.tensor(layer.node.inputs[0]).shape
+        shape = graph.tensor(layer.node.inputs[0]).shape
         kind = "Max" if mode == "max" else "Average"
-        return [{"name": layer.name, "class_name": f"Global{kind}Pooling1D", "data_format": "channels_last",
-                 "keepdims": False, "n_in": int(p), "n_filt": int(ch)}]
+        d = {"name": layer.name, "data_format": "channels_last", "keepdims": False, "n_filt": int(shape[-1])}
+        if len(shape) == 3:   # hls4ml's global_pooling2d_cl: the same accum_t rule over H·W
+            return [{**d, "class_name": f"Global{kind}Pooling2D", "in_height": int(shape[0]), "in_width": int(shape[1])}]
+        return [{**d, "class_name": f"Global{kind}Pooling1D", "n_in": int(shape[0])}]
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
         return {"accum": layer.node.attrs.accum_type}
