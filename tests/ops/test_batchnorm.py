@@ -190,3 +190,20 @@ def test_unsupported_batchnorm_axis_is_one_line(keras) -> None:
     assert err.value.exit_code == 2 and "\n" not in msg
     assert "layer 'bn_rows' (BatchNormalization) is not supported: batch normalization over axis 1 " \
            "(only the last, channel axis)" in msg
+
+
+def test_conv_bn_relu_folds_and_equals_keras(keras) -> None:
+    """Conv1D -> BN -> quantized relu: BN folded into the conv's per-window dense, like a Dense."""
+    from qkeras import QActivation
+
+    L = keras.keras.layers
+    model = keras.keras.Sequential([L.Input((8, 3), name="x"), L.Conv1D(4, 3, padding="same", name="c1"),
+                                    L.BatchNormalization(epsilon=EPS, name="bn"),
+                                    QActivation("quantized_relu(8,3)", name="r1"),
+                                    L.GlobalAveragePooling1D(name="gap")])
+    rng = np.random.default_rng(4)
+    _grid_weights(model.get_layer("c1"), rng)
+    _bn_weights(model.get_layer("bn"), rng)
+    g, a = _agree(model)
+    assert "batchnorm" not in [n.op for n in g.nodes]               # folded into the conv's dense
+    assert a.vector_equal == 1.0, a.summary()
