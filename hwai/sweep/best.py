@@ -13,7 +13,8 @@ FIRMWARE = [{"emit": {"backend": ["native", "verilog"]}}, {"csim": {"vectors": 1
 
 
 def run_best(sweep_dir: Path, synth: bool = False, data: str | None = None) -> Path:
-    """Run the chosen point's full recipe into ``<sweep>/best``; returns that run folder."""
+    """Run the chosen point's full recipe into ``<sweep>/best``; returns that run folder. The data is
+    ``data``, else the file the sweep ran on (``hwai sweep --data``), else the recipe's source."""
     from hwai.recipe.runner import run_recipe
     from hwai.recipe.schema import recipe_from_dict
     from hwai.sweep.driver import MARKER
@@ -29,10 +30,11 @@ def run_best(sweep_dir: Path, synth: bool = False, data: str | None = None) -> P
     doc = json.loads((sweep_dir / "recipe.json").read_text())
     marker = json.loads((sweep_dir / MARKER).read_text())
     search = parse_search(doc, marker["recipe"])
-    full = with_firmware(trial_document(doc, search, {**chosen["settings"], METHOD: chosen["method"]},
-                                        firmware=True))
+    # the trial's own ledger: every value it was run with (sweep.json shows only those its steps read)
+    settings = json.loads((sweep_dir / "trials" / chosen["trial"] / "trial.json").read_text())["settings"]
+    full = with_firmware(trial_document(doc, search, {**settings, METHOD: chosen["method"]}, firmware=True))
     recipe = recipe_from_dict(full, Path(marker["recipe"]))
-    run_recipe(recipe, sweep_dir / "best", data_path=data, force=True, synth=synth)
+    run_recipe(recipe, sweep_dir / "best", data_path=data or marker.get("data"), force=True, synth=synth)
     return sweep_dir / "best"
 
 

@@ -80,7 +80,7 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
         check_address(address)
     ray = _import_ray()
     preflight_sweep(doc, search, str(recipe.path), data)
-    _open(sweep_dir, recipe, doc, search, resume, overrides)
+    _open(sweep_dir, recipe, doc, search, resume, overrides, data)
     setup = {"doc": doc, "recipe_path": str(recipe.path), "sweep_dir": str(sweep_dir.resolve()),
              "data": os.path.abspath(data) if data else None}
     log = log or say
@@ -214,12 +214,13 @@ def _import_ray() -> Any:
 
 
 def _open(sweep_dir: Path, recipe: Any, doc: dict, search: Search, resume: bool,
-          overrides: Mapping[str, Any] | None) -> None:
+          overrides: Mapping[str, Any] | None, data: str | None = None) -> None:
     (sweep_dir / "trials").mkdir(parents=True, exist_ok=True)
     if resume:
         return
     marker = {"recipe": str(recipe.path), "recipe_sha256": recipe.digest, "overrides": dict(overrides or {}),
               "trials": search.trials, "time_limit_s": search.time_limit_s,
+              "data": os.path.abspath(data) if data else None,   # --best re-reads the same file
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (sweep_dir / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True) + "\n")
     (sweep_dir / "recipe.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")

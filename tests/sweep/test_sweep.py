@@ -68,7 +68,10 @@ def test_best_reruns_the_chosen_point_to_firmware(tmp_path: Path, jets_npz: Path
     from hwai.cli import main
 
     recipe = tiny_recipe(tmp_path, jets_npz, 2)
-    assert main(["sweep", str(recipe), "--out", str(tmp_path / "sw")]) == 0
+    doc = yaml.safe_load(recipe.read_text())
+    doc["data"]["source"] = "openml:no_such_dataset"     # --data on the sweep: --best re-reads that file
+    recipe.write_text(yaml.safe_dump(doc))
+    assert main(["sweep", str(recipe), "--out", str(tmp_path / "sw"), "--data", str(jets_npz)]) == 0
     assert main(["sweep", str(tmp_path / "sw"), "--best"]) == 0
     head = json.loads((tmp_path / "sw" / "best" / "report.json").read_text())
     chosen = json.loads((tmp_path / "sw" / "sweep.json").read_text())["chosen"]
