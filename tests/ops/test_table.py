@@ -253,7 +253,10 @@ def _libm_expf():
     return f
 
 
-def softmax_graph(n: int = 5, tin: FixedType = FixedType(10, 4, True, "RND_CONV", "SAT")) -> Graph:
+SOFTMAX_IN = FixedType(10, 4, True, "RND_CONV", "SAT")
+
+
+def softmax_graph(n: int = 5, tin: FixedType = SOFTMAX_IN) -> Graph:
     ty = tables.softmax_types(n)
     attrs = {**{f"{k}_type": t for k, t in ty.items()},
              "exp_table": tables.softmax_exp_table(ty["norm"], ty["exp"]),
