@@ -18,7 +18,14 @@ _FLOAT_TYPES = ("Linear", "ReLU", "Dropout", "Identity", "Flatten")
 
 
 def describe(model: Any) -> dict:
-    """JSON-able description of ``model`` that :func:`rebuild` turns back into a module."""
+    """JSON-able description of ``model`` that :func:`rebuild` turns back into a module, with
+    the per-sample input shapes the torch.fx frontend reads (``hwai_input_shapes``) if known."""
+    desc = _describe(model)
+    shapes = getattr(model, "hwai_input_shapes", None)
+    return desc if shapes is None else {**desc, "input_shapes": [list(s) for s in shapes]}
+
+
+def _describe(model: Any) -> dict:
     import torch.nn as nn
 
     arch = getattr(model, "hwai_arch", None)
@@ -104,7 +111,10 @@ def restore(folder: Path) -> Any:
     folder = Path(folder)
     if not (folder / "arch.json").is_file() or not (folder / "model.pt").is_file():
         raise HwaiError(f"{folder}: not a torch checkpoint (needs arch.json and model.pt)")
-    model = rebuild(json.loads((folder / "arch.json").read_text()))
+    desc = json.loads((folder / "arch.json").read_text())
+    model = rebuild(desc)
+    if "input_shapes" in desc:
+        model.hwai_input_shapes = [tuple(s) for s in desc["input_shapes"]]
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval()
