@@ -96,6 +96,33 @@ def test_factory_deepsets_builds_trains_saves_and_lowers(tmp_path: Path, particl
     assert eng.bit_widths(back) == {} and set(eng.sparsity(back)) == {"phi", "rho"}
 
 
+QAT = {"bits": 6, "integer": 0, "activation": {"bits": 6, "integer": 2}, "input": {"bits": 10, "integer": 4},
+       "epochs": 1, "batch_size": 64}
+
+
+@pytest.mark.unit
+def test_qat_of_a_traced_module_is_exact_and_checkpoints(tmp_path: Path, particles: Dataset, user_module: str) -> None:
+    from hwai.frontends.brevitas import reference_outputs
+    from hwai.ir import interp
+
+    eng = TorchEngine()
+    m = eng.build({"factory": f"{user_module}:deepsets"}, particles, 0)
+    q = eng.quantize(eng.train(m, particles, {"epochs": 1, "batch_size": 64}, 0), particles, QAT, 0)
+    g = eng.lower(q, None, {})
+    assert [n.op for n in g.nodes] == ["dense", "relu", "global_pool", "dense"]
+    assert str(g.tensor(g.inputs[0]).type) == "fixed<10,4,RND_CONV,SAT>" and g.meta["inexact"] == []
+    assert eng.bit_widths(q) == {"x_quant": {"activation": 10}, "phi": {"weight": 6, "bias": 6, "activation": 6}, "rho": {"weight": 6, "bias": 6}}
+    tin = g.tensor(g.inputs[0]).type
+    codes = tin.from_float(particles.x_train)
+    want = reference_outputs(q, g, [tin.to_float(codes)])[0]
+    np.testing.assert_array_equal(interp.run(g, codes)[g.outputs[0]], want)   # exact on the input grid
+    eng.save(q, tmp_path / "ckpt")
+    back = eng.restore(tmp_path / "ckpt")      # the factory's module, converted again, QAT weights loaded
+    np.testing.assert_array_equal(eng.logits(back, particles.x_test), eng.logits(q, particles.x_test))
+    g2 = eng.lower(back, None, {})
+    np.testing.assert_array_equal(interp.run(g2, codes)[g2.outputs[0]], want)
+
+
 @pytest.mark.unit
 def test_unsupported_module_fails_at_build(particles: Dataset, user_module: str) -> None:
     with pytest.raises(UnsupportedLayerError) as err:
@@ -128,7 +155,7 @@ def test_cli_refuses_an_untraceable_layer_before_training(tmp_path: Path, user_m
     assert not out.exists()   # refused before anything was written or trained
 
 
-@pytest.mark.slow   # ~4 min on a loaded machine: training, two C-sims and Verilator on 10,000 vectors
+@pytest.mark.slow   # ~5 min on a loaded machine: training, prune, QAT, two C-sims and Verilator on 10,000 vectors
 @pytest.mark.csim
 @pytest.mark.rtl
 def test_torch_deepsets_recipe_is_exact_in_every_backend(tmp_path: Path, user_module: str) -> None:
@@ -138,7 +165,8 @@ def test_torch_deepsets_recipe_is_exact_in_every_backend(tmp_path: Path, user_mo
     pytest.importorskip("hls4ml")
     from hwai.cli import main
 
-    steps = [{"train": {"epochs": 1, "batch_size": 64}}, "evaluate", {"lower": {"input": {"width": 10, "integer": 4}}},
+    steps = [{"train": {"epochs": 1, "batch_size": 64}}, {"prune": {"sparsity": 0.5, "epochs": 1}},
+             {"quantize": QAT}, "evaluate", "lower",
              "estimate", {"emit": {"backend": ["hls4ml", "native", "verilog"]}}, {"csim": {"vectors": 10000}},
              {"rtl": {"vectors": 10000}}]
     run = tmp_path / "run"
@@ -146,3 +174,5 @@ def test_torch_deepsets_recipe_is_exact_in_every_backend(tmp_path: Path, user_mo
     rep = json.loads((run / "report.json").read_text())
     assert rep["csim"]["per_backend"] == {"hls4ml": 0, "native": 0} and rep["csim"]["vectors"] == 10_000
     assert rep["rtl"]["mismatches"] == 0 and rep["rtl"]["vectors"] == 10_000
+    graph = json.loads((run / "steps" / "05_lower" / "checkpoint" / "graph.json").read_text())
+    assert graph["meta"]["frontend"] == "torch.fx" and graph["meta"]["inexact"] == []   # QAT: every layer exact

@@ -378,3 +378,12 @@ def test_data_and_model_shapes_disagree() -> None:
         lower_torch(DeepSets(), input_shapes=[(P, 6)])
     with pytest.raises(UnsupportedLayerError, match=r"forward takes 2 input\(s\) \(particles, jets\) but 1"):
         lower_torch(Hybrid(), input_shapes=[(P, F)])
+
+
+@pytest.mark.unit
+def test_api_lowers_a_traced_module() -> None:
+    import hwai.api as hw
+
+    torch.manual_seed(10)
+    g = hw.lower_torch(DeepSets("sum"), [(P, F)], name="api_deepsets")
+    assert g.name == "api_deepsets" and g.meta["frontend"] == "torch.fx" and g.tensor(g.inputs[0]).shape == (P, F)

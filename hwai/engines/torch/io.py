@@ -34,6 +34,8 @@ def _describe(model: Any) -> dict:
     if isinstance(model, nn.Sequential) and all(type(m).__name__ in _FLOAT_TYPES for m in model):
         return {"format": FORMAT, "layers": [_float_layer(n, m) for n, m in model.named_children()]}
     origin = getattr(model, "hwai_origin", {}) or {}
+    if "factory" in origin and getattr(model, "hwai_qat", None) is not None:   # a traced module's QAT twin
+        return {"format": FORMAT, "factory": origin["factory"], "quantize": model.hwai_qat}
     if "factory" in origin:
         return {"format": FORMAT, "factory": origin["factory"]}
     raise HwaiError(f"cannot checkpoint a {type(model).__name__}: the torch engine saves "
@@ -63,6 +65,10 @@ def rebuild(desc: dict) -> Any:
 
         model = resolve_factory(desc["factory"])()
         model.hwai_origin = {"factory": desc["factory"]}
+        if "quantize" in desc:
+            from hwai.engines.torch.quantize_fx import to_brevitas_fx
+
+            return to_brevitas_fx(model, desc["quantize"])
         return model
     layers = [(d["name"], _layer(d)) for d in desc["layers"]]
     model = nn.Sequential(OrderedDict(layers))

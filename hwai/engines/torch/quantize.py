@@ -139,8 +139,11 @@ def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
 
     from hwai.engines.torch.train import fit
 
+    from hwai.engines.torch.quantize_fx import to_brevitas_fx
+    from hwai.frontends.torch_fx import is_chain
+
     seed_everything(int(seed), "torch")
-    qmodel = to_brevitas(model, cfg)
+    qmodel = to_brevitas(model, cfg) if is_chain(model) else to_brevitas_fx(model, cfg)
     masks = weight_masks(qmodel)
 
     def keep_zeros() -> None:
