@@ -355,6 +355,42 @@ class LoneBatchNorm(nn.Module):
         return self.fc(self.bn(x))
 
 
+class AddConstant(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc(x) + 1.0
+
+
+class BatchFlatten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x))
+
+
+class Conv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(F, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).sum(dim=2)
+
+
+class FlattenParticles(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.phi, self.out = nn.Linear(F, 2), nn.Linear(2 * P, 5)
+
+    def forward(self, x):
+        return self.out(torch.flatten(torch.relu(self.phi(x)), 1))
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize("model,shapes,words", [
     (DataDependent, None, ["DataDependent: torch.fx cannot trace forward", "control flow"]),
@@ -363,6 +399,9 @@ class LoneBatchNorm(nn.Module):
     (Recurrent, None, ["torch.fx node 'rnn' (call_module rnn: LSTM)", "not supported"]),
     (KeepDim, [(P, F)], ["torch.fx node 'mean' (call_method mean)", "keepdim=False"]),
     (LoneBatchNorm, None, ["torch.fx node 'bn' (call_module bn: BatchNorm1d)", "directly after a float Linear"]),
+    (AddConstant, None, ["torch.fx node 'add' (call_function add)", "a constant"]),
+    (BatchFlatten, [(P, F)], ["torch.fx node 'flatten' (call_function flatten)", "batch axis"]),
+    (Conv, [(F, P)], ["torch.fx node 'conv' (call_module conv: Conv1d)"]),
 ])
 def test_unsupported_is_one_line_naming_the_node(model, shapes, words: list[str]) -> None:
     with pytest.raises(UnsupportedLayerError) as err:
@@ -387,3 +426,16 @@ def test_api_lowers_a_traced_module() -> None:
     torch.manual_seed(10)
     g = hw.lower_torch(DeepSets("sum"), [(P, F)], name="api_deepsets")
     assert g.name == "api_deepsets" and g.meta["frontend"] == "torch.fx" and g.tensor(g.inputs[0]).shape == (P, F)
+
+
+@pytest.mark.unit
+def test_view_and_flatten_of_flat_data_are_no_ops_and_a_new_shape_needs_reshape() -> None:
+    torch.manual_seed(11)
+    g = lower_fx(QuantMLP())
+    assert len(g.nodes) == 3    # x.view(x.size(0), -1) on (N, 16): no node
+    if op_named("reshape") is None:
+        with pytest.raises(UnsupportedLayerError, match=r"torch.fx node 'flatten' .*needs op 'reshape'"):
+            lower_torch(FlattenParticles(), input_shapes=[(P, F)])
+    else:
+        g = lower_torch(FlattenParticles(), input_shapes=[(P, F)])
+        assert g.tensor("flatten").shape == (2 * P,) and "reshape" in [n.op for n in g.nodes]
