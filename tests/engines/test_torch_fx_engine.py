@@ -133,6 +133,38 @@ def test_unsupported_module_fails_at_build(particles: Dataset, user_module: str)
         TorchEngine().build({"factory": f"{user_module}:deepsets3"}, particles, 0)
 
 
+class TwoInputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.phi, self.out = torch.nn.Linear(F, 8), torch.nn.Linear(8 + 3, 5)
+
+    def forward(self, particles, jets):
+        return self.out(torch.cat([torch.relu(self.phi(particles)).mean(dim=1), jets], dim=-1))
+
+
+@pytest.mark.unit
+def test_several_inputs_are_split_from_side_by_side_rows(particles: Dataset) -> None:
+    """Rows hold the inputs side by side, flattened (``meta['input_shapes']``, the two-input data
+    convention); training and inference hand them to forward as separate arguments."""
+    from dataclasses import replace
+
+    from hwai.engines.torch.train import forward
+
+    r = np.random.default_rng(1)
+    jets = {k: r.normal(size=(len(getattr(particles, k)), 3)).astype(np.float32) for k in ("x_train", "x_val", "x_test")}
+    data = replace(particles, **{k: np.concatenate([getattr(particles, k).reshape(len(v), -1), v], axis=1)
+                                 for k, v in jets.items()}, meta={"input_shapes": [[P, F], [3]]})
+    torch.manual_seed(0)
+    m = TwoInputs()
+    m.hwai_input_shapes = [(P, F), (3,)]
+    eng = TorchEngine()
+    eng.train(m, data, {"epochs": 1, "batch_size": 64}, 0)
+    with torch.no_grad():
+        want = m(torch.as_tensor(particles.x_test), torch.as_tensor(jets["x_test"])).double().numpy()
+        np.testing.assert_array_equal(forward(m, torch.as_tensor(data.x_test)).double().numpy(), want)
+    np.testing.assert_array_equal(eng.logits(m, data.x_test), want)
+
+
 def _recipe(tmp_path: Path, factory: str, steps: list) -> Path:
     data = particles_npz(tmp_path / "p.npz", n=600, p=P, f=F)
     recipe = tmp_path / "r.yaml"

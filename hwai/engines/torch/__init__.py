@@ -47,7 +47,8 @@ class TorchEngine:
         from hwai.frontends.torch_fx import is_chain
 
         model = build_model(model_cfg, data.n_features, data.n_classes, seed)
-        model.hwai_input_shapes = [tuple(int(d) for d in data.x_train.shape[1:])]
+        shapes = data.meta.get("input_shapes") or [data.x_train.shape[1:]]   # several inputs: side by side per row
+        model.hwai_input_shapes = [tuple(int(d) for d in s) for s in shapes]
         if not is_chain(model):  # branches, pooling, particle sets: fail before any training time
             check_graph_compatible(model, data.n_classes)
             return model
