@@ -78,8 +78,10 @@ class TorchEngine:
         if method != "uniform":
             raise RecipeError(f"quantize.method {method!r}: the torch engine knows uniform and hgq")
         from hwai.engines.torch.quantize import quantize_model
+        from hwai.engines.torch.quantize_fx import to_brevitas_fx
+        from hwai.frontends.torch_fx import is_chain
 
-        return quantize_model(model, data, cfg, seed)
+        return quantize_model(model, data, cfg, seed, None if is_chain(model) else to_brevitas_fx)
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         """Knowledge distillation (Hinton et al. 2015) from ``teacher``'s cached logits."""
