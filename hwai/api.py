@@ -62,3 +62,14 @@ def open_run(run_dir: str | Path) -> Run:
     ckpt = ir_checkpoint(run_dir)
     graph = Graph.load(ckpt) if ckpt is not None else None
     return Run(run_dir, json.loads((run_dir / "report.json").read_text()), graph)
+
+
+def lower_torch(model: Any, input_shapes: Any = None, *, input_type: Any = None, name: str = "model") -> Graph:
+    """A torch/Brevitas ``nn.Module`` as a typed IR graph (the golden model), as the recipe's
+    lower step builds it: a chain through the chain frontend, any other module traced with
+    torch.fx (branches, several inputs and outputs, per-particle Linear and pooling).
+    ``input_shapes``: per-sample shape of each ``forward`` argument, e.g. ``[(32, 8)]``;
+    ``input_type``: a :class:`hwai.ir.types.FixedType` overriding every input's type."""
+    from hwai.frontends.torch_fx import lower_torch as lower
+
+    return lower(model, name=name, input_type=input_type, input_shapes=input_shapes)

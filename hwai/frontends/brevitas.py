@@ -69,15 +69,25 @@ def _is_leaf(mod: Any) -> bool:
     return not list(mod.children()) or type(mod).__module__.startswith("brevitas.nn")
 
 
-def _fx_chain(model: Any) -> list[tuple[str, Any]]:
+is_leaf = _is_leaf   # the torch.fx frontend traces with the same leaves
+
+
+def fx_graph(model: Any) -> Any:
+    """``model``'s forward as a torch.fx graph whose call_module nodes are hwai's layers
+    (a Brevitas layer stays one node although it owns quantizer sub-modules)."""
     import torch.fx as fx
-    import torch.nn as nn
 
     class _Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             return _is_leaf(m)
 
-    graph = _Tracer().trace(model)
+    return _Tracer().trace(model)
+
+
+def _fx_chain(model: Any) -> list[tuple[str, Any]]:
+    import torch.nn as nn
+
+    graph = fx_graph(model)
     layers: list[tuple[str, Any]] = []
     prev = None
     for node in graph.nodes:
@@ -226,6 +236,19 @@ def lower_brevitas(model: Any, *, name: str = "model", input_type: FixedType | N
     return infer_precision(chain(name, Tensor(INPUT_NAME, (n_in,), tin), st.layers, meta))
 
 
+def lower_layer(cur: Tensor, name: str, mod: Any, weight_type: FixedType | None = None,
+                activation_type: FixedType | None = None) -> tuple[list[tuple[Node, Tensor]], list[str]]:
+    """The IR (node, output) pairs of one supported layer applied to ``cur``, and the layers
+    it lowered inexactly (float weights): the per-module conversion the chain and the
+    torch.fx frontends share. No pairs: the layer is a no-op on ``cur`` (e.g. Dropout)."""
+    import torch
+
+    st = _State(cur, weight_default=weight_type or DEFAULT_TYPE, act_default=activation_type or DEFAULT_TYPE)
+    with torch.no_grad():
+        _HANDLERS[type(mod).__name__](st, name, mod)
+    return st.layers, st.inexact
+
+
 def _input_width(layers: list[tuple[str, Any]]) -> int:
     import torch.nn as nn
 
@@ -331,17 +354,27 @@ def reference_codes(model: Any, graph: Graph, x: np.ndarray) -> np.ndarray:
     weight summed over 64 inputs needs ~28 bits: float32 can round the sum, float64
     (53 bits) cannot. So the model is copied to double; the codes must be integers.
     """
+    return reference_outputs(model, graph, [x])[0]
+
+
+def reference_outputs(model: Any, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`reference_codes` for a model with several inputs (``xs``, one real array per
+    ``forward`` argument, in order) and outputs (a tuple, in the order of ``graph.outputs``)."""
     import copy
 
     import torch
 
     m = copy.deepcopy(model).double().eval()
+    args = [torch.as_tensor(np.asarray(x, dtype=np.float64)) for x in xs]
     with torch.no_grad():
-        out = m(torch.as_tensor(np.asarray(x, dtype=np.float64)))
-    y = getattr(out, "value", out).numpy()
-    tout = graph.tensor(graph.outputs[0]).type
-    codes, ok = tout.grid_codes(y)
+        out = m(*args)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return [_grid_codes(graph, name, getattr(y, "value", y).numpy()) for name, y in zip(graph.outputs, outs)]
+
+
+def _grid_codes(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
+    codes, ok = graph.tensor(name).type.grid_codes(y.reshape(len(y), -1))
     if not np.all(ok):
-        raise UnsupportedLayerError("model outputs are not on the output type's grid; "
+        raise UnsupportedLayerError(f"model output {name!r} is not on its output type's grid; "
                                     "is a float (unquantized) layer in the model?")
     return codes

@@ -42,10 +42,16 @@ class TorchEngine:
     framework = "torch"
 
     def build(self, model_cfg: dict, data: Dataset, seed: int) -> Any:
-        from hwai.engines.torch.models import build_model, check_compatible
+        from hwai.engines.torch.models import build_model, check_compatible, check_graph_compatible
         from hwai.frontends.brevitas import check_supported
+        from hwai.frontends.torch_fx import is_chain
 
         model = build_model(model_cfg, data.n_features, data.n_classes, seed)
+        shapes = data.meta.get("input_shapes") or [data.x_train.shape[1:]]   # several inputs: side by side per row
+        model.hwai_input_shapes = [tuple(int(d) for d in s) for s in shapes]
+        if not is_chain(model):  # branches, pooling, particle sets: fail before any training time
+            check_graph_compatible(model, data.n_classes)
+            return model
         layers = check_supported(model)  # fail before any training time is spent
         check_compatible(layers, data.n_features, data.n_classes)
         return model
@@ -72,8 +78,10 @@ class TorchEngine:
         if method != "uniform":
             raise RecipeError(f"quantize.method {method!r}: the torch engine knows uniform and hgq")
         from hwai.engines.torch.quantize import quantize_model
+        from hwai.engines.torch.quantize_fx import to_brevitas_fx
+        from hwai.frontends.torch_fx import is_chain
 
-        return quantize_model(model, data, cfg, seed)
+        return quantize_model(model, data, cfg, seed, None if is_chain(model) else to_brevitas_fx)
 
     def distill(self, student: Any, teacher: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         """Knowledge distillation (Hinton et al. 2015) from ``teacher``'s cached logits."""
@@ -100,7 +108,7 @@ class TorchEngine:
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
         """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'.
         An hgq model gives min/mean/max of its weight and input element widths per layer."""
-        from hwai.frontends.brevitas import module_chain
+        from hwai.frontends.torch_fx import layers_in_order
 
         if _hetero(model):
             from hwai.engines.torch.hetero import bit_widths
@@ -109,7 +117,7 @@ class TorchEngine:
 
         out: dict[str, dict[str, int]] = {}
         last = None
-        for name, mod in module_chain(model):
+        for name, mod in layers_in_order(model):
             kind = type(mod).__name__
             if kind == "QuantLinear":
                 last = name
@@ -141,19 +149,18 @@ class TorchEngine:
         return restore(folder)
 
     def lower(self, model: Any, input_type: FixedType, cfg: dict) -> Graph:
-        """Lower with the Brevitas frontend; a model's own input quantizer wins unless
+        """Lower a chain with the Brevitas frontend, anything else traced with torch.fx
+        (:func:`hwai.frontends.torch_fx.lower_torch`); a model's own input quantizer wins unless
         ``cfg['input']`` sets the firmware input type explicitly. An hgq model's input is
         ``input_type`` made exact for real inputs (:func:`.hetero_lower.exact_input_type`)
         unless ``cfg['input']`` sets it."""
-        from hwai.frontends.brevitas import check_supported, leading_input_type, lower_brevitas
+        from hwai.frontends.torch_fx import lower_torch
 
         explicit = fixed_from_dict(cfg.get("input"))
         if _hetero(model):
             from hwai.engines.torch.hetero_lower import lower_hetero
 
             return lower_hetero(model, name=cfg.get("name", "model"), input_type=explicit, default_input=input_type)
-        has_lead = leading_input_type(check_supported(model)) is not None
-        tin = explicit or (None if has_lead else input_type)
-        return lower_brevitas(model, name=cfg.get("name", "model"), input_type=tin,
-                              weight_type=fixed_from_dict(cfg.get("weight")) or cfg.get("weight_type"),
-                              activation_type=fixed_from_dict(cfg.get("activation")) or cfg.get("act_type"))
+        return lower_torch(model, name=cfg.get("name", "model"), input_type=explicit, default_input_type=input_type,
+                           weight_type=fixed_from_dict(cfg.get("weight")) or cfg.get("weight_type"),
+                           activation_type=fixed_from_dict(cfg.get("activation")) or cfg.get("act_type"))

@@ -18,7 +18,14 @@ _FLOAT_TYPES = ("Linear", "ReLU", "Dropout", "Identity", "Flatten")
 
 
 def describe(model: Any) -> dict:
-    """JSON-able description of ``model`` that :func:`rebuild` turns back into a module."""
+    """JSON-able description of ``model`` that :func:`rebuild` turns back into a module, with
+    the per-sample input shapes the torch.fx frontend reads (``hwai_input_shapes``) if known."""
+    desc = _describe(model)
+    shapes = getattr(model, "hwai_input_shapes", None)
+    return desc if shapes is None else {**desc, "input_shapes": [list(s) for s in shapes]}
+
+
+def _describe(model: Any) -> dict:
     import torch.nn as nn
 
     arch = getattr(model, "hwai_arch", None)
@@ -27,6 +34,8 @@ def describe(model: Any) -> dict:
     if isinstance(model, nn.Sequential) and all(type(m).__name__ in _FLOAT_TYPES for m in model):
         return {"format": FORMAT, "layers": [_float_layer(n, m) for n, m in model.named_children()]}
     origin = getattr(model, "hwai_origin", {}) or {}
+    if "factory" in origin and getattr(model, "hwai_qat", None) is not None:   # a traced module's QAT twin
+        return {"format": FORMAT, "factory": origin["factory"], "quantize": model.hwai_qat}
     if "factory" in origin:
         return {"format": FORMAT, "factory": origin["factory"]}
     raise HwaiError(f"cannot checkpoint a {type(model).__name__}: the torch engine saves "
@@ -56,6 +65,10 @@ def rebuild(desc: dict) -> Any:
 
         model = resolve_factory(desc["factory"])()
         model.hwai_origin = {"factory": desc["factory"]}
+        if "quantize" in desc:
+            from hwai.engines.torch.quantize_fx import to_brevitas_fx
+
+            return to_brevitas_fx(model, desc["quantize"])
         return model
     layers = [(d["name"], _layer(d)) for d in desc["layers"]]
     model = nn.Sequential(OrderedDict(layers))
@@ -104,7 +117,10 @@ def restore(folder: Path) -> Any:
     folder = Path(folder)
     if not (folder / "arch.json").is_file() or not (folder / "model.pt").is_file():
         raise HwaiError(f"{folder}: not a torch checkpoint (needs arch.json and model.pt)")
-    model = rebuild(json.loads((folder / "arch.json").read_text()))
+    desc = json.loads((folder / "arch.json").read_text())
+    model = rebuild(desc)
+    if "input_shapes" in desc:
+        model.hwai_input_shapes = [tuple(s) for s in desc["input_shapes"]]
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval()

@@ -73,6 +73,21 @@ def check_compatible(layers: list[tuple[str, Any]], n_features: int, n_classes: 
                         f"{n_classes} classes; check data.class_names or the model")
 
 
+def check_graph_compatible(model: Any, n_classes: int) -> None:
+    """A traced (non-chain) model: lowering it on the data's input shape (recorded on the model)
+    names any unsupported node or shape mismatch; its one output must have ``n_classes`` values."""
+    from hwai.frontends.torch_fx import lower_fx
+
+    graph = lower_fx(model)
+    if len(graph.outputs) != 1:
+        raise DataError(f"model {type(model).__name__} returns {len(graph.outputs)} outputs; a classification "
+                        "recipe trains one output of class logits")
+    shape = graph.tensor(graph.outputs[0]).shape
+    if shape != (n_classes,):
+        raise DataError(f"model {type(model).__name__} outputs per-sample shape {shape} but the data has "
+                        f"{n_classes} classes; check data.class_names or the model")
+
+
 def _from_factory(factory: str, state_dict: str | None, model_cfg: dict) -> Any:
     fn = resolve_factory(factory)
     try:

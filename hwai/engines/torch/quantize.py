@@ -15,6 +15,7 @@ network and hwai's lowering is exact.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from hwai.data.dataset import Dataset
@@ -133,14 +134,16 @@ def _linears(model: Any) -> list[tuple[str, Any]]:
     return linear_layers(model)
 
 
-def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-    """Convert to Brevitas and fine-tune (QAT) for ``cfg['epochs']`` epochs."""
+def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int,
+                   convert: Callable[[Any, dict], Any] | None = None) -> Any:
+    """Convert to Brevitas (``convert``, default :func:`to_brevitas` for chains) and fine-tune
+    (QAT) for ``cfg['epochs']`` epochs."""
     import torch
 
     from hwai.engines.torch.train import fit
 
     seed_everything(int(seed), "torch")
-    qmodel = to_brevitas(model, cfg)
+    qmodel = (convert or to_brevitas)(model, cfg)
     masks = weight_masks(qmodel)
 
     def keep_zeros() -> None:

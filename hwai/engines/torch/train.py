@@ -78,7 +78,7 @@ def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
     for start in range(0, len(x), batch):
         idx = order[start:start + batch]
         opt.zero_grad()
-        loss = loss_fn(model(x[idx]), y[idx])
+        loss = loss_fn(forward(model, x[idx]), y[idx])
         extra = penalty() if penalty is not None else None
         if extra is not None:
             loss = loss + extra
@@ -96,7 +96,7 @@ def evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
 
     model.eval()
     with torch.no_grad():
-        out = model(x)
+        out = forward(model, x)
         loss = float(torch.nn.functional.cross_entropy(out, y))
         acc = float((out.argmax(1) == y).float().mean())
     return loss, acc
@@ -111,8 +111,22 @@ def predict_logits(model: Any, x: np.ndarray, batch: int = 8192) -> np.ndarray:
     with torch.no_grad():
         for start in range(0, len(x), batch):
             xb = torch.as_tensor(np.asarray(x[start:start + batch], np.float32))
-            outs.append(_value(model(xb)).double().numpy())
+            outs.append(_value(forward(model, xb)).double().numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def forward(model: Any, x: Any) -> Any:
+    """``model(x)``; a model with several inputs (``hwai_input_shapes``, recorded at build) gets
+    them split from the rows, where they lie side by side, each flattened, in argument order."""
+    shapes = getattr(model, "hwai_input_shapes", None) or ()
+    if len(shapes) < 2:
+        return model(x)
+    args, col = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        args.append(x[:, col:col + size].reshape(len(x), *shape))
+        col += size
+    return model(*args)
 
 
 def _value(out: Any) -> Any:
