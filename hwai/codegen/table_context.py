@@ -63,7 +63,7 @@ def _rom_literal(codes: np.ndarray, width: int) -> str:
 def table_verilog(graph: Graph, node: Node, xs: list[Sig]) -> tuple[Layer, list[Sig]]:
     """One ROM constant for the node; element i reads entry ``x_i[W-1:0]`` (an unsigned
     output code is zero-extended into the signed wire convention)."""
-    from hwai.ops.table import code_ordered
+    from hwai.ir.tables import code_ordered
 
     tin, tout = graph.tensor(node.inputs[0]).type, graph.tensor(node.outputs[0]).type
     codes = _codes(node)
@@ -71,7 +71,7 @@ def table_verilog(graph: Graph, node: Node, xs: list[Sig]) -> tuple[Layer, list[
     rom = f"{layer.name}_rom"
     layer.body.append({"kind": "wire", "name": rom, "width": int(codes.size) * tout.width,
                        "expr": _rom_literal(codes, tout.width)})
-    ordered = code_ordered(graph, node)
+    ordered = code_ordered(node.attrs.table, tin)
     width = tout.width + (0 if tout.signed else 1)
     outs = []
     for i, x in enumerate(xs):

@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
-from hwai.frontends import keras_tables
+from hwai.ir import tables
 from hwai.ir.numeric import type_for_range
 from hwai.ir.types import FixedType, frac_bits_needed
+
+TABLE_FUNCTIONS = tuple(tables.FUNCTIONS)                                    # float activations hwai tabulates
+TABLE_QUANTIZERS = ("quantized_tanh", "quantized_sigmoid", "hard_sigmoid")   # QKeras, tabulated exactly
 
 # Keras class name -> role. The frontend checks every layer against this table before
 # doing any work, so an unsupported layer fails fast (DESIGN: "raised before any
@@ -69,8 +72,9 @@ def activation_kind(layer: Any, act: Any) -> tuple[str, FixedType | None]:
         return "quant_relu", quantized_relu_type(layer, act)
     if cls == "quantized_bits":
         return "quant", quantized_bits_type(layer, act)
-    if cls in keras_tables.QUANTIZERS:
-        return keras_tables.quantizer_kind(layer, act)
+    if cls in TABLE_QUANTIZERS:     # tabulated exactly over its input codes (keras_tables)
+        check_deterministic(layer, act)
+        return "qtable", None
     name = getattr(act, "__name__", None)
     if name is not None and not hasattr(act, "get_config"):
         return _named_activation(layer, name)
@@ -81,12 +85,12 @@ def activation_kind(layer: Any, act: Any) -> tuple[str, FixedType | None]:
 def _named_activation(layer: Any, name: str) -> tuple[str, None]:
     if name in ("linear", "relu", "softmax"):
         return name, None
-    if name in keras_tables.FUNCTIONS:         # float sigmoid/tanh: hwai's lookup table
+    if name in TABLE_FUNCTIONS:         # float sigmoid/tanh: hwai's lookup table
         return f"table:{name}", None
-    if name in keras_tables.QUANTIZERS:        # hard_sigmoid: tabulated over its input codes
+    if name in TABLE_QUANTIZERS:        # hard_sigmoid: tabulated over its input codes
         return "qtable", None
     raise unsupported(layer, f"activation {name!r} (supported: linear, relu, softmax, "
-                             f"{', '.join(keras_tables.FUNCTIONS)}, hard_sigmoid)")
+                             f"{', '.join(TABLE_FUNCTIONS)}, hard_sigmoid)")
 
 
 def relu_layer_ok(layer: Any) -> None:

@@ -27,15 +27,6 @@ from hwai.ir import tables
 from hwai.ir.numeric import type_for_range
 from hwai.ir.types import FixedType, frac_bits_needed
 
-FUNCTIONS = tuple(tables.FUNCTIONS)                     # float activations hwai tabulates
-QUANTIZERS = ("quantized_tanh", "quantized_sigmoid", "hard_sigmoid")   # QKeras, tabulated exactly
-
-
-def quantizer_kind(layer: Any, q: Any) -> tuple[str, None]:
-    """``("qtable", None)`` for a QKeras quantizer hwai tabulates exactly (checked here)."""
-    kl.check_deterministic(layer, q)
-    return "qtable", None
-
 
 def table_options(cfg: Any) -> tuple[int, int | None]:
     """(index bits, entry width) from the recipe's ``lower: {table: {bits, width}}``."""

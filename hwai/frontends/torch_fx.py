@@ -27,7 +27,7 @@ from typing import Any
 
 from hwai.errors import UnsupportedLayerError
 from hwai.frontends import brevitas as bv
-from hwai.frontends.torch_fx_nodes import RESHAPES, BY_KIND, GRAPH_OPS, Refused, Walk, is_batch
+from hwai.frontends.torch_fx_nodes import BY_KIND, GRAPH_OPS, RESHAPES, Refused, Walk, is_batch
 from hwai.ir.graph import Graph, Tensor
 from hwai.ir.numeric import DEFAULT_TYPE
 from hwai.ir.types import FixedType

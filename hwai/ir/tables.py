@@ -74,6 +74,11 @@ def addresses(q: np.ndarray, t: FixedType) -> np.ndarray:
     return np.asarray(q, dtype=np.int64) & ((1 << t.width) - 1)
 
 
+def code_ordered(table: np.ndarray, tin: FixedType) -> np.ndarray:
+    """A table's entries in input-code order (qmin .. qmax), for interval queries."""
+    return table[addresses(np.arange(tin.qmin, tin.qmax + 1), tin)]
+
+
 def build_table(function: str, tin: FixedType, tout: FixedType) -> np.ndarray:
     """Entry a = cast(f(value of the code at address a), tout): int64 codes of ``tout``."""
     check_function(function)

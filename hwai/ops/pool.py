@@ -27,6 +27,7 @@ import numpy as np
 
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
+from hwai.ir.windows import out_extent
 from hwai.ops.base import IntArray, Interval, Op, OpAttrs
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def pool_shift(attrs: PoolAttrs) -> int:
 
 def spatial_out(attrs: PoolAttrs, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Keras' 'valid' output extent of each spatial axis: (n - k) // s + 1."""
-    return tuple((n - k) // s + 1 for n, k, s in zip(in_shape[:-1], attrs.pool_size, attrs.stride))
+    return out_extent(in_shape[:-1], attrs.pool_size, attrs.stride)
 
 
 def windows(attrs: PoolAttrs, in_shape: tuple[int, ...]) -> np.ndarray:

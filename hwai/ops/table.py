@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwai.ir.tables import MAX_TABLE_BITS, addresses, input_codes, lookup
+from hwai.ir.tables import MAX_TABLE_BITS, code_ordered, input_codes, lookup
 from hwai.ir.types import FixedType
 from hwai.ops.base import IntArray, Interval, OpAttrs
 from hwai.ops.cast import Elementwise
@@ -39,12 +39,6 @@ class TableAttrs(OpAttrs):
         if not isinstance(self.function, str) or not self.function:
             raise IRError(f"table: function must name what the table holds, got {self.function!r}")
         object.__setattr__(self, "table", np.asarray(self.table, dtype=np.int64).ravel())
-
-
-def code_ordered(graph: Graph, node: Node) -> np.ndarray:
-    """The entries in input-code order (qmin .. qmax), for interval queries."""
-    tin = graph.tensor(node.inputs[0]).type
-    return node.attrs.table[addresses(np.arange(tin.qmin, tin.qmax + 1), tin)]
 
 
 class Table(Elementwise):
@@ -71,7 +65,7 @@ class Table(Elementwise):
         """Per element: the smallest and largest entry over the input codes it may hold."""
         tin = graph.tensor(node.inputs[0]).type
         lo, hi, _ = env[node.inputs[0]]
-        ordered = code_ordered(graph, node)
+        ordered = code_ordered(node.attrs.table, graph.tensor(node.inputs[0]).type)
         ends = [(int(a) - tin.qmin, int(b) - tin.qmin + 1) for a, b in
                 zip(np.asarray(lo, dtype=object).ravel(), np.asarray(hi, dtype=object).ravel())]
         qlo = np.array([int(ordered[a:b].min()) for a, b in ends], dtype=object)
