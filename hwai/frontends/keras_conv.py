@@ -15,7 +15,6 @@ from typing import Any
 
 from hwai.frontends import keras_layers as kl
 from hwai.ir.types import FixedType
-from hwai.ops.patches import PatchesAttrs, out_spatial, same_padding
 
 PADDINGS = ("valid", "same")
 
@@ -40,6 +39,12 @@ def conv_activation(layer: Any) -> tuple[str, FixedType | None]:
     return kl.activation_kind(layer, layer.activation)
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Keras' (TensorFlow's) 'same' padding: output ceil(size / stride), the odd pixel after."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 def patches_attrs(layer: Any, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     """Kernel, strides and padding of the layer's windows over an input of ``in_shape``."""
     cfg = layer.get_config()
@@ -54,12 +59,12 @@ def patches_attrs(layer: Any, in_shape: tuple[int, ...]) -> dict[str, tuple[int,
 
 
 def patches_shape(layer: Any, in_shape: tuple[int, ...], attrs: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    """The windows' shape; the Keras output's spatial shape must agree (else refuse the layer)."""
-    spatial = out_spatial(PatchesAttrs(**attrs), in_shape[:-1])
-    keras_out = tuple(int(d) for d in layer.output_shape[1:-1])
-    if len(in_shape) != len(attrs["kernel"]) + 1 or spatial != keras_out or min(spatial) < 1:
-        raise kl.unsupported(layer, f"a convolution of a {in_shape} input giving {keras_out} positions "
-                                    "(channels_last, one spatial axis per kernel entry)")
+    """The windows' shape: Keras' output positions, each a kernel window of every channel (the
+    patches op checks that its own rule gives the same positions)."""
+    spatial = tuple(int(d) for d in layer.output_shape[1:-1])
+    if len(in_shape) != len(attrs["kernel"]) + 1:
+        raise kl.unsupported(layer, f"a convolution of a {in_shape} input (channels_last, one spatial "
+                                    "axis per kernel entry)")
     return spatial + (math.prod(attrs["kernel"]) * int(in_shape[-1]),)
 
 

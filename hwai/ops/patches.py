@@ -56,12 +56,6 @@ class PatchesAttrs(OpAttrs):
             raise IRError(f"patches: kernel {self.kernel} and strides {self.strides} must be >= 1, padding >= 0")
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Keras' (TensorFlow's) 'same' padding: output ceil(size / stride), the odd pixel after."""
-    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
 def out_spatial(attrs: PatchesAttrs, spatial: tuple[int, ...]) -> tuple[int, ...]:
     return tuple((n + b + a - k) // s + 1 for n, b, a, k, s in
                  zip(spatial, attrs.pad_before, attrs.pad_after, attrs.kernel, attrs.strides))

@@ -14,7 +14,8 @@ from hwai.codegen.native import golden_outputs
 from hwai.ir import interp
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.types import FixedType
-from hwai.ops.patches import PatchesAttrs, out_spatial, same_padding
+from hwai.frontends.keras_conv import same_padding
+from hwai.ops.patches import PatchesAttrs, out_spatial
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target

@@ -11,7 +11,8 @@ from hwai.errors import UnsupportedLayerError
 from hwai.ir import interp
 from hwai.ir.graph import IRError, Node, Tensor, chain
 from hwai.ir.types import FixedType
-from hwai.ops.patches import patch_index, PatchesAttrs, same_padding
+from hwai.frontends.keras_conv import same_padding
+from hwai.ops.patches import PatchesAttrs, patch_index
 
 TIN = FixedType(8, 3, True, "RND_CONV", "SAT")
 WQ = "quantized_bits(6,0,alpha=1)"
