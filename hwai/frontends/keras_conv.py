@@ -15,7 +15,7 @@ from typing import Any
 
 from hwai.frontends import keras_layers as kl
 from hwai.ir.types import FixedType
-from hwai.ir.windows import out_extent, same_padding
+from hwai.ir.windows import same_padding
 
 PADDINGS = ("valid", "same")
 
@@ -54,12 +54,12 @@ def patches_attrs(layer: Any, in_shape: tuple[int, ...]) -> dict[str, tuple[int,
 
 
 def patches_shape(layer: Any, in_shape: tuple[int, ...], attrs: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    """The windows' shape; the Keras output's spatial shape must agree (else refuse the layer)."""
-    spatial = out_extent(in_shape[:-1], attrs["kernel"], attrs["strides"], attrs["pad_before"], attrs["pad_after"])
-    keras_out = tuple(int(d) for d in layer.output_shape[1:-1])
-    if len(in_shape) != len(attrs["kernel"]) + 1 or spatial != keras_out or min(spatial) < 1:
-        raise kl.unsupported(layer, f"a convolution of a {in_shape} input giving {keras_out} positions "
-                                    "(channels_last, one spatial axis per kernel entry)")
+    """The windows' shape: Keras' output positions, each a kernel window of every channel (the
+    patches op checks that its own rule gives the same positions)."""
+    spatial = tuple(int(d) for d in layer.output_shape[1:-1])
+    if len(in_shape) != len(attrs["kernel"]) + 1:
+        raise kl.unsupported(layer, f"a convolution of a {in_shape} input (channels_last, one spatial "
+                                    "axis per kernel entry)")
     return spatial + (math.prod(attrs["kernel"]) * int(in_shape[-1]),)
 
 
