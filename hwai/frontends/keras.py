@@ -226,7 +226,6 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
         elif role == "reshape":
             plan.append(_Step("reshape", layer))
         elif role == "window_pool":
-            kn.check_no_flatten(layer, layers)
             plan.append(_Step("window_pool", layer, kn.window_pool_attrs(layer)["mode"]))
     return _final_softmax(plan)
 

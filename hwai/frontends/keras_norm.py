@@ -57,15 +57,6 @@ def check_global_average(layer: Any) -> None:
                                     "(an exact shift): pad or crop the input, or use global max pooling")
 
 
-def check_no_flatten(layer: Any, layers: list[Any]) -> None:
-    """A pooled (L, C) / (H, W, C) tensor reaches the Dense layers unflattened (a Dense then acts
-    per position); Flatten needs its own op."""
-    flat = [l.name for l in layers if type(l).__name__ == "Flatten"]
-    if flat:
-        raise kl.unsupported(layer, f"pooling followed by Flatten ({flat[0]!r}) is not supported yet; "
-                                    "use global pooling after it")
-
-
 def batchnorm_codes(bn: Any, weight_type: Any) -> dict[str, Any]:
     """The batchnorm op's attributes: float scale/shift quantized with ``weight_type``."""
     scale, shift = kl.batchnorm_scale_shift(bn)

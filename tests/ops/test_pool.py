@@ -174,12 +174,15 @@ def test_global_average_over_a_non_power_of_two_is_one_line(keras) -> None:
            "(3, 4); a power-of-two count is needed" in str(err.value)
 
 
-def test_pooling_then_flatten_is_refused(keras) -> None:
-    from hwai.frontends.keras import check_supported
+def test_pooling_then_flatten_then_dense_equals_keras(keras) -> None:
+    """(L, C) -> MaxPooling1D -> Flatten (a reshape: no data moves) -> QDense."""
+    from qkeras import QDense
 
+    q = "quantized_bits(6,2,alpha=1)"
     L = keras.keras.layers
     model = keras.keras.Sequential([L.Input((8, 3), name="x"), L.MaxPooling1D(2, name="mp"),
-                                    L.Flatten(name="fl"), L.Dense(2)])
-    with pytest.raises(UnsupportedLayerError, match="layer 'mp' .*pooling followed by Flatten .'fl'. is not "
-                                                    "supported yet; use global pooling after it"):
-        check_supported(model)
+                                    L.Flatten(name="fl"), QDense(2, kernel_quantizer=q, bias_quantizer=q, name="d")])
+    _grid(model, np.random.default_rng(5))
+    g, a = _agree(model)
+    assert [n.op for n in g.nodes] == ["pool", "reshape", "dense"]
+    assert a.vector_equal == 1.0, a.summary()
