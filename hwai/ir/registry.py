@@ -25,6 +25,8 @@ OP_TABLE: dict[str, str] = {
     "expr": "hwai.ops.expr:Expr",
     "leaky_relu": "hwai.ops.leaky_relu:LeakyRelu",
     "global_pool": "hwai.ops.global_pool:GlobalPool",
+    "add": "hwai.ops.add:Add",
+    "concat": "hwai.ops.concat:Concat",
 }
 
 
