@@ -19,6 +19,7 @@ import numpy as np
 
 from hwai.errors import UnsupportedLayerError
 from hwai.frontends import hgq
+from hwai.frontends import keras_graph
 from hwai.frontends import keras_layers as kl
 from hwai.ir.graph import Graph, Node, Tensor, chain
 from hwai.ir.interp import run
@@ -76,7 +77,7 @@ class _Emitter:
             self.pending_float = False
 
 
-def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | None = None,
+def lower_keras(model: Any, input_type: FixedType | dict[str, FixedType], *, weight_type: FixedType | None = None,
                 act_type: FixedType | None = None, name: str = "model") -> Graph:
     """Lower a Sequential (or linear functional) Keras/QKeras model to a typed IR graph.
 
@@ -85,6 +86,10 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     quantizers without an exact fixed-point equivalent.
     """
     model = _strip_pruning(model)
+    if keras_graph.is_graph(model):   # branches, several inputs or outputs
+        graph = keras_graph.lower_graph(model, input_type, weight_type or DEFAULT_TYPE,
+                                        act_type or DEFAULT_TYPE, name, _rules())
+        return infer_precision(graph)
     layers = _chain_layers(model)
     if hgq.is_hgq_model(model):  # HGQ proxy: per-element quantizers and per-weight types
         return hgq.lower_hgq(model, layers, input_type, input_name=_input_name(model), name=name)
@@ -109,11 +114,19 @@ def check_supported(model: Any) -> None:
     before any training time is spent.
     """
     model = _strip_pruning(model)
+    if keras_graph.is_graph(model):
+        keras_graph.check_graph(model, _rules())
+        return
     _single_input(model)
     if hgq.is_hgq_model(model):
         hgq.check_supported(_chain_layers(model))
         return
     _plan(_chain_layers(model))
+
+
+def _rules() -> keras_graph.ChainRules:
+    """This module's chain rules, for the walk over functional graphs."""
+    return keras_graph.ChainRules(_plan, _emit_step, _Emitter, _is_softmax_layer)
 
 
 def _single_input(model: Any) -> None:
@@ -341,6 +354,9 @@ def keras_logits(model: Any, x: np.ndarray) -> np.ndarray:
     """The model's pre-softmax output (float64) for real inputs ``x``."""
     import tensorflow as tf
 
+    if keras_graph.is_graph(_strip_pruning(model)):   # x: one array per input; outputs side by side
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        return np.concatenate(keras_graph.graph_logits(_strip_pruning(model), xs, _rules()), axis=1)
     layers = _chain_layers(_strip_pruning(model))
     h = tf.convert_to_tensor(np.asarray(x, dtype=np.float32).reshape((len(x),) + tuple(model.input_shape[1:])))
     for layer in layers:

@@ -71,6 +71,7 @@ class Add(Op):
         return [requantize(acc, common_frac(graph, node), graph.tensor(node.outputs[0]).type)]
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
+        self.check(graph, node)   # shapes first: the interval rule indexes by them
         out = graph.tensor(node.outputs[0])
         if out.type is None:
             lo, hi, frac = pre_interval(graph, node, env)

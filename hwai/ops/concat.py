@@ -101,6 +101,7 @@ class Concat(Op):
         return [np.concatenate(flat, axis=1)[:, source_index(shapes, node.attrs.axis)]]
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
+        self.check(graph, node)   # shapes first: the interval rule indexes by them
         out = graph.tensor(node.outputs[0])
         if out.type is None:
             graph = graph.retyped(out.name, covering([graph.tensor(t).type for t in node.inputs]))
