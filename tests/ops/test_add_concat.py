@@ -108,3 +108,69 @@ def test_hls4ml_merges_take_two_inputs() -> None:
     from hwai.ir.registry import op_of
     with pytest.raises(UnsupportedLayerError, match="node 'm': hls4ml's Merge takes two inputs, not 3"):
         op_of(layer.node).hls4ml_layer_dicts(g, layer)
+
+
+# --- every backend on IR graphs whose merges also round and saturate -------------------------
+
+N_VECTORS = 10_000
+CASES = {"skip_exact": lambda: skip_graph(),
+         "skip_narrow": lambda: skip_graph(skip_type=F(7, 3, True, "RND", "SAT")),
+         "hybrid_exact": lambda: hybrid_graph(),
+         "hybrid_narrow": lambda: hybrid_graph(join_type=F(7, 2, True, "RND_CONV", "SAT"))}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request) -> tuple[Graph, np.ndarray, np.ndarray]:
+    from hwai.codegen.native import golden_outputs
+    from hwai.sim.vectors import make_vectors
+
+    g = CASES[request.param]().validate()
+    x = make_vectors(g, N_VECTORS, seed=7)
+    return g, x, golden_outputs(g, x)
+
+
+@pytest.mark.unit
+def test_fast_path_equals_reference_and_outputs_vary(case) -> None:
+    from hwai.codegen.native import split_inputs
+
+    g, x, golden = case
+    ref = interp.run_reference(g, split_inputs(g, x))
+    assert np.array_equal(np.concatenate([ref[o].reshape(len(x), -1) for o in g.outputs], axis=1), golden)
+    assert len(np.unique(golden, axis=0)) > 1000
+
+
+@pytest.mark.csim
+def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path) -> None:
+    from hwai.sim.fast_csim import csim_fast
+    from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
+
+    g, x, golden = case
+    assert native_apfixed_mismatches(g, Target(project_name=g.name), x, golden, tmp_path) == 0
+    needs("g++")
+    assert mismatches(csim_fast(g, x), golden) == 0
+
+
+@pytest.mark.rtl
+def test_verilator_equals_golden(case, tmp_path) -> None:
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.sim.rtl import rtl_sim
+    from tests.backend_checks import mismatches, needs
+
+    needs("verilator")
+    g, x, golden = case
+    got = rtl_sim(g, generate_verilog(g, Target(project_name=g.name), stages=2), x, workdir=tmp_path)
+    assert mismatches(got, golden) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_csim_equals_golden(case, tmp_path) -> None:
+    pytest.importorskip("hls4ml")
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
+    from hwai.sim.hls4ml_csim import csim_hls4ml
+    from tests.backend_checks import mismatches, needs
+
+    needs("g++")
+    g, x, golden = case
+    hls_model = to_hls4ml(g, tmp_path / "hls", Target(project_name=g.name), vectors=x[:200])
+    compile_hls4ml(hls_model)
+    assert mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
