@@ -166,9 +166,23 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) 
     hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
     check_types(graph, plan, hls_model)
     write_project(hls_model)
+    write_io_order(hls_model, Path(out_dir))
     write_tb_data(graph, Path(out_dir), vectors)
     write_preprocessing(graph, Path(out_dir), target.project_name)
     return hls_model
+
+
+IO_ORDER = "hwai_io_order.json"
+
+
+def write_io_order(hls_model: Any, out_dir: Path) -> None:
+    """The top function's input and output variables in argument order: hls4ml's config file
+    lists their shapes by name in sorted order, which a linked project would take as the order."""
+    import json
+
+    order = {"inputs": [v.name for v in hls_model.get_input_variables()],
+             "outputs": [v.name for v in hls_model.get_output_variables()]}
+    (out_dir / IO_ORDER).write_text(json.dumps(order, indent=1) + "\n")
 
 
 def write_preprocessing(graph: Graph, out_dir: Path, project: str) -> None:

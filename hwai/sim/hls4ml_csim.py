@@ -59,8 +59,25 @@ def csim_hls4ml_project(graph: Graph, project: Path, x_codes: np.ndarray) -> np.
     from hwai.codegen.hls4ml_bridge import compile_hls4ml
 
     linked = hls4ml.converters.link_existing_project(str(project))
+    _argument_order(linked, Path(project))
     compile_hls4ml(linked)
     return _predict(graph, linked, x_codes)
+
+
+def _argument_order(linked: Any, project: Path) -> None:
+    """Put a linked project's variables in the top function's argument order (recorded by
+    :func:`hwai.codegen.hls4ml_bridge.write_io_order`; hls4ml's config lists them sorted)."""
+    import json
+
+    from hwai.codegen.hls4ml_bridge import IO_ORDER
+
+    path = project / IO_ORDER
+    if not path.is_file():
+        return
+    order = json.loads(path.read_text())
+    for attr, key in (("in_vars", "inputs"), ("out_vars", "outputs")):
+        by_name = {v.name: v for v in getattr(linked, attr)}
+        setattr(linked, attr, [by_name[n] for n in order[key]])
 
 
 def trace_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> dict[str, np.ndarray]:
