@@ -173,3 +173,17 @@ def test_hls4ml_csim_equals_golden(case, tmp_path) -> None:
     hls_model = to_hls4ml(g, tmp_path / "hls", Target(project_name=g.name), vectors=x[:200])
     compile_hls4ml(hls_model)
     assert mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
+
+
+@pytest.mark.unit
+def test_per_layer_synthesis_parts_of_a_graph_are_valid_graphs() -> None:
+    """Hierarchical synthesis cuts before each dense: a part holding a merge reads the other
+    branch as an extra input, and a part returns what later parts (or the graph) read."""
+    from hwai.synth.yosys import split_graph
+
+    parts = split_graph(skip_graph())
+    assert [(p.inputs, p.outputs) for p in parts] == [(("x",), ("r1",)), (("r1", "x"), ("r2",)), (("r2",), ("fc3",))]
+    parts = split_graph(hybrid_graph())
+    assert parts[0].inputs == ("particles", "features") and parts[0].outputs == ("pool", "join")
+    for p in parts:
+        p.validate()
