@@ -52,17 +52,20 @@ Progress = Callable[[str], None]
 # --- vector files -------------------------------------------------------------------
 
 
-def col_widths(width, n: int) -> np.ndarray:
+# element width: one for every column, or one per column (several inputs side by side)
+Width = int | np.ndarray
+
+
+def col_widths(width: Width, n: int) -> np.ndarray:
     """Per-column element widths: one width for all ``n`` columns, or one per column."""
-    w = np.broadcast_to(np.asarray(width, dtype=np.int64), (n,))
-    return w
+    return np.broadcast_to(np.asarray(width, dtype=np.int64), (n,))
 
 
-def _offsets(width, n: int) -> np.ndarray:
+def _offsets(width: Width, n: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(col_widths(width, n))]).astype(np.int64)
 
 
-def pack_hex(codes: np.ndarray, width) -> list[str]:
+def pack_hex(codes: np.ndarray, width: Width) -> list[str]:
     """One hex line per row: element i in its bits (offset of the widths before it; two's complement)."""
     n = np.asarray(codes).shape[1]
     ws, offs = col_widths(width, n), _offsets(width, n)
@@ -70,7 +73,7 @@ def pack_hex(codes: np.ndarray, width) -> list[str]:
     return [format(sum(int(u[i][r]) << int(offs[i]) for i in range(n)), "x") for r in range(len(codes))]
 
 
-def unpack_hex(lines: list[str], n: int, width, signed) -> np.ndarray:
+def unpack_hex(lines: list[str], n: int, width: Width, signed: bool | np.ndarray) -> np.ndarray:
     """Inverse of :func:`pack_hex`, sign-extending the columns that are ``signed``."""
     ws, offs = col_widths(width, n), _offsets(width, n)
     sg = np.broadcast_to(np.asarray(signed, dtype=bool), (n,))
@@ -84,7 +87,7 @@ def unpack_hex(lines: list[str], n: int, width, signed) -> np.ndarray:
     return out
 
 
-def n_words(n: int, width) -> int:
+def n_words(n: int, width: Width) -> int:
     """32-bit words holding ``n`` elements of ``width`` bits (or of per-column widths)."""
     return -(-int(_offsets(width, n)[-1]) // 32)
 
@@ -99,7 +102,7 @@ def _pieces(off: int, width: int):
         done += take
 
 
-def pack_words(codes: np.ndarray, width) -> np.ndarray:
+def pack_words(codes: np.ndarray, width: Width) -> np.ndarray:
     """(rows, n) codes -> (rows, words) little-endian uint32, the layout of :func:`pack_hex`."""
     c = np.asarray(codes, dtype=np.int64)
     ws, offs = col_widths(width, c.shape[1]), _offsets(width, c.shape[1])
@@ -114,7 +117,7 @@ def pack_words(codes: np.ndarray, width) -> np.ndarray:
     return out
 
 
-def unpack_words(words: np.ndarray, n: int, width, signed) -> np.ndarray:
+def unpack_words(words: np.ndarray, n: int, width: Width, signed: bool | np.ndarray) -> np.ndarray:
     """Inverse of :func:`pack_words`, sign-extending the columns that are ``signed``."""
     w = np.asarray(words).astype(np.uint64)
     ws, offs = col_widths(width, n), _offsets(width, n)
