@@ -149,6 +149,7 @@ def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path) -> None:
     assert mismatches(csim_fast(g, x), golden) == 0
 
 
+@pytest.mark.slow   # a Verilator build per case (~1 min); the Keras-built graphs check Verilator by default
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path) -> None:
     from hwai.codegen.verilog import generate_verilog
@@ -161,6 +162,7 @@ def test_verilator_equals_golden(case, tmp_path) -> None:
     assert mismatches(got, golden) == 0
 
 
+@pytest.mark.slow   # an hls4ml build per case (~1 min); the Keras-built graphs check hls4ml by default
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path) -> None:
     pytest.importorskip("hls4ml")
