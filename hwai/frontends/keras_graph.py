@@ -183,18 +183,18 @@ def _emit_merge(layer: Any, steps: list, tensors: dict[str, Tensor], ir_of: dict
 
     srcs = [ir_of[l.name] for l in inbound(layer)]
     shapes = [tensors[s].shape for s in srcs]
-    op = MERGES[type(layer).__name__]
+    cls = type(layer).__name__
     attrs: dict[str, Any] = {}
-    shape = shapes[0]
-    if op == "concat":
+    shape = shapes[0] if len(set(shapes)) == 1 else None     # Add: one shape
+    if cls == "Concatenate":
         axis = int(layer.get_config()["axis"])
         attrs["axis"] = axis - 1 if axis > 0 else axis     # Keras counts the batch axis
         shape = _concat_shape(shapes, attrs["axis"])
-    if shape is None or (op == "add" and len(set(shapes)) != 1):
+    if shape is None:
         raise kl.unsupported(layer, f"inputs of shapes {shapes} do not merge")
     name = fresh(layer.name, set(tensors) | {n.name for n, _ in steps})
     t = Tensor(name, tuple(shape), None)
-    steps.append((Node(name, op, tuple(srcs), (name,), attrs), t))
+    steps.append((Node(name, MERGES[cls], tuple(srcs), (name,), attrs), t))
     tensors[name] = t
     ir_of[layer.name] = name
     em_layers[name] = layer.name
