@@ -220,11 +220,14 @@ def copy_weights(src: Any, dst: Any) -> None:
 def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
     """Model input width / output width must match the data; name both numbers otherwise."""
     n_in, n_out = model.input_shape[-1], model.output_shape[-1]
+    shape = f"input shape {tuple(model.input_shape[1:])}"
     if is_graph(model):   # rows hold every input flattened; the first output is the classifier
         n_in = sum(int(np.prod(t.shape[1:])) for t in model.inputs)
         n_out = int(model.outputs[0].shape[-1])
+        shape = "inputs " + ", ".join(f"{t.name.split(':')[0]} {tuple(int(d) for d in t.shape[1:])}"
+                                      for t in model.inputs)
     if n_in != n_features:
-        raise DataError(f"model '{model.name}' takes input shape {tuple(model.input_shape[1:])} "
+        raise DataError(f"model '{model.name}' takes {shape} "
                         f"({n_in} features) but the data has {n_features} features; "
                         "check data.features or model.path")
     if n_out != n_classes:
