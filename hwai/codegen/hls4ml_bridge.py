@@ -128,7 +128,7 @@ def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
     """hls4ml layer name -> IR tensor (of ``graph``) its output equals (for trace comparison)."""
     back = {v: k for k, v in _reserved_renames(graph).items()}
     safe = hls4ml_safe(graph)
-    out = {safe.inputs[0]: safe.inputs[0]}
+    out = {t: t for t in safe.inputs}
     out.update({l.name: l.tensor for l in plan_layers(safe)})
     return {k: back.get(v, v) for k, v in out.items()}
 
@@ -137,8 +137,8 @@ def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
 
 def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
     """hls4ml's ``hls_config`` (granularity 'name'): every precision printed from the IR."""
-    tin = graph.tensor(graph.inputs[0]).type
-    layers: dict[str, Any] = {graph.inputs[0]: {"Precision": {"result": hls_type(tin)}, "Trace": True}}
+    layers: dict[str, Any] = {t: {"Precision": {"result": hls_type(graph.tensor(t).type)}, "Trace": True}
+                              for t in graph.inputs}
     for l in plan:
         cfg: dict[str, Any] = {"Precision": {"result": hls_type(l.result)}, "Trace": True}
         op = op_of(l.node)
@@ -167,9 +167,23 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) 
     hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
     check_types(graph, plan, hls_model)
     write_project(hls_model)
+    write_io_order(hls_model, Path(out_dir))
     write_tb_data(graph, Path(out_dir), vectors)
     write_preprocessing(graph, Path(out_dir), target.project_name)
     return hls_model
+
+
+IO_ORDER = "hwai_io_order.json"
+
+
+def write_io_order(hls_model: Any, out_dir: Path) -> None:
+    """The top function's input and output variables in argument order: hls4ml's config file
+    lists their shapes by name in sorted order, which a linked project would take as the order."""
+    import json
+
+    order = {"inputs": [v.name for v in hls_model.get_input_variables()],
+             "outputs": [v.name for v in hls_model.get_output_variables()]}
+    (out_dir / IO_ORDER).write_text(json.dumps(order, indent=1) + "\n")
 
 
 def write_preprocessing(graph: Graph, out_dir: Path, project: str) -> None:
@@ -230,7 +244,7 @@ def _same(precision: Any, t: FixedType) -> bool:
 
 def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
     """The precisions hls4ml will print, keyed like ``'fc1.accum'``."""
-    out = {"input.result": hls_model.get_input_variables()[0].type.precision}
+    out = {_input_key(k): v.type.precision for k, v in enumerate(hls_model.get_input_variables())}
     for l in plan:
         layer = hls_model.graph.get(l.name)
         if layer is None:
@@ -240,9 +254,14 @@ def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
     return out
 
 
+def _input_key(k: int) -> str:
+    """``input.result`` for the first graph input, ``input<k>.result`` for the others."""
+    return f"input{k or ''}.result"
+
+
 def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
     """Raise if any hls4ml optimizer pass changed a type hwai set, or left a layer in."""
-    want = {"input.result": graph.tensor(graph.inputs[0]).type}
+    want = {_input_key(k): graph.tensor(t).type for k, t in enumerate(graph.inputs)}
     for l in plan:
         want[f"{l.name}.result"] = l.result
         want.update({f"{l.name}.{k}": t for k, t in op_of(l.node).hls4ml_precision(l).items()})
@@ -257,14 +276,19 @@ def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
 # --- testbench data ----------------------------------------------------------------------
 
 def write_tb_data(graph: Graph, out_dir: Path, codes: np.ndarray) -> tuple[Path, Path]:
-    """Golden input/output vectors in hls4ml's testbench format (one vector per line)."""
-    tin = graph.tensor(graph.inputs[0]).type
-    tout = graph.tensor(graph.outputs[0]).type
-    y = run(graph, codes)[graph.outputs[0]]
+    """Golden input/output vectors in hls4ml's testbench format (one vector per line; several
+    inputs or outputs side by side in graph order, as its testbench reads them)."""
+    from hwai.codegen.native import flat_inputs, split_inputs
+
+    flat = flat_inputs(graph, codes)
+    xs = split_inputs(graph, flat)
+    y = run(graph, xs)
+    ins = [graph.tensor(t).type.to_float(xs[t]) for t in graph.inputs]
+    outs = [graph.tensor(t).type.to_float(np.asarray(y[t]).reshape(len(flat), -1)) for t in graph.outputs]
     folder = Path(out_dir) / "tb_data"
     folder.mkdir(parents=True, exist_ok=True)
     paths = folder / "tb_input_features.dat", folder / "tb_output_predictions.dat"
-    for path, values in zip(paths, (tin.to_float(codes), tout.to_float(y))):
-        values = values.reshape(len(values), -1)   # a shaped tensor: row-major, as the firmware port
+    for path, parts in zip(paths, (ins, outs)):
+        values = np.concatenate(parts, axis=1)   # a shaped tensor: row-major, as the firmware port
         path.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in values))
     return paths

@@ -40,16 +40,26 @@ class HlsLayer:
 
 
 def layer_list(graph: Graph, plan: list[HlsLayer]) -> list[dict[str, Any]]:
-    """hls4ml's layer dicts for ``plan`` (a chain from the graph's single input); each op
-    writes its own (``Op.hls4ml_layer_dicts``)."""
+    """hls4ml's layer dicts for ``plan``: one ``InputLayer`` per graph input, then each op's
+    own dicts (``Op.hls4ml_layer_dicts``)."""
+    return layer_dicts(graph, plan)[0]
+
+
+def layer_dicts(graph: Graph, plan: list[HlsLayer]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The layer dicts and the hls4ml layers whose outputs are the graph outputs (in order).
+    The first dict of a node names the layers it reads (a graph with branches); the others
+    follow it in a chain; a tensor is read from the last dict of the layer computing it."""
     from hwai.ir.registry import op_of
 
-    tin = graph.tensor(graph.inputs[0])
-    out: list[dict[str, Any]] = [{"name": tin.name, "class_name": "InputLayer",
-                                  "data_format": "channels_last", "input_shape": list(tin.shape)}]
+    out: list[dict[str, Any]] = [{"name": t, "class_name": "InputLayer", "data_format": "channels_last",
+                                  "input_shape": list(graph.tensor(t).shape)} for t in graph.inputs]
+    last = {t: t for t in graph.inputs}      # IR tensor -> hls4ml layer whose output equals it
     for layer in plan:
-        out += op_of(layer.node).hls4ml_layer_dicts(graph, layer)
-    return out
+        dicts = op_of(layer.node).hls4ml_layer_dicts(graph, layer)
+        dicts[0].setdefault("inputs", [last[t] for t in layer.node.inputs])
+        out += dicts
+        last[layer.tensor] = dicts[-1]["name"]
+    return out, [last[t] for t in graph.outputs]
 
 
 def activation_dict(name: str, function: str, **extra: Any) -> dict[str, Any]:
@@ -72,7 +82,8 @@ def convert_layer_list(graph: Graph, plan: list[HlsLayer], hls_config: dict[str,
     # for a model with a FixedPointQuantizer, and it rewrites types); every type is set by name
     config.update(InputData=None, OutputPredictions=None,
                   HLSConfig={**hls_config, "Model": {**hls_config["Model"], "BitExact": False}})
-    return ModelGraph.from_layer_list(config, layer_list(graph, plan))
+    layers, outputs = layer_dicts(graph, plan)
+    return ModelGraph.from_layer_list(config, layers, inputs=list(graph.inputs), outputs=outputs)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from hwai.codegen.hlstypes import hls_type
 from hwai.data.dataset import Dataset
 from hwai.ir.graph import Graph
 from hwai.ir.types import FixedType
+from hwai.names import identifier
 
 FORMAT = "hwai-preprocessing-1"
 FILE = "preprocessing.json"
@@ -33,6 +34,8 @@ PARTICLE_FORMULA = ("model_input[p][i] = mask[p] ? (clip(raw[p][i], clip_lo[i], 
 
 def preprocessing_spec(data: Dataset, input_type: FixedType | None = None) -> dict[str, Any]:
     """Feature order, standardization constants and (with ``input_type``) the input codes' range."""
+    if data.meta.get("input_shapes"):   # several inputs (data.inputs: particles+features)
+        return inputs_spec(data, input_type)
     spec: dict[str, Any] = {
         "format": FORMAT, "source": data.source, "standardize": _mode(data),
         "formula": FORMULA, "features": [_feature(i, n, m, s) for i, (n, m, s)
@@ -53,9 +56,41 @@ def attach(graph: Graph, data: Dataset) -> Graph:
     from dataclasses import replace
 
     tin = graph.tensor(graph.inputs[0])
+    shapes = data.meta.get("input_shapes")
+    if shapes is not None:   # several inputs: each must be the view the data holds for it
+        if [list(graph.tensor(t).shape) for t in graph.inputs] != [list(s) for s in shapes]:
+            return graph
+        types = [graph.tensor(t).type for t in graph.inputs]
+        return replace(graph, meta={**graph.meta, "preprocessing": inputs_spec(data, types)})
     if tuple(tin.shape) != tuple(data.x_train.shape[1:]):   # e.g. a feature subset: nothing exact to say
         return graph
     return replace(graph, meta={**graph.meta, "preprocessing": preprocessing_spec(data, tin.type)})
+
+
+INPUTS_FORMULA = "one input port per view, each preprocessed by its own rule (inputs[k])"
+
+
+def inputs_spec(data: Dataset, types: FixedType | list[FixedType] | None = None) -> dict[str, Any]:
+    """Several inputs (:mod:`hwai.data.hybrid`): one ordinary spec per input (its view's
+    constants, its own input type and header ``hwai_preprocess_<name>.h``); ``features`` lists
+    them all, each name prefixed with its input's."""
+    from dataclasses import replace
+
+    names, views = data.meta["input_names"], data.meta["views"]
+    types = types if isinstance(types, list) else [types] * len(names)
+    specs = []
+    for name, t in zip(names, types):
+        v = views[name]
+        meta = {"standardize": data.meta.get("standardize", "standard")}
+        if "clip" in v:
+            meta.update(inputs="particles", particles=data.meta["particles"], clip=v["clip"])
+        view = replace(data, feature_names=tuple(v["features"]), mean=np.asarray(v["mean"]),
+                       std=np.asarray(v["scale"]), meta=meta)
+        specs.append({"name": name, "header": f"hwai_{identifier(name)}_preprocess.h", **preprocessing_spec(view, t)})
+    features = [{**f, "index": k, "name": f"{sp['name']}.{f['name']}"}
+                for k, (sp, f) in enumerate((sp, f) for sp in specs for f in sp["features"])]
+    return {"format": FORMAT, "source": data.source, "standardize": _mode(data), "formula": INPUTS_FORMULA,
+            "features": features, "clipping": None, "inputs": specs}
 
 
 def _add_particles(spec: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -106,10 +141,11 @@ def c_float(value: float) -> str:
     return (text if any(c in text for c in ".eE") else text + ".0") + "f"
 
 
-def header_context(spec: dict[str, Any]) -> dict[str, Any]:
-    """Template context of ``hwai_preprocess.h``."""
+def header_context(spec: dict[str, Any], prefix: str = "hwai_") -> dict[str, Any]:
+    """Template context of ``hwai_preprocess.h`` (``prefix`` starts every C name in it: one
+    header per input of a model with several inputs, ``hwai_<input>_``)."""
     t = spec["input_type"]
-    return {"spec": spec, "features": spec["features"], "n": len(spec["features"]), "t": t,
+    return {"p": prefix, "P": prefix.upper(), "spec": spec, "features": spec["features"], "n": len(spec["features"]), "t": t,
             "means": ", ".join(c_float(f["mean"]) for f in spec["features"]),
             "scales": ", ".join(c_float(f["scale"]) for f in spec["features"]),
             "names": ", ".join(f'"{_c_string(f["name"])}"' for f in spec["features"]),
@@ -131,6 +167,10 @@ def _c_string(s: str) -> str:
 def project_files(graph: Graph) -> dict[str, str]:
     """``hwai_preprocess.h`` for an emitted project, when the graph carries its preprocessing."""
     spec = graph.meta.get("preprocessing")
+    if spec and "inputs" in spec:   # one header per input
+        return {s["header"]: templates.render("native/hwai_preprocess.h.j2",
+                                              **header_context(s, f"hwai_{identifier(s['name'])}_"))
+                for s in spec["inputs"] if "input_type" in s}
     if not spec or "input_type" not in spec:
         return {}
     return {HEADER: templates.render("native/hwai_preprocess.h.j2", **header_context(spec))}
@@ -139,13 +179,18 @@ def project_files(graph: Graph) -> dict[str, str]:
 def readme_context(graph: Graph) -> dict[str, Any]:
     """Context of ``native/preprocess.md.j2`` (the README section; empty without a spec)."""
     spec = graph.meta.get("preprocessing")
-    return {"preprocessing": spec, "preprocessing_table": markdown_table(spec) if spec else ""}
+    if spec and "inputs" in spec:   # several inputs: one section each (native/preprocess.md.j2)
+        return {"preprocessing": None, "preprocessing_table": "",
+                "preprocessing_inputs": [{"spec": s, "table": markdown_table(s)} for s in spec["inputs"]
+                                         if "input_type" in s]}
+    return {"preprocessing": spec, "preprocessing_table": markdown_table(spec) if spec else "",
+            "preprocessing_inputs": []}
 
 
 def hls_readme(graph: Graph, project: str) -> str | None:
     """README.md for the hls4ml project folder (hls4ml writes none): the preprocessing section."""
     ctx = readme_context(graph)
-    if not ctx["preprocessing"] or "input_type" not in ctx["preprocessing"]:
+    if not ctx["preprocessing_inputs"] and (not ctx["preprocessing"] or "input_type" not in ctx["preprocessing"]):
         return None
     body = templates.render("native/preprocess.md.j2", **ctx)
     return (f"# {project} — hls4ml project generated by hwai\n\n"

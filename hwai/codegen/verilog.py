@@ -11,12 +11,14 @@ from typing import Any
 
 from hwai.codegen.fileset import FileSet
 from hwai.codegen.templates import render, static_file
-from hwai.codegen.verilog_context import verilog_context
+from hwai.codegen.verilog_context import io_ports, verilog_context
 from hwai.estimate.cost import Coefficients
 from hwai.ir.graph import Graph
 from hwai.target import Target
 
 CAST_LIB = "hwai_cast.v"
+# the flat-bus wrapper hwai's testbenches drive for a graph with several inputs or outputs
+SIM_TOP = "hwai_flat_io"
 
 
 def generate_verilog(graph: Graph, target: Target | None = None,
@@ -59,3 +61,16 @@ def verilator_driver(ctx: dict[str, Any]) -> str:
     streams 32-bit-word-packed vectors from a binary file, one per clock."""
     words = {"in_words": -(-ctx["in_width"] // 32), "out_words": -(-ctx["out_width"] // 32)}
     return render("verilog/sim_main.cpp.j2", **ctx, **words, drain_cycles=100_000)
+
+
+def sim_top(graph: Graph, module: str) -> tuple[str, dict[str, str]]:
+    """The module hwai's testbenches drive and the extra source it needs: the design itself
+    for one input and one output; else a wrapper putting every input bus on one flat
+    ``in_data`` and every output bus on ``out_data`` (graph order), the layout of the
+    test-vector rows (:func:`hwai.codegen.native.flat_inputs`)."""
+    ins, outs = io_ports(graph)
+    if len(ins) == 1 and len(outs) == 1:
+        return module, {}
+    text = render("verilog/flat_io.v.j2", module=module, wrapper=SIM_TOP, in_ports=ins, out_ports=outs,
+                  in_width=sum(p["width"] for p in ins), out_width=sum(p["width"] for p in outs))
+    return SIM_TOP, {f"tb_{SIM_TOP}.v": text}

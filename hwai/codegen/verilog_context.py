@@ -405,40 +405,87 @@ def _max_chain(layer: Layer, col: list[Sig], pre: str) -> Sig:
 
 def verilog_context(graph: Graph, stages: int | dict[str, int] = 1, style: str = "csd",
                     coeffs: Coefficients | None = None, module: str | None = None) -> dict:
-    """The template context: ports, layers (wires/casts/regs), total pipeline depth."""
+    """The template context: ports, layers (wires/casts/regs), total pipeline depth.
+
+    A graph with branches is scheduled as soon as possible: each tensor is ready ``lat``
+    cycles after the inputs (the registers on its longest path); a node reading tensors of
+    different readiness gets delay registers on the earlier ones (:func:`_aligned`), and
+    every output is delayed to the latest, so all outputs are valid in the same cycle.
+    """
     if style not in MULT_STYLES:
         raise ValueError(f"style {style!r} not one of {MULT_STYLES}")
     graph.validate()
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise ValueError("Verilog emitter supports single-input single-output graphs")
     coeffs = coeffs or Coefficients.fitted()
+    in_ports, out_ports = io_ports(graph)
     graph = distinct_prefixes(graph)
     iv = intervals(graph)
-    tin = graph.tensor(graph.inputs[0])
-    env = {tin.name: element_sigs(tin.name, iv[tin.name][0], iv[tin.name][1], tin.type)}
-    layers = []
+    env = {t: element_sigs(t, iv[t][0], iv[t][1], graph.tensor(t).type) for t in graph.inputs}
+    lat = dict.fromkeys(graph.inputs, 0)
+    layers: list[Layer] = []
     for node in graph.nodes:
-        xs = env[node.inputs[0]]
         check_rank1(graph, node, "Verilog")
+        ready = max(lat[t] for t in node.inputs)
+        xs = [s for t in node.inputs for s in _aligned(layers, env, lat, t, ready)]
         n_st = stages.get(node.name, 1) if isinstance(stages, dict) else int(stages)
         layer, outs = op_of(node).verilog(graph, node, xs, max(1, n_st), style, coeffs)
         layers.append(layer)
         env[node.outputs[0]] = outs
-    tout = graph.tensor(graph.outputs[0])
+        lat[node.outputs[0]] = ready + layer.stages
+    latency = max(lat[t] for t in graph.outputs)
+    outs = {t: _aligned(layers, env, lat, t, latency) for t in graph.outputs}
+    tin, tout = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     return {
         "module": identifier(module or graph.name, "verilog"),
-        "in_elems": [_port(s, tin.type, i) for i, s in enumerate(env[tin.name])],
-        "out_elems": [_port(s, tout.type, i) for i, s in enumerate(env[tout.name])],
-        "in_width": tin.size * tin.type.width, "out_width": tout.size * tout.type.width,
+        "multi": len(in_ports) > 1 or len(out_ports) > 1,
+        "in_ports": in_ports, "out_ports": out_ports,
+        "in_elems": [e for p, t in zip(in_ports, graph.inputs) for e in _elems(env[t], p)],
+        "out_elems": [e for p, t in zip(out_ports, graph.outputs) for e in _elems(outs[t], p)],
+        "in_width": sum(p["width"] for p in in_ports), "out_width": sum(p["width"] for p in out_ports),
         "in_type": tin.type, "out_type": tout.type,
         "in_elem_width": tin.type.width, "out_elem_width": tout.type.width,
         "n_in": tin.size, "n_out": tout.size,
-        "latency": sum(layer.stages for layer in layers),
+        "latency": latency,
         "layers": [vars(layer) for layer in layers], "style": style,
     }
 
 
-def _port(s: Sig, t: FixedType, i: int) -> dict:
-    w = t.width
-    return {"sig": s.name, "width": s.width, "lo": i * w, "hi": i * w + w - 1,
-            "ext": "" if t.signed else "1'b0, ", "tw": w}
+def io_ports(graph: Graph) -> tuple[list[dict], list[dict]]:
+    """The module's ports: one bus per graph input and output, named from the tensor
+    (single-input single-output graphs keep ``in_data`` / ``out_data``); element i of a
+    bus at bits [i*W, (i+1)*W) of its tensor's W-bit codes. ``offset``: where the bus
+    sits in the flat vector of all inputs (outputs) laid end to end in graph order."""
+    multi = len(graph.inputs) > 1 or len(graph.outputs) > 1
+    names = unique_identifiers(list(graph.inputs) + list(graph.outputs), "verilog",
+                               taken={"clk", "rst", "in_valid", "out_valid", "in_data", "out_data"})
+
+    def ports(tensors: tuple[str, ...], flat: str) -> list[dict]:
+        out, offset = [], 0
+        for t in tensors:
+            x = graph.tensor(t)
+            out.append({"tensor": t, "port": names[t] if multi else flat, "elem_width": x.type.width,
+                        "n": x.size, "width": x.size * x.type.width, "offset": offset,
+                        "type": str(x.type), "signed": x.type.signed})
+            offset += x.size * x.type.width
+        return out
+    return ports(graph.inputs, "in_data"), ports(graph.outputs, "out_data")
+
+
+def _aligned(layers: list[Layer], env: dict, lat: dict, tensor: str, ready: int) -> list[Sig]:
+    """``tensor``'s signals as seen in cycle ``ready`` (>= ``lat[tensor]``): one register per
+    cycle of delay, made once per tensor and cycle and shared by every reader."""
+    sigs = env[tensor]
+    for c in range(lat[tensor] + 1, ready + 1):
+        key = f"{tensor}@{c}"
+        if key not in env:
+            layer = Layer(f"{ident(tensor)}_at{c}", "delay")
+            env[key] = [_register(layer, s, f"{ident(tensor)}_{i}_at{c}") for i, s in enumerate(sigs)]
+            layers.append(layer)
+        sigs = env[key]
+    return sigs
+
+
+def _elems(sigs: list[Sig], port: dict) -> list[dict]:
+    ext = "" if port["signed"] else "1'b0, "
+    w = port["elem_width"]
+    return [{"sig": s.name, "width": s.width, "bus": port["port"], "lo": i * w, "hi": i * w + w - 1,
+             "ext": ext, "tw": w} for i, s in enumerate(sigs)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from typing import Any
 
@@ -134,5 +134,17 @@ def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -
         total = total + cost
         if note:
             notes.append(f"{node.name}: {note}")
+    total = replace(total, latency_cycles=critical_path(graph, per_node))
     return Estimate(per_node, total, f"analytic-v2 ({coeffs.source})", tuple(notes))
+
+
+def critical_path(graph: Graph, per_node: Mapping[str, Cost]) -> int:
+    """Latency of the longest input-to-output path (a chain: the sum of its nodes'), the
+    schedule the Verilog emitter builds: a node starts when its latest input is ready."""
+    ready = dict.fromkeys(graph.inputs, 0)
+    for node in graph.nodes:
+        start = max((ready.get(t, 0) for t in node.inputs), default=0)
+        for t in node.outputs:
+            ready[t] = start + per_node[node.name].latency_cycles
+    return max((ready.get(t, 0) for t in graph.outputs), default=0)
 

@@ -12,13 +12,14 @@ TensorFlow, QKeras and tfmot are imported lazily: ``import hwai`` stays fast.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hwai.errors import UnsupportedLayerError
-from hwai.frontends import hgq
+from hwai.frontends import hgq, keras_graph
 from hwai.frontends import keras_conv as kc
 from hwai.frontends import keras_layers as kl
 from hwai.frontends import keras_norm as kn
@@ -82,7 +83,7 @@ class _Emitter:
             self.pending_float = False
 
 
-def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | None = None,
+def lower_keras(model: Any, input_type: FixedType | dict[str, FixedType], *, weight_type: FixedType | None = None,
                 act_type: FixedType | None = None, name: str = "model", table: Any = None,
                 output: str = "logits") -> Graph:
     """Lower a Sequential (or linear functional) Keras/QKeras model to a typed IR graph.
@@ -94,6 +95,13 @@ def lower_keras(model: Any, input_type: FixedType, *, weight_type: FixedType | N
     quantizers without an exact fixed-point equivalent.
     """
     model = _strip_pruning(model)
+    if keras_graph.is_graph(model):   # branches, several inputs or outputs
+        if output == "softmax":
+            raise UnsupportedLayerError("lower: output softmax is for single-output chain models; a model with "
+                                        "branches or several inputs/outputs keeps its logits (drop 'output')")
+        graph = keras_graph.lower_graph(model, input_type, weight_type or DEFAULT_TYPE,
+                                        act_type or DEFAULT_TYPE, name, _rules(table))
+        return infer_precision(graph)
     layers = _chain_layers(model)
     if hgq.is_hgq_model(model):  # HGQ proxy: per-element quantizers and per-weight types
         return hgq.lower_hgq(model, layers, input_type, input_name=_input_name(model), name=name)
@@ -122,11 +130,21 @@ def check_supported(model: Any) -> None:
     before any training time is spent.
     """
     model = _strip_pruning(model)
+    if keras_graph.is_graph(model):
+        keras_graph.check_graph(model, _rules())
+        return
     _single_input(model)
     if hgq.is_hgq_model(model):
         hgq.check_supported(_chain_layers(model))
         return
     _plan(_chain_layers(model))
+
+
+def _rules(table: Any = None) -> keras_graph.ChainRules:
+    """This module's chain rules, for the walk over functional graphs (``table``: the recipe's
+    lookup-table options, as for a chain)."""
+    return keras_graph.ChainRules(_plan, _emit_step, functools.partial(_Emitter, table=kt.table_options(table)),
+                                  _is_softmax_layer)
 
 
 def _single_input(model: Any) -> None:
@@ -408,6 +426,9 @@ def keras_logits(model: Any, x: np.ndarray) -> np.ndarray:
     """The model's pre-softmax output (float64) for real inputs ``x``."""
     import tensorflow as tf
 
+    if keras_graph.is_graph(_strip_pruning(model)):   # x: one array per input; outputs side by side
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        return np.concatenate(keras_graph.graph_logits(_strip_pruning(model), xs, _rules()), axis=1)
     layers = _chain_layers(_strip_pruning(model))
     h = tf.convert_to_tensor(np.asarray(x, dtype=np.float32).reshape((len(x),) + tuple(model.input_shape[1:])))
     for layer in layers:

@@ -47,12 +47,27 @@ def eval_node(graph: Graph, node: Node, xs: list[IntArray]) -> list[IntArray]:
 
 
 def run_float(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Quantize real inputs with the input type, run, and return the first output as floats."""
-    tin = graph.tensor(graph.inputs[0]).type
+    """Quantize real inputs with the input types, run, and return the first output as floats.
+    Several inputs: ``x`` holds them side by side per row, each flattened, in graph order."""
     tout = graph.tensor(graph.outputs[0]).type
-    assert tin is not None and tout is not None
-    q = tin.from_float(np.asarray(x).reshape(len(x), -1))
-    return tout.to_float(run(graph, q)[graph.outputs[0]])
+    assert tout is not None
+    return tout.to_float(run(graph, input_codes(graph, x))[graph.outputs[0]])
+
+
+def input_codes(graph: Graph, x: np.ndarray) -> dict[str, IntArray]:
+    """Each input's codes of real rows ``x`` (graph inputs side by side, each flattened)."""
+    x = np.asarray(x).reshape(len(x), -1)
+    if len(graph.inputs) == 1:
+        return {graph.inputs[0]: graph.tensor(graph.inputs[0]).type.from_float(x)}
+    out, col = {}, 0
+    for name in graph.inputs:
+        t = graph.tensor(name)
+        assert t.type is not None
+        out[name] = t.type.from_float(x[:, col:col + t.size])
+        col += t.size
+    if col != x.shape[1]:
+        raise IRError(f"graph {graph.name!r} takes {col} input values per row, got {x.shape[1]}")
+    return out
 
 
 def _bind_inputs(graph: Graph, inputs: IntArray | Mapping[str, IntArray]) -> Env:

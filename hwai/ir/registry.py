@@ -31,6 +31,8 @@ OP_TABLE: dict[str, str] = {
     "softmax": "hwai.ops.softmax:Softmax",
     "batchnorm": "hwai.ops.batchnorm:BatchNorm",
     "pool": "hwai.ops.pool:Pool",
+    "add": "hwai.ops.add:Add",
+    "concat": "hwai.ops.concat:Concat",
 }
 
 

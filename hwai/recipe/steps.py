@@ -19,13 +19,14 @@ from hwai import data as datasets  # datasets.load_dataset: looked up per call (
 from hwai.budget import check_budget
 from hwai.codegen import emitters, preprocess
 from hwai.codegen.emitters import CSIM_BACKENDS
+from hwai.codegen.native import flat_inputs
 from hwai.distill import distill_report
 from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
 from hwai.estimate import ebops, estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
-from hwai.ir.interp import run_float
+from hwai.ir.interp import input_codes, run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.registry import op_of
 from hwai.metrics import classification_metrics
@@ -397,8 +398,7 @@ def csim_vectors(ctx: RunContext) -> np.ndarray:
     """The test vectors every backend is checked with (real rows + random + corners)."""
     if ctx.state.vectors is None:
         n = next((int(s.cfg["vectors"]) for s in ctx.recipe.steps if s.name == "csim"), 10000)
-        tin = ctx.graph.tensor(ctx.graph.inputs[0]).type
-        real = tin.from_float(ctx.data.x_test)
+        real = flat_inputs(ctx.graph, input_codes(ctx.graph, ctx.data.x_test))
         ctx.state.vectors = make_vectors(ctx.graph, n, ctx.seed, real_codes=real)
         vdir = ctx.run_dir / "vectors"
         vdir.mkdir(exist_ok=True)

@@ -127,11 +127,11 @@ def range_figures(graph: Any, x: np.ndarray | None) -> list[dict]:
             for node in graph.nodes for t, values in op_of(node).weight_values(node)]
     if x is None:
         return figs
-    from hwai.ir.interp import run
+    from hwai.ir.interp import input_codes, run
 
     tin = graph.tensor(graph.inputs[0]).type
     figs.insert(0, _hist(f"input features vs {tin}", x.ravel(), tin))
-    env = run(graph, tin.from_float(x.reshape(len(x), -1)), trace=True)
+    env = run(graph, input_codes(graph, x), trace=True)   # several inputs: side by side in x
     for node in graph.nodes:
         exact = op_of(node).pre_cast(graph, node, env)
         if exact is not None:

@@ -67,8 +67,9 @@ def _preprocessing(spec: dict | None) -> list[str]:
 
     t = spec.get("input_type")
     codes = (f", then `{t['hls']}` ({t['rounding']} rounding, {t['overflow']} overflow)" if t else "")
+    headers = ", ".join(f"`{s['header']}`" for s in spec.get("inputs") or []) or "`hwai_preprocess.h`"
     return ["## Input preprocessing", "", f"Standardization: {spec['standardize']}. `{spec['formula']}`{codes}; "
-            "constants in `preprocessing.json` and, for firmware, `hwai_preprocess.h` in each project.", "",
+            f"constants in `preprocessing.json` and, for firmware, {headers} in each project.", "",
             markdown_table(spec)]
 
 

@@ -83,7 +83,10 @@ def _handoff_differences(project: Path, n_vectors: int, log: Callable[[str], Non
 def _run_backend(backend: str, graph: Graph, project: Path, vectors: np.ndarray):
     if backend == "native":
         from hwai.sim.native_csim import csim_native
-        return csim_native(graph, project, vectors), None
+        got = csim_native(graph, project, vectors)
+        if isinstance(got, dict):   # several outputs: side by side in graph order
+            got = np.concatenate([got[o] for o in graph.outputs], axis=1)
+        return got, None
     from hwai.sim.hls4ml_csim import csim_hls4ml_project
     return csim_hls4ml_project(graph, project, vectors), None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwai.codegen.native import split_inputs
 from hwai.errors import MismatchError
 from hwai.ir.graph import Graph
 from hwai.ir.interp import run
@@ -45,8 +46,10 @@ def compare(graph: Graph, x_codes: np.ndarray, got: np.ndarray,
     trace may cover only a prefix, e.g. just the first mismatching vector).
     """
     x = np.asarray(x_codes, dtype=np.int64)
-    golden = run(graph, x, trace=trace is not None)
-    want = np.asarray(golden[graph.outputs[0]]).reshape(len(x), -1)
+    feed = x if len(graph.inputs) == 1 else split_inputs(graph, x.reshape(len(x), -1))
+    golden = run(graph, feed, trace=trace is not None)
+    # several outputs side by side in graph order (hwai.codegen.native.golden_outputs)
+    want = np.concatenate([np.asarray(golden[o]).reshape(len(x), -1) for o in graph.outputs], axis=1)
     got = np.asarray(got).reshape(want.shape)
     bad = np.any(got != want, axis=1)
     n_bad = int(bad.sum())

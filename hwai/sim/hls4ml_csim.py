@@ -28,17 +28,23 @@ def to_codes(values: np.ndarray, ftype: FixedType, what: str) -> np.ndarray:
     return codes
 
 
-def _float_inputs(graph: Graph, x_codes: np.ndarray) -> np.ndarray:
-    tin = graph.tensor(graph.inputs[0]).type
-    x = np.asarray(x_codes, dtype=np.int64).reshape(len(x_codes), -1)
-    return np.ascontiguousarray(tin.to_float(x))
+def _float_inputs(graph: Graph, x_codes: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Real values per graph input (a list for several inputs, as hls4ml's predict takes them)."""
+    from hwai.codegen.native import flat_inputs, split_inputs
+
+    xs = split_inputs(graph, flat_inputs(graph, x_codes))
+    out = [np.ascontiguousarray(graph.tensor(t).type.to_float(xs[t])) for t in graph.inputs]
+    return out[0] if len(out) == 1 else out
 
 
 def _predict(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> np.ndarray:
+    """Output codes, the graph outputs side by side in order (as :func:`hwai.codegen.native.golden_outputs`)."""
     x = _float_inputs(graph, x_codes)
-    y = np.asarray(hls_model.predict(x), dtype=np.float64).reshape(len(x), -1)
-    out = graph.outputs[0]
-    return to_codes(y, graph.tensor(out).type, out)
+    n = len(x[0]) if isinstance(x, list) else len(x)
+    y = hls_model.predict(x)
+    ys = y if len(graph.outputs) > 1 else [y]
+    return np.concatenate([to_codes(np.asarray(v, dtype=np.float64).reshape(n, -1), graph.tensor(o).type, o)
+                           for v, o in zip(ys, graph.outputs)], axis=1)
 
 
 def csim_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> np.ndarray:
@@ -53,8 +59,25 @@ def csim_hls4ml_project(graph: Graph, project: Path, x_codes: np.ndarray) -> np.
     from hwai.codegen.hls4ml_bridge import compile_hls4ml
 
     linked = hls4ml.converters.link_existing_project(str(project))
+    _argument_order(linked, Path(project))
     compile_hls4ml(linked)
     return _predict(graph, linked, x_codes)
+
+
+def _argument_order(linked: Any, project: Path) -> None:
+    """Put a linked project's variables in the top function's argument order (recorded by
+    :func:`hwai.codegen.hls4ml_bridge.write_io_order`; hls4ml's config lists them sorted)."""
+    import json
+
+    from hwai.codegen.hls4ml_bridge import IO_ORDER
+
+    path = project / IO_ORDER
+    if not path.is_file():
+        return
+    order = json.loads(path.read_text())
+    for attr, key in (("in_vars", "inputs"), ("out_vars", "outputs")):
+        by_name = {v.name: v for v in getattr(linked, attr)}
+        setattr(linked, attr, [by_name[n] for n in order[key]])
 
 
 def trace_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> dict[str, np.ndarray]:
@@ -67,7 +90,7 @@ def trace_hls4ml(graph: Graph, hls_model: Any, x_codes: np.ndarray) -> dict[str,
     for layer, values in sorted(traced.items()):
         name = tensors.get(layer)
         if name is not None:
-            v = np.asarray(values, dtype=np.float64).reshape(len(x_codes), -1)
+            v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
             out[name] = _trace_codes(v, graph.tensor(name).type)
     return out
 

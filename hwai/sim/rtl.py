@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from hwai.codegen.fileset import FileSet
-from hwai.codegen.verilog import CAST_LIB, testbench_files, top_module, verilator_driver
+from hwai.codegen.verilog import CAST_LIB, sim_top, testbench_files, top_module, verilator_driver
+from hwai.codegen.verilog_context import io_ports
 from hwai.errors import HwaiError, MismatchError, require_tool
 from hwai.ir.graph import Graph
 from hwai.progress import progress
@@ -51,32 +52,49 @@ Progress = Callable[[str], None]
 # --- vector files -------------------------------------------------------------------
 
 
-def pack_hex(codes: np.ndarray, width: int) -> list[str]:
-    """One hex line per row: element i in bits [i*width, (i+1)*width) (two's complement)."""
-    u = np.asarray(codes, dtype=object) & ((1 << width) - 1)
-    shifts = [1 << (i * width) for i in range(u.shape[1])]
-    return [format(sum(int(v) * s for v, s in zip(row, shifts)), "x") for row in u]
+# element width: one for every column, or one per column (several inputs side by side)
+Width = int | np.ndarray
 
 
-def unpack_hex(lines: list[str], n: int, width: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`pack_hex`, sign-extending when ``signed``."""
-    mask, out = (1 << width) - 1, np.zeros((len(lines), n), dtype=np.int64)
+def col_widths(width: Width, n: int) -> np.ndarray:
+    """Per-column element widths: one width for all ``n`` columns, or one per column."""
+    return np.broadcast_to(np.asarray(width, dtype=np.int64), (n,))
+
+
+def _offsets(width: Width, n: int) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(col_widths(width, n))]).astype(np.int64)
+
+
+def pack_hex(codes: np.ndarray, width: Width) -> list[str]:
+    """One hex line per row: element i in its bits (offset of the widths before it; two's complement)."""
+    n = np.asarray(codes).shape[1]
+    ws, offs = col_widths(width, n), _offsets(width, n)
+    u = [np.asarray(codes, dtype=object)[:, i] & ((1 << int(ws[i])) - 1) for i in range(n)]
+    return [format(sum(int(u[i][r]) << int(offs[i]) for i in range(n)), "x") for r in range(len(codes))]
+
+
+def unpack_hex(lines: list[str], n: int, width: Width, signed: bool | np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_hex`, sign-extending the columns that are ``signed``."""
+    ws, offs = col_widths(width, n), _offsets(width, n)
+    sg = np.broadcast_to(np.asarray(signed, dtype=bool), (n,))
+    out = np.zeros((len(lines), n), dtype=np.int64)
     for r, line in enumerate(lines):
         v = int(line, 16)
         for i in range(n):
-            e = (v >> (i * width)) & mask
-            out[r, i] = e - (1 << width) if signed and e >> (width - 1) else e
+            w = int(ws[i])
+            e = (v >> int(offs[i])) & ((1 << w) - 1)
+            out[r, i] = e - (1 << w) if sg[i] and e >> (w - 1) else e
     return out
 
 
-def n_words(n: int, width: int) -> int:
-    """32-bit words holding ``n`` elements of ``width`` bits."""
-    return -(-n * width // 32)
+def n_words(n: int, width: Width) -> int:
+    """32-bit words holding ``n`` elements of ``width`` bits (or of per-column widths)."""
+    return -(-int(_offsets(width, n)[-1]) // 32)
 
 
-def _pieces(i: int, width: int):
-    """(word, shift in word, bit offset in element, bits) pieces of element ``i``."""
-    off, done = i * width, 0
+def _pieces(off: int, width: int):
+    """(word, shift in word, bit offset in element, bits) pieces of an element at bit ``off``."""
+    done = 0
     while done < width:
         q, s = divmod(off + done, 32)
         take = min(32 - s, width - done)
@@ -84,32 +102,46 @@ def _pieces(i: int, width: int):
         done += take
 
 
-def pack_words(codes: np.ndarray, width: int) -> np.ndarray:
+def pack_words(codes: np.ndarray, width: Width) -> np.ndarray:
     """(rows, n) codes -> (rows, words) little-endian uint32, the layout of :func:`pack_hex`."""
-    if not 1 <= width <= 64:
-        raise ValueError(f"element width {width} outside 1..64")
     c = np.asarray(codes, dtype=np.int64)
+    ws, offs = col_widths(width, c.shape[1]), _offsets(width, c.shape[1])
+    if ws.size and not (ws.min() >= 1 and ws.max() <= 64):
+        raise ValueError(f"element width outside 1..64: {sorted(set(ws.tolist()))}")
     out = np.zeros((c.shape[0], n_words(c.shape[1], width)), dtype="<u4")
     for i in range(c.shape[1]):
         u = c[:, i].astype(np.uint64)            # two's complement bits
-        for q, s, lo, take in _pieces(i, width):
+        for q, s, lo, take in _pieces(int(offs[i]), int(ws[i])):
             part = (u >> np.uint64(lo)) & np.uint64((1 << take) - 1)
             out[:, q] |= (part << np.uint64(s)).astype("<u4")
     return out
 
 
-def unpack_words(words: np.ndarray, n: int, width: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`pack_words`, sign-extending when ``signed``."""
+def unpack_words(words: np.ndarray, n: int, width: Width, signed: bool | np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_words`, sign-extending the columns that are ``signed``."""
     w = np.asarray(words).astype(np.uint64)
+    ws, offs = col_widths(width, n), _offsets(width, n)
+    sg = np.broadcast_to(np.asarray(signed, dtype=bool), (n,))
     out = np.zeros((w.shape[0], n), dtype=np.uint64)
     for i in range(n):
-        for q, s, lo, take in _pieces(i, width):
+        for q, s, lo, take in _pieces(int(offs[i]), int(ws[i])):
             part = (w[:, q] >> np.uint64(s)) & np.uint64((1 << take) - 1)
             out[:, i] |= part << np.uint64(lo)
     res = out.astype(np.int64)
-    if signed and width < 64:
-        res -= ((res >> (width - 1)) & 1) << width
+    for i in range(n):
+        b = int(ws[i])
+        if sg[i] and b < 64:
+            res[:, i] -= ((res[:, i] >> (b - 1)) & 1) << b
     return res
+
+
+def io_layout(graph: Graph) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(widths, signed) per column of the flat input and output rows (graph order)."""
+    def cols(ports: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        return (np.array([p["elem_width"] for p in ports for _ in range(p["n"])], dtype=np.int64),
+                np.array([p["signed"] for p in ports for _ in range(p["n"])], dtype=bool))
+    ins, outs = io_ports(graph)
+    return cols(ins), cols(outs)
 
 
 # --- tools ----------------------------------------------------------------------------
@@ -129,9 +161,8 @@ def _run(cmd: list[str], cwd: Path, log: Path, timeout: float) -> None:
 
 
 def _tb_context(graph: Graph, module: str) -> dict:
-    tin, tout = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
-    return {"module": module, "in_width": tin.size * tin.type.width,
-            "out_width": tout.size * tout.type.width}
+    (wi, _), (wo, _) = io_layout(graph)
+    return {"module": sim_top(graph, module)[0], "in_width": int(wi.sum()), "out_width": int(wo.sum())}
 
 
 def _fileset(files: FileSet | Mapping[str, bytes] | str | Path) -> FileSet:
@@ -168,7 +199,8 @@ def verilator_build(graph: Graph, files: FileSet | Mapping[str, bytes] | str | P
     exe = require_tool("verilator", INSTALL["verilator"])
     fs = _fileset(files)
     module = top_module(fs)
-    fs = FileSet({**dict(fs), "sim_main.cpp": verilator_driver(_tb_context(graph, module))})
+    top, extra = sim_top(graph, module)
+    fs = FileSet({**dict(fs), **extra, "sim_main.cpp": verilator_driver(_tb_context(graph, module))})
     flags = [*VERILATOR_FLAGS, *(["--threads", str(threads)] if threads > 1 else [])]
     key = _build_key(fs, flags, exe)
     final = verilator_cache(cache_dir) / key
@@ -179,8 +211,8 @@ def verilator_build(graph: Graph, files: FileSet | Mapping[str, bytes] | str | P
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=final.parent))
     fs.write(work)
-    _run([exe, "--cc", "--exe", "--build", *flags, "--top-module", module, "-Mdir", "obj",
-          "-o", "hwai_vsim", f"{module}.v", CAST_LIB, "sim_main.cpp", "-CFLAGS", CXX_FLAGS,
+    _run([exe, "--cc", "--exe", "--build", *flags, "--top-module", top, "-Mdir", "obj",
+          "-o", "hwai_vsim", f"{module}.v", *extra, CAST_LIB, "sim_main.cpp", "-CFLAGS", CXX_FLAGS,
           "-j", "2"], work, work / "build.log", timeout)
     try:
         os.replace(work, final)               # atomic: a concurrent build of the same key wins
@@ -203,22 +235,22 @@ def verilator_stream(exe: Path, graph: Graph, x_codes: np.ndarray,
     ``jobs`` > 1 splits the vectors into that many contiguous shards, each streamed by
     its own process (each resets the pipeline first, so shards are independent).
     """
-    tin, tout = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    (wi, _), (wo, so) = io_layout(graph)
     x = np.asarray(x_codes, dtype=np.int64).reshape(len(x_codes), -1)
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hwai_rtl_"))
     work.mkdir(parents=True, exist_ok=True)
     shards = np.array_split(x, max(1, min(jobs, len(x))))
     for k, shard in enumerate(shards):
-        pack_words(shard, tin.type.width).tofile(work / f"in{k}.bin")
+        pack_words(shard, wi).tofile(work / f"in{k}.bin")
     if progress:
         progress(f"verilator: {len(x)} vectors, {len(shards)} process(es)")
     _run_all([[str(exe), f"in{k}.bin", f"out{k}.bin"] for k in range(len(shards))], work, timeout)
     words = np.concatenate([np.fromfile(work / f"out{k}.bin", dtype="<u4")
                             for k in range(len(shards))])
-    ow = n_words(tout.size, tout.type.width)
+    ow = n_words(len(wo), wo)
     if words.size != len(x) * ow:
         raise HwaiError(f"verilator: {words.size // ow} outputs for {len(x)} inputs (see {work})")
-    return unpack_words(words.reshape(len(x), ow), tout.size, tout.type.width, tout.type.signed)
+    return unpack_words(words.reshape(len(x), ow), len(wo), wo, so)
 
 
 def _run_all(cmds: list[list[str]], cwd: Path, timeout: float) -> None:
@@ -237,18 +269,19 @@ def _run_all(cmds: list[list[str]], cwd: Path, timeout: float) -> None:
 def icarus_sim(graph: Graph, files: FileSet, x: np.ndarray, work: Path, timeout: float) -> np.ndarray:
     """Hex-file testbench under Icarus Verilog (small vector counts)."""
     module = top_module(files)
+    extra = sim_top(graph, module)[1]
     tb = testbench_files(_tb_context(graph, module), len(x))
-    FileSet({**dict(files), **tb}).write(work)
-    tin, tout = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
-    (work / "in.hex").write_text("\n".join(pack_hex(x, tin.type.width)) + "\n")
-    srcs = ["tb_core.v", f"{module}.v", CAST_LIB]
+    FileSet({**dict(files), **extra, **tb}).write(work)
+    (wi, _), (wo, so) = io_layout(graph)
+    (work / "in.hex").write_text("\n".join(pack_hex(x, wi)) + "\n")
+    srcs = ["tb_core.v", f"{module}.v", *extra, CAST_LIB]
     _run([require_tool("iverilog", INSTALL["iverilog"]), "-g2005", "-o", "sim.vvp", "-s", "tb_top",
           "tb_top.v", *srcs], work, work / "build.log", timeout)
     _run([require_tool("vvp", INSTALL["iverilog"]), "-n", "sim.vvp"], work, work / "run.log", timeout)
     lines = (work / "out.hex").read_text().split()
     if len(lines) != len(x):
         raise HwaiError(f"iverilog: {len(lines)} outputs for {len(x)} inputs (see {work})")
-    return unpack_hex(lines, tout.size, tout.type.width, tout.type.signed)
+    return unpack_hex(lines, len(wo), wo, so)
 
 
 # --- public entry points --------------------------------------------------------------
@@ -284,12 +317,12 @@ def compare_with_golden(graph: Graph, files, x_codes: np.ndarray,
     Verilator, build_s, sim_s (streaming only) and vectors_per_min (from sim_s).
     ``kw`` go to :func:`rtl_sim`.
     """
-    from hwai.ir.interp import run
+    from hwai.codegen.native import golden_outputs
 
     t0 = time.perf_counter()
     got, timing = _timed_rtl(graph, files, x_codes, simulator, kw)
     seconds = time.perf_counter() - t0
-    want = run(graph, x_codes)[graph.outputs[0]]
+    want = golden_outputs(graph, np.asarray(x_codes, dtype=np.int64).reshape(len(x_codes), -1))
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     if bad.size:
         k = int(bad[0])

@@ -20,11 +20,24 @@ def make_vectors(graph: Graph, n: int, seed: int, real_codes: np.ndarray | None 
 
     Order: corner vectors, extremes, real rows (up to a quarter of ``n``), the same real
     rows jittered (another quarter), then uniform codes over the whole input range.
+    A graph with several inputs gets these columns per input (each input's own corner
+    vectors and range), side by side in graph order (:func:`hwai.codegen.native.flat_inputs`).
     """
-    t = graph.tensor(graph.inputs[0])
-    lo, hi = t.type.qmin, t.type.qmax
     rng = np.random.default_rng(seed)
-    parts = [corner_vectors(graph), extreme_vectors(t.size, lo, hi)]
+    if len(graph.inputs) == 1:
+        return _input_vectors(graph, graph.inputs[0], n, rng, real_codes)
+    from hwai.codegen.native import flat_inputs, split_inputs
+
+    real = None if real_codes is None or not len(real_codes) else split_inputs(graph, flat_inputs(graph, real_codes))
+    return np.ascontiguousarray(np.concatenate(
+        [_input_vectors(graph, t, n, rng, None if real is None else real[t]) for t in graph.inputs], axis=1))
+
+
+def _input_vectors(graph: Graph, name: str, n: int, rng: np.random.Generator,
+                   real_codes: np.ndarray | None) -> np.ndarray:
+    t = graph.tensor(name)
+    lo, hi = t.type.qmin, t.type.qmax
+    parts = [corner_vectors(graph, name), extreme_vectors(t.size, lo, hi)]
     if real_codes is not None and len(real_codes):
         real = np.asarray(real_codes, dtype=np.int64).reshape(len(real_codes), t.size)
         k = max(0, min(len(real), n // 4))
@@ -43,7 +56,7 @@ def extreme_vectors(size: int, lo: int, hi: int) -> np.ndarray:
                     dtype=np.int64)
 
 
-def corner_vectors(graph: Graph) -> np.ndarray:
+def corner_vectors(graph: Graph, name: str | None = None) -> np.ndarray:
     """Two vectors per output neuron of every dense layer (its max and its min).
 
     For the first dense layer the choice is exact (x_i = max where w_i > 0, else min).
@@ -51,10 +64,11 @@ def corner_vectors(graph: Graph) -> np.ndarray:
     (the network linearized, relus ignored): a cheap proxy that still reaches far
     further into the accumulator ranges than random inputs.
     """
-    t = graph.tensor(graph.inputs[0])
+    name = name or graph.inputs[0]
+    t = graph.tensor(name)
     lo, hi = t.type.qmin, t.type.qmax
     rows = []
-    for direction in _directions(graph):
+    for direction in _directions(graph, name):
         for col in direction.T:
             up = np.where(col > 0, hi, np.where(col < 0, lo, 0 if lo <= 0 <= hi else lo))
             down = np.where(col > 0, lo, np.where(col < 0, hi, 0 if lo <= 0 <= hi else lo))
@@ -64,12 +78,12 @@ def corner_vectors(graph: Graph) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def _directions(graph: Graph) -> list[np.ndarray]:
-    """Per dense layer, the linearized map from the graph input to its accumulators."""
-    maps: dict[str, np.ndarray] = {graph.inputs[0]: np.eye(graph.tensor(graph.inputs[0]).size)}
+def _directions(graph: Graph, name: str) -> list[np.ndarray]:
+    """Per dense layer, the linearized map from graph input ``name`` to its accumulators."""
+    maps: dict[str, np.ndarray] = {name: np.eye(graph.tensor(name).size)}
     out = []
     for node in graph.nodes:
-        src = maps.get(node.inputs[0]) if node.inputs else None
+        src = maps.get(node.inputs[0]) if len(node.inputs) == 1 else None
         if src is None:
             continue
         step = op_of(node).linear_map(node, src)

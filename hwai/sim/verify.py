@@ -121,8 +121,7 @@ def _check(graph: Graph, tally: Tally, x: np.ndarray, gold: np.ndarray, fn: Runn
     if tally.first_index is None:
         i = int(np.argmax(bad))
         row = x[i:i + 1]
-        size0 = graph.tensor(graph.outputs[0]).size
-        rep = compare(graph, row, got[i:i + 1, :size0], trace=tracer(graph, row) if tracer else None)
+        rep = compare(graph, row, got[i:i + 1], trace=tracer(graph, row) if tracer else None)
         tally.first_index, tally.first_layer = offset + i, rep.first_layer
         where = f", first diverging layer {rep.first_layer}" if rep.first_layer else ""
         tally.summary = (f"first event #{offset + i}{where}: got {got[i].tolist()} "

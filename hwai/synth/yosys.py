@@ -138,9 +138,15 @@ def _narrowing_feeder(graph: Graph, groups: list[list[Node]], node: Node) -> lis
 
 
 def _subgraph(g: Graph, nodes: list[Node], name: str) -> Graph:
+    """The part as a graph: its inputs are the tensors it reads but does not make (a merge
+    reads another branch), its outputs those it makes that are read after it or returned."""
     names = {t for n in nodes for t in (*n.inputs, *n.outputs)}
-    return Graph(name, (nodes[0].inputs[0],), (nodes[-1].outputs[0],),
-                 {k: v for k, v in g.tensors.items() if k in names}, tuple(nodes), g.meta)
+    made = {t for n in nodes for t in n.outputs}
+    inside = {n.name for n in nodes}
+    read_after = {t for n in g.nodes if n.name not in inside for t in n.inputs} | set(g.outputs)
+    ins = tuple(dict.fromkeys(t for n in nodes for t in n.inputs if t not in made))
+    outs = tuple(t for n in nodes for t in n.outputs if t in read_after) or (nodes[-1].outputs[0],)
+    return Graph(name, ins, outs, {k: v for k, v in g.tensors.items() if k in names}, tuple(nodes), g.meta)
 
 
 def _neurons(part: Graph) -> list[Graph]:

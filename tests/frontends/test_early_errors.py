@@ -62,13 +62,14 @@ def test_unsupported_layer_class_named(tmp_path: Path) -> None:
         check_supported(model)
 
 
-def test_two_input_model_one_line(tmp_path: Path, capsys) -> None:
+def test_two_input_model_against_narrower_data_one_line(tmp_path: Path, capsys) -> None:
+    # several inputs are supported (rows hold them side by side); a width mismatch names both
     a, b = L.Input((2,), name="tracks"), L.Input((2,), name="towers")
     x = L.Concatenate(name="join")([a, b])
     model = tf.keras.Model([a, b], L.Dense(5, name="out")(x), name="two_in")
-    code, err = _compress(tmp_path, _saved(tmp_path, model), _data(tmp_path), capsys)
+    code, err = _compress(tmp_path, _saved(tmp_path, model), _data(tmp_path, n_features=3), capsys)
     assert code == 2
-    assert "models with several inputs are not supported yet (layer 'towers')" in err
+    assert "model 'two_in' takes inputs tracks (2,), towers (2,) (4 features) but the data has 3 features" in err
 
 
 def test_feature_count_against_the_model_names_both_shapes(tmp_path: Path, capsys) -> None:

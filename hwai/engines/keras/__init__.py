@@ -22,6 +22,15 @@ prepare_determinism()
 __all__ = ["KerasEngine"]
 
 
+def _input_shapes(data: Dataset) -> list[list[int]]:
+    """arch hybrid needs two inputs side by side: ``data.inputs: particles+features``."""
+    shapes = data.meta.get("input_shapes")
+    if not shapes or len(shapes) != 2:
+        raise HwaiError("model.arch 'hybrid' takes the particles and the jet features; "
+                        "set data.inputs: particles+features")
+    return shapes
+
+
 class KerasEngine:
     """Training-level steps on ``tf.keras`` models; ``lower`` hands over to the Keras frontend."""
 
@@ -47,9 +56,13 @@ class KerasEngine:
         elif model_cfg.get("arch") == "conv1d":
             from hwai.engines.keras.conv import conv1d_model
             model = conv1d_model(model_cfg, data.x_train.shape[1:], data.n_classes, seed)
+        elif model_cfg.get("arch") == "hybrid":
+            model = models.build_hybrid(_input_shapes(data), data.n_classes,
+                                        model_cfg.get("phi") or models.HYBRID_PHI,
+                                        model_cfg.get("rho") or models.HYBRID_RHO, seed)
         else:
-            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets', 'conv1d' "
-                            "or give model.path")
+            raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets', "
+                            "'hybrid', 'conv1d' or give model.path")
         models.check_compatible(model, data.n_features, data.n_classes)
         return model
 
@@ -95,10 +108,11 @@ class KerasEngine:
 
     def logits(self, model: Any, x: np.ndarray) -> np.ndarray:
         """Pre-softmax outputs in float64 (batched predict, no training-mode ops)."""
-        from hwai.engines.keras.models import logit_model
+        from hwai.engines.keras.models import logit_model, model_inputs
 
         sub = logit_model(model)
-        return np.asarray(sub.predict(np.asarray(x, dtype=np.float32), batch_size=4096, verbose=0), dtype=np.float64)
+        feed = model_inputs(sub, np.asarray(x, dtype=np.float32))
+        return np.asarray(sub.predict(feed, batch_size=4096, verbose=0), dtype=np.float64)
 
     def sparsity(self, model: Any) -> dict[str, float]:
         """Zero fraction of each layer's *effective* kernel (after its QKeras quantizer, if any)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from hwai.errors import DataError, UnsupportedLayerError
 
 JET_MLP_HIDDEN = (64, 32, 32)  # the hls4ml tutorial jet tagger: 16-64-32-32-5
@@ -31,6 +33,7 @@ def build_jet_mlp(n_in: int, n_out: int, hidden: list[int] | tuple[int, ...], se
 
 
 DEEPSETS_PHI, DEEPSETS_RHO = (64, 64, 64), (64, 32)   # issue 13's Deep Sets: 75.1 % float
+HYBRID_PHI, HYBRID_RHO = (32, 32), (64, 32)            # issue 13: Deep Sets (32-32) + the 16 features, 77.2 % float
 
 
 def build_deepsets(in_shape: tuple[int, ...], n_out: int, phi: list[int] | tuple[int, ...],
@@ -53,11 +56,59 @@ def build_deepsets(in_shape: tuple[int, ...], n_out: int, phi: list[int] | tuple
     return tf.keras.Model(inputs, L.Activation("softmax", name="softmax")(x), name=name)
 
 
+def build_hybrid(shapes: list[list[int]], n_out: int, phi: list[int] | tuple[int, ...],
+                 rho: list[int] | tuple[int, ...], seed: int, name: str = "hybrid") -> Any:
+    """Two inputs: a Deep Sets branch over the particles (per-particle Dense/ReLU phi1..,
+    average pooling ``pool``) concatenated (``join``) with the jet features, then Dense/ReLU
+    rho1.., output, softmax. ``shapes``: [[P, F], [n_features]] (``data.inputs: particles+features``)."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    particles = tf.keras.Input(shape=tuple(shapes[0]), name="particles")
+    features = tf.keras.Input(shape=tuple(shapes[1]), name="features")
+    x = particles
+    for prefix, widths in (("phi", phi), ("rho", rho)):
+        if prefix == "rho":
+            x = L.Concatenate(name="join")([L.GlobalAveragePooling1D(name="pool")(x), features])
+        for i, units in enumerate(widths, start=1):
+            x = L.Dense(int(units), name=f"{prefix}{i}", kernel_initializer="lecun_uniform")(x)
+            x = L.Activation("relu", name=f"{prefix}{i}_relu")(x)
+    x = L.Dense(n_out, name="output", kernel_initializer="lecun_uniform")(x)
+    return tf.keras.Model([particles, features], L.Activation("softmax", name="softmax")(x), name=name)
+
+
+def is_graph(model: Any) -> bool:
+    """A functional model with branches, several inputs or outputs (not one chain)."""
+    from hwai.frontends.keras_graph import is_graph as graph
+    return graph(model)
+
+
+def model_inputs(model: Any, x: np.ndarray) -> Any:
+    """What ``model`` takes for rows ``x``: ``x`` itself, or for several inputs the list of
+    per-input arrays (the rows hold them side by side, flattened: ``data.inputs: particles+features``)."""
+    if len(getattr(model, "inputs", None) or []) <= 1:
+        return x
+    out, col = [], 0
+    for t in model.inputs:
+        shape = tuple(int(d) for d in t.shape[1:])
+        size = int(np.prod(shape))
+        out.append(np.asarray(x[:, col:col + size], dtype=np.float32).reshape((len(x),) + shape))
+        col += size
+    if col != x.shape[1]:
+        raise DataError(f"model '{model.name}' takes {col} input values per row (inputs "
+                        f"{[tuple(t.shape[1:]) for t in model.inputs]}) but the data has {x.shape[1]}")
+    return out
+
+
 def chain_layers(model: Any) -> list[Any]:
-    """The model's layers in order (InputLayer excluded); rejects branching graphs."""
+    """The model's layers in order (InputLayer excluded); rejects branching graphs, except the
+    functional graphs the frontend lowers (:func:`is_graph`: topological order)."""
     import tensorflow as tf
 
     layers = [l for l in model.layers if not isinstance(l, tf.keras.layers.InputLayer)]
+    if is_graph(model):
+        return layers
     for layer in layers:
         try:
             branching = isinstance(layer.input, (list, tuple))
@@ -78,6 +129,11 @@ def rebuild_chain(model: Any, make: Callable[[Any], list[Any]], name: str | None
     """
     import tensorflow as tf
 
+    if is_graph(model):
+        if first:
+            raise UnsupportedLayerError(f"model '{model.name}' has several inputs or branches; "
+                                        "quantize.input is supported for chain models only")
+        return rebuild_graph(model, make, name)
     x = inputs = tf.keras.Input(shape=model.input_shape[1:], name=model.layers[0].name
                                 if isinstance(model.layers[0], tf.keras.layers.InputLayer) else "input")
     for new in first or []:
@@ -86,6 +142,32 @@ def rebuild_chain(model: Any, make: Callable[[Any], list[Any]], name: str | None
         for new in make(layer):
             x = new(x)
     return tf.keras.Model(inputs, x, name=name or model.name)
+
+
+def rebuild_graph(model: Any, make: Callable[[Any], list[Any]], name: str | None = None) -> Any:
+    """:func:`rebuild_chain` of a functional graph: the same inputs, merge layers rebuilt from
+    their config, every other layer replaced by ``make(layer)`` on its one input."""
+    import tensorflow as tf
+
+    from hwai.frontends.keras_graph import MERGES, inbound, input_layers, output_layers
+
+    made: dict[str, Any] = {}
+    for layer in input_layers(model):
+        made[layer.name] = tf.keras.Input(shape=tuple(layer.get_config()["batch_input_shape"][1:]), name=layer.name)
+    for layer in model.layers:
+        if layer.name in made:
+            continue
+        srcs = [made[l.name] for l in inbound(layer)]
+        if type(layer).__name__ in MERGES:
+            made[layer.name] = type(layer).from_config(layer.get_config())(srcs)
+            continue
+        x = srcs[0]
+        for new in make(layer):
+            x = new(x)
+        made[layer.name] = x
+    outs = [made[l.name] for l in output_layers(model)]
+    return tf.keras.Model([made[l.name] for l in input_layers(model)], outs if len(outs) > 1 else outs[0],
+                          name=name or model.name)
 
 
 def canonicalize(model: Any) -> Any:
@@ -97,8 +179,8 @@ def canonicalize(model: Any) -> Any:
     layers = chain_layers(model)
     if not any(_fused_activation(l) for l in layers):
         return model
-    last = layers[-1]
-    clone = rebuild_chain(model, lambda l: _split(l, is_last=l is last))
+    last = output_layers(model) if is_graph(model) else [layers[-1]]
+    clone = rebuild_chain(model, lambda l: _split(l, is_last=any(l is o for o in last)))
     copy_weights(model, clone)
     return clone
 
@@ -138,8 +220,14 @@ def copy_weights(src: Any, dst: Any) -> None:
 def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
     """Model input width / output width must match the data; name both numbers otherwise."""
     n_in, n_out = model.input_shape[-1], model.output_shape[-1]
+    shape = f"input shape {tuple(model.input_shape[1:])}"
+    if is_graph(model):   # rows hold every input flattened; the first output is the classifier
+        n_in = sum(int(np.prod(t.shape[1:])) for t in model.inputs)
+        n_out = int(model.outputs[0].shape[-1])
+        shape = "inputs " + ", ".join(f"{t.name.split(':')[0]} {tuple(int(d) for d in t.shape[1:])}"
+                                      for t in model.inputs)
     if n_in != n_features:
-        raise DataError(f"model '{model.name}' takes input shape {tuple(model.input_shape[1:])} "
+        raise DataError(f"model '{model.name}' takes {shape} "
                         f"({n_in} features) but the data has {n_features} features; "
                         "check data.features or model.path")
     if n_out != n_classes:
@@ -166,9 +254,25 @@ def logit_model(model: Any) -> Any:
     """Sub-model producing pre-softmax outputs (drops a final softmax layer or fused softmax)."""
     import tensorflow as tf
 
+    if is_graph(model):   # the first output, before a final softmax
+        return _graph_logit_model(model)
     last = model.layers[-1]
     if is_softmax(last):
         return tf.keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
     if _fused_activation(last) == "softmax":
         return logit_model(canonicalize(model))
     return model
+
+
+def _graph_logit_model(model: Any) -> Any:
+    import tensorflow as tf
+
+    model = canonicalize(model)
+    out = output_layers(model)[0]
+    t = out.input if is_softmax(out) else model.outputs[0]
+    return tf.keras.Model(model.inputs, t, name=f"{model.name}_logits")
+
+
+def output_layers(model: Any) -> list[Any]:
+    from hwai.frontends.keras_graph import output_layers as outs
+    return outs(model)

@@ -12,6 +12,7 @@ import numpy as np
 from hwai.data.dataset import Dataset
 from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
 from hwai.engines.core import steps_per_epoch as _steps
+from hwai.engines.keras.models import model_inputs
 
 
 def _stderr(line: str) -> None:
@@ -62,8 +63,8 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: li
     if early_stopping and has_val:
         cbs.append(early_stopping_callback(model, c.patience))
     history = model.fit(
-        data.x_train, _one_hot(data.y_train, n_classes),
-        validation_data=(data.x_val, _one_hot(data.y_val, n_classes)) if has_val else None,
+        model_inputs(model, data.x_train), _one_hot(data.y_train, n_classes),
+        validation_data=(model_inputs(model, data.x_val), _one_hot(data.y_val, n_classes)) if has_val else None,
         epochs=c.epochs, batch_size=c.batch_size, shuffle=True, verbose=0, callbacks=cbs,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
