@@ -152,7 +152,7 @@ def lower_graph(model: Any, input_type: FixedType | Mapping[str, FixedType], wei
         for step in plan:
             rules.emit(em, step)
         em.flush_float()
-        for node, t in steps[n0:]:
+        for _node, t in steps[n0:]:
             tensors[t.name] = t
         ir_of[seg[-1].name] = em.current
         out_acts[seg[-1].name] = act
