@@ -25,6 +25,7 @@ OP_TABLE: dict[str, str] = {
     "expr": "hwai.ops.expr:Expr",
     "leaky_relu": "hwai.ops.leaky_relu:LeakyRelu",
     "global_pool": "hwai.ops.global_pool:GlobalPool",
+    "sum_squares": "hwai.ops.sum_squares:SumSquares",
 }
 
 
