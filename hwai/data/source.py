@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hwai.data.dataset import Dataset
+from hwai.data.images import load_images
 from hwai.data.loaders import load_features
 from hwai.data.particles import load_particles
 
@@ -12,4 +13,6 @@ def load_dataset(cfg: dict, seed: int, override_path: str | None = None) -> Data
     else the flat (N, F) features (:func:`hwai.data.loaders.load_features`)."""
     if cfg.get("inputs") == "particles":
         return load_particles(cfg, seed, override_path)
+    if cfg.get("inputs") == "image":   # jet images built from the particles (hwai.data.images)
+        return load_images(cfg, seed, override_path)
     return load_features(cfg, seed, override_path)

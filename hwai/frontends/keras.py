@@ -204,7 +204,16 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             _attach_batchnorm(plan, layer)
         elif role == "pool":
             plan.append(_plan_pool(layer, layers))
+        elif role == "score":
+            plan.append(_plan_score(layer, layers))
     return _final_softmax(plan)
+
+
+def _plan_score(layer: Any, layers: list[Any]) -> _Step:
+    """The anomaly score Σ x² (hwai's SumSquares layer) of a vector, as the model's last layer."""
+    if layer is not layers[-1] or len(layer.input_shape) != 2:
+        raise kl.unsupported(layer, "SumSquares only as the last layer, on a vector (the latent means)")
+    return _Step("score", layer)
 
 
 def _plan_dense(layer: Any) -> _Step:
@@ -257,6 +266,10 @@ def _final_softmax(plan: list[_Step]) -> tuple[list[_Step], str]:
 # --- emitting IR nodes ----------------------------------------------------------
 
 def _emit_step(em: _Emitter, step: _Step) -> None:
+    if step.role == "score":   # float latent means are cast to act_type first, as before any op
+        em.flush_float()
+        em.emit(step.layer.name, "sum_squares", step.layer.name, None, shape=(1,))
+        return
     if step.role == "pool":
         em.flush_float()
         # exact output type (None): Keras' float32 mean of on-grid values is exact (sum of

@@ -26,6 +26,7 @@ SUPPORTED = {
     "Activation": "activation", "ReLU": "activation", "Softmax": "activation",
     "QActivation": "activation", "BatchNormalization": "batchnorm", "LeakyReLU": "activation",
     "GlobalAveragePooling1D": "pool", "GlobalMaxPooling1D": "pool",
+    "SumSquares": "score",   # hwai's anomaly score layer (hwai/engines/keras/anomaly.py)
 }
 # Keras pooling class -> global_pool mode (hwai/ops/global_pool.py)
 POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max"}
