@@ -151,7 +151,7 @@ def _vae_parts(model: Any, seed: int) -> tuple[Any, Any]:
     L = tf.keras.layers
     mu_layer = model.get_layer("mu")
     latent = int(mu_layer.units)
-    log_var = L.Dense(latent, name="log_var", kernel_initializer="zeros")(mu_layer.input)
+    log_var = L.Dense(latent, name="log_var")(mu_layer.input)
     enc = tf.keras.Model(model.input, [mu_layer.output, log_var])
     shape = tuple(int(d) for d in model.input_shape[1:])
     z = y = tf.keras.Input(shape=(latent,))
