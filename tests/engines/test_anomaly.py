@@ -81,3 +81,18 @@ def test_unknown_background_class_is_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "anomaly.background: class 'b' is not in the data (classes: g, q, W, Z, t)" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_latent_is_standardised_on_the_background() -> None:
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from hwai.engines.keras.anomaly import build_dense_encoder, standardize_latent
+
+    model = build_dense_encoder((6,), [8], 3, seed=0)
+    x = np.random.default_rng(0).normal(size=(500, 6)).astype(np.float32) * 0.01   # tiny latent spread
+    standardize_latent(model, x)
+    mu = tf.keras.Model(model.input, model.get_layer("mu").output).predict(x, verbose=0)
+    np.testing.assert_allclose(mu.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(mu.std(axis=0), 1.0, rtol=1e-3)

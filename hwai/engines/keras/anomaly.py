@@ -6,6 +6,8 @@ choice for its VAE trigger). Training wraps that chain in a variational autoenco
 (Kingma & Welling 2014): a log-variance head beside ``mu`` and a dense decoder, trained on
 background jets only with ``MSE(x̂, x) · n_pixels + kl_weight · KL``. Only the encoder chain is
 kept, lowered and built; the decoder and the log-variance head exist only while training.
+After training, the background's mean and spread of each latent mean are folded into the ``mu``
+layer (:func:`standardize_latent`), so the score is a normalised distance from the background.
 
 Why not the reconstruction error: measured on the hwai Pythia 8 jets (``bench/anomaly_scores.py``,
 docs/anomaly.md), raw reconstruction error favours busy gluon jets, so its efficiency at a
@@ -133,7 +135,22 @@ def fit_vae(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         if keeper.update(val):
             break
     keeper.restore()
+    standardize_latent(model, x)
     return model
+
+
+def standardize_latent(model: Any, background: np.ndarray) -> None:
+    """Fold ``(mu - m) / s`` into the ``mu`` layer, with m, s the background's mean and spread of
+    each latent mean: the score becomes a distance from the background's centre in units of its
+    spread, and the latent means span O(1) whatever scale training left them at (a VAE whose KL
+    term shrinks mu to ~1e-3 would otherwise lose its score to the fixed-point grid)."""
+    import tensorflow as tf
+
+    layer = model.get_layer("mu")
+    mu = tf.keras.Model(model.input, layer.output).predict(background, batch_size=4096, verbose=0)
+    m, s = mu.mean(axis=0), np.maximum(mu.std(axis=0), 1e-12)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([(kernel / s).astype(np.float32), ((bias - m) / s).astype(np.float32)])
 
 
 def _epoch(step: Any, x: np.ndarray, rng: np.random.Generator, batch: int) -> float:
