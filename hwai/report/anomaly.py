@@ -27,13 +27,13 @@ def anomaly_rows(head: dict) -> list[list[str]]:
     return rows
 
 
-def roc_figure(graph: Any, data: Any, anomaly: dict) -> dict:
-    """Signal efficiency against background rate (log) per signal, from the firmware's score."""
+def roc_figure(graph: Any, data: Any, anomaly: dict) -> Any:
+    """Signal efficiency against background rate (log) per signal, from the firmware's score
+    (a matplotlib figure; report.html embeds it)."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
     from hwai.ir.interp import run_float
-    from hwai.report.html import fig_uri
 
     score = run_float(graph, data.x_test)[:, 0]
     names = list(data.class_names)
@@ -50,4 +50,4 @@ def roc_figure(graph: Any, data: Any, anomaly: dict) -> dict:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return {"title": "Anomaly score ROC (firmware, golden model)", "uri": fig_uri(fig)}
+    return fig

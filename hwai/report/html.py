@@ -77,7 +77,8 @@ def _roc(ctx: Any) -> list[dict]:
     anomaly = getattr(ctx.recipe, "anomaly", None)
     if anomaly and ctx.data is not None:
         from hwai.report.anomaly import roc_figure
-        return [roc_figure(ctx.graph, ctx.data, anomaly)]
+        return [{"title": "Anomaly score ROC (firmware, golden model)",
+                 "uri": fig_uri(roc_figure(ctx.graph, ctx.data, anomaly))}]
     return roc_figures(ctx.graph, ctx.data)
 
 
