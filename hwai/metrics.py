@@ -85,3 +85,41 @@ def classification_metrics(
         "signal_efficiency": float(signal_efficiency),
         "n_events": int(len(y)),
     }
+
+
+# --- anomaly detection ---------------------------------------------------------------
+# An anomaly trigger keeps an event when its score passes a threshold set on background
+# alone: the threshold is fixed by the rate the trigger may spend on background (e.g. 1 %),
+# and the figure of merit is each signal's efficiency at that threshold (AXOL1TL, CICADA).
+
+def rate_threshold(background_score: np.ndarray, rate: float) -> float:
+    """The cut ``t`` with ``score > t`` keeping at most ``rate`` of the background: the
+    (floor(rate * n) + 1)-th largest background score (ties stay below the cut)."""
+    s = np.sort(np.asarray(background_score, dtype=np.float64))[::-1]
+    if not 0.0 < rate < 1.0 or len(s) == 0:
+        raise ValueError(f"background rate {rate} must be in (0, 1) with background events present")
+    return float(s[min(int(np.floor(rate * len(s))), len(s) - 1)])
+
+
+def anomaly_metrics(y_true: np.ndarray, score: np.ndarray, class_names: list[str] | tuple[str, ...],
+                    background: list[str], signals: list[str], rate: float) -> dict:
+    """Per signal class: efficiency ``P(score > t)`` at the background-rate threshold ``t``
+    and the AUC of that class against the background (higher score = more anomalous).
+
+    Returns ``{"efficiency": {sig: ..}, "auc": {sig: ..}, "rate", "background_rate",
+    "threshold", "background", "signals", "n_events": {name: ..}}``; a signal with no
+    events gets None."""
+    y = np.asarray(y_true).astype(np.int64).ravel()
+    s = np.asarray(score, dtype=np.float64).ravel()
+    names = [str(c) for c in class_names]
+    is_bkg = np.isin(y, [names.index(c) for c in background])
+    t = rate_threshold(s[is_bkg], rate)
+    eff, auc = {}, {}
+    for sig in signals:
+        is_sig = y == names.index(sig)
+        eff[sig] = float(np.mean(s[is_sig] > t)) if is_sig.any() else None
+        both = is_sig | is_bkg
+        auc[sig] = _auc(is_sig[both], s[both])
+    return {"efficiency": eff, "auc": auc, "rate": float(rate), "threshold": t,
+            "background_rate": float(np.mean(s[is_bkg] > t)), "background": list(background),
+            "signals": list(signals), "n_events": {c: int(np.sum(y == names.index(c))) for c in background + signals}}

@@ -245,7 +245,16 @@ def _plan(layers: list[Any]) -> tuple[list[_Step], str]:
             plan.append(_Step("reshape", layer))
         elif role == "window_pool":
             plan.append(_Step("window_pool", layer, kn.window_pool_attrs(layer)["mode"]))
+        elif role == "score":
+            plan.append(_plan_score(layer, layers))
     return _final_softmax(plan)
+
+
+def _plan_score(layer: Any, layers: list[Any]) -> _Step:
+    """The anomaly score Σ x² (hwai's SumSquares layer) of a vector, as the model's last layer."""
+    if layer is not layers[-1] or len(layer.input_shape) != 2:
+        raise kl.unsupported(layer, "SumSquares only as the last layer, on a vector (the latent means)")
+    return _Step("score", layer)
 
 
 def _plan_dense(layer: Any) -> _Step:
@@ -304,6 +313,10 @@ def _final_softmax(plan: list[_Step]) -> tuple[list[_Step], str]:
 # --- emitting IR nodes ----------------------------------------------------------
 
 def _emit_step(em: _Emitter, step: _Step) -> None:
+    if step.role == "score":   # float latent means are cast to act_type first, as before any op
+        em.flush_float()
+        em.emit(step.layer.name, "sum_squares", step.layer.name, None, shape=(1,))
+        return
     if step.role in ("batchnorm", "window_pool"):
         _emit_norm_pool(em, step)
         return

@@ -35,6 +35,7 @@ SUPPORTED = {
     "QBatchNormalization": "batchnorm",
     "MaxPooling1D": "window_pool", "MaxPooling2D": "window_pool",
     "AveragePooling1D": "window_pool", "AveragePooling2D": "window_pool",
+    "SumSquares": "score",   # hwai's anomaly score layer (hwai/engines/keras/anomaly.py)
 }
 # Keras pooling class -> global_pool mode (hwai/ops/global_pool.py)
 POOL_MODES = {"GlobalAveragePooling1D": "avg", "GlobalMaxPooling1D": "max",

@@ -33,6 +33,7 @@ OP_TABLE: dict[str, str] = {
     "pool": "hwai.ops.pool:Pool",
     "add": "hwai.ops.add:Add",
     "concat": "hwai.ops.concat:Concat",
+    "sum_squares": "hwai.ops.sum_squares:SumSquares",
 }
 
 

@@ -135,6 +135,18 @@ MODEL = {
     "factory": F(str, help="torch: importable 'module:function' building the nn.Module"),
     "state_dict": F(str, is_path=True),
     "trust_pickle": F(bool, default=False),
+    "latent": F(int, minimum=1, help="arch dense_encoder/conv2d_encoder: latent size (default 8)"),
+    "filters": F(list, item=F(int, minimum=1), min_items=1,
+                 help="arch conv2d_encoder: Conv2D filters per layer (3x3, stride 2), e.g. [8, 8]"),
+}
+# anomaly detection (docs/anomaly.md): train on background only, the firmware outputs a score
+ANOMALY = {
+    "background": F(list, default=REQUIRED, item=F(str), min_items=1, unique=True,
+                    help="classes the model learns (e.g. [g, q]); the rate is set on them"),
+    "signals": F(list, default=REQUIRED, item=F(str), min_items=1, unique=True,
+                 help="classes whose efficiency and AUC are reported (e.g. [W, Z, t])"),
+    "rate": F(*NUM, default=0.01, minimum=1e-6, maximum=0.5,
+              help="the background fraction the trigger keeps; sets the score threshold"),
 }
 DATA = {
     "source": F(str, default="openml:hls4ml_lhc_jets_hlf", is_path=True,
@@ -147,9 +159,19 @@ DATA = {
                              "val": F(*NUM, default=0.2, minimum=0, maximum=1),
                              "test": F(*NUM, default=0.2, minimum=0, maximum=1)}),
     "max_rows": F(int, minimum=10),
-    "inputs": F(str, default="features", choices=("features", "particles", "particles+features"),
+    "inputs": F(str, default="features", choices=("features", "particles", "particles+features", "image"),
                 help="features: a flat (N, F) array; particles: (N, P, F) sets with a padding mask; "
-                     "particles+features: both, as two model inputs"),
+                     "particles+features: both, as two model inputs; "
+                     "image: an eta-phi pT image per jet built from the particles (docs/anomaly.md)"),
+    "image": F(dict, fields={
+        "size": F(int, default=16, minimum=2, help="pixels per side"),
+        "extent": F(*NUM, default=0.8, minimum=0.01, help="half-width of the grid in eta and phi"),
+        "center": F(str, default="axis", choices=("axis", "centroid"),
+                    help="axis: the jet axis at the centre; centroid: the pT-weighted centroid"),
+        "normalize": F(str, default="sum", choices=("sum", "none"),
+                       help="sum: each image divided by its total pT; none: pT / jet pT"),
+        "flatten": F(bool, default=False, help="rows of size*size pixels instead of (size, size, 1)")},
+        help="inputs: image: the grid (hwai/data/images.py)"),
     "particles": F(str, default="Xp", help="inputs: particles: the (N, P, F) array's key"),
     "mask": F(str, default="mask", help="inputs: particles: the (N, P) real-particle mask's key"),
     "clip_quantile": F(*NUM, default=0.001, minimum=0, maximum=0.49,
@@ -186,7 +208,8 @@ def ignored_fields(step: str, cfg: Mapping[str, Any]) -> set[str]:
 
 
 STEPS: dict[str, dict[str, Field]] = {
-    "train": TRAIN,
+    "train": {**TRAIN, "kl_weight": F(*NUM, default=1.0, minimum=0,
+                                      help="anomaly: weight of the VAE's KL term (0: a plain autoencoder)")},
     "prune": {**TRAIN, "epochs": F(int, default=10, minimum=0),
               "sparsity": F(*NUM, default=0.7, minimum=0, maximum=0.99),
               "schedule": F(str, default="polynomial", choices=("polynomial", "constant")),
@@ -313,6 +336,7 @@ RECIPE = {
     "budget": F(dict, default={}, fields=BUDGET),
     "steps": F(list, default=REQUIRED),
     "search": F(dict, fields=SEARCH, help="hwai sweep: space, methods, objective (docs/sweep.md)"),
+    "anomaly": F(dict, fields=ANOMALY, help="anomaly detection: background/signal classes and the rate"),
 }
 
 
@@ -340,6 +364,7 @@ class Recipe:
     steps: tuple[Step, ...]
     digest: str
     raw: Mapping[str, Any] = field(default_factory=dict)
+    anomaly: Mapping[str, Any] | None = None   # the anomaly: block (None: a classifier)
 
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -390,8 +415,29 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
                   for s in _validate_steps(top["steps"], ctx))
     _check_split(top["data"], ctx)
     _check_model(top["model"], ctx)
+    _check_anomaly(top.get("anomaly"), steps, ctx, top["model"]["framework"])
     return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
-                  top["target"], top["budget"], steps, digest or _digest(doc), doc)
+                  top["target"], top["budget"], steps, digest or _digest(doc), doc, top.get("anomaly"))
+
+
+# steps an anomaly recipe can run today: the others train with a classification loss
+ANOMALY_REFUSED = ("prune", "quantize", "distill", "symbolic")
+
+
+def _check_anomaly(anomaly: Mapping[str, Any] | None, steps: tuple[Step, ...], ctx: str,
+                   framework: str = "keras") -> None:
+    if anomaly is None:
+        return
+    if framework != "keras":
+        raise RecipeError(f"{ctx}: anomaly: needs model.framework keras (the VAE training is Keras-only)")
+    both = sorted(set(anomaly["background"]) & set(anomaly["signals"]))
+    if both:
+        raise RecipeError(f"{ctx}: anomaly.signals: {both[0]!r} is also a background class")
+    for s in steps:
+        if s.name in ANOMALY_REFUSED:
+            raise RecipeError(f"{ctx}: steps[{s.index - 1}].{s.name}: not supported with anomaly: yet "
+                              "(it trains a classifier); train, then set the fixed-point types in lower "
+                              "(weight/activation)")
 
 
 # values of a path field that name no file

@@ -29,7 +29,7 @@ from hwai.ir.graph import Graph
 from hwai.ir.interp import input_codes, run_float
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.registry import op_of
-from hwai.metrics import classification_metrics
+from hwai.metrics import anomaly_metrics, classification_metrics
 from hwai.passes.pipeline import with_arith, with_reuse_factor
 from hwai.progress import progress
 from hwai.recipe import registry
@@ -100,8 +100,25 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def framework_metrics(ctx: RunContext) -> dict:
     logits = ctx.engine.logits(ctx.model, ctx.data.x_test)
+    if ctx.recipe.anomaly:
+        return score_metrics(ctx, logits)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
+
+
+def score_metrics(ctx: RunContext, scores: np.ndarray) -> dict:
+    """An anomaly model's one output is its score: efficiency at the background rate and AUC per signal."""
+    a = ctx.recipe.anomaly
+    return anomaly_metrics(ctx.data.y_test, np.asarray(scores)[:, 0], ctx.data.class_names,
+                           list(a["background"]), list(a["signals"]), float(a["rate"]))
+
+
+def headline(metrics: dict) -> str:
+    """One log line's worth of a metrics dict (classifier or anomaly)."""
+    if "efficiency" in metrics:
+        return "  ".join(f"{s}: eff {metrics['efficiency'][s]:.4f} AUC {metrics['auc'][s]:.4f}"
+                         for s in metrics["signals"]) + f" (at {metrics['rate']:.2%} background)"
+    return f"accuracy {metrics['accuracy']:.4f}  macro AUC {metrics.get('macro_auc') or float('nan'):.4f}"
 
 
 def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -110,6 +127,8 @@ def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
     logits = golden_logits(graph, ctx.data.x_test)
+    if ctx.recipe.anomaly:
+        return score_metrics(ctx, logits)
     return classification_metrics(ctx.data.y_test, softmax(logits), ctx.data.class_names,
                                   signal_efficiency(ctx))
 
@@ -213,7 +232,8 @@ def _model_step(ctx: RunContext, step: Step) -> dict:
 def _training_cfg(ctx: RunContext, step: Step) -> dict:
     if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
         raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
-    return without_none(dict(step.cfg))
+    cfg = without_none(dict(step.cfg))
+    return {**cfg, "anomaly": dict(ctx.recipe.anomaly)} if ctx.recipe.anomaly else cfg
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:
@@ -263,7 +283,7 @@ def _load_teacher(ctx: RunContext, path: str) -> Any:
 def _after_model_step(ctx: RunContext, step: Step) -> dict:
     ctx.engine.save(ctx.model, ctx.step_dir(step) / "checkpoint")
     metrics = framework_metrics(ctx)
-    ctx.log(f"[hwai]   test accuracy {metrics['accuracy']:.4f}  macro AUC {metrics.get('macro_auc', float('nan')):.4f}")
+    ctx.log(f"[hwai]   test {headline(metrics)}")
     graph = _try_lower(ctx)
     cand = _candidate(ctx, step, metrics, graph)
     ctx.state.candidates.append(cand)
@@ -285,7 +305,7 @@ def step_evaluate(ctx: RunContext, step: Step) -> dict:
     rep: dict[str, Any] = {"framework": framework_metrics(ctx)}
     if ctx.graph is not None:
         rep["firmware"] = golden_metrics(ctx, ctx.graph)
-    ctx.log(f"[hwai]   accuracy {rep['framework']['accuracy']:.4f}")
+    ctx.log(f"[hwai]   {headline(rep['framework'])}")
     return rep
 
 
@@ -325,10 +345,11 @@ def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:
     fw = golden_metrics(ctx, graph)
     rep = {"firmware_metrics": fw, "layers": layer_table(graph)}
-    if ctx.model is not None and ctx.graph is graph and "symbolic" not in graph.meta.get("kind", ""):
+    if ctx.model is not None and ctx.graph is graph and "symbolic" not in graph.meta.get("kind", "") \
+            and not ctx.recipe.anomaly:   # one score per event: no argmax to compare
         ref = ctx.engine.logits(ctx.model, ctx.data.x_test).argmax(1)
         rep["argmax_agreement_framework_vs_firmware"] = float((ref == golden_logits(graph, ctx.data.x_test).argmax(1)).mean())
-    ctx.log(f"[hwai]   firmware (fixed-point golden model) accuracy {fw['accuracy']:.4f}")
+    ctx.log(f"[hwai]   firmware (fixed-point golden model) {headline(fw)}")
     return rep
 
 

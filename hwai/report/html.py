@@ -65,11 +65,21 @@ def write_run_html(ctx: Any, head: dict, plots: dict[str, str]) -> Path:
 
         sections.append({"title": "Layers", "rows": [_layer_row(r) for r in layer_table(ctx.graph)]})
         figs += range_figures(ctx.graph, _sample(ctx))
-        figs += roc_figures(ctx.graph, ctx.data)
+        figs += _roc(ctx)
     sections.append({"title": "Plots", "figures": figs})
     path = ctx.run_dir / "report.html"
     path.write_text(render(f"hwai run: {head.get('recipe')}", sections))
     return path
+
+
+def _roc(ctx: Any) -> list[dict]:
+    """The firmware's ROC: one-vs-rest per class, or the anomaly score's per signal."""
+    anomaly = getattr(ctx.recipe, "anomaly", None)
+    if anomaly and ctx.data is not None:
+        from hwai.report.anomaly import roc_figure
+        return [{"title": "Anomaly score ROC (firmware, golden model)",
+                 "uri": fig_uri(roc_figure(ctx.graph, ctx.data, anomaly))}]
+    return roc_figures(ctx.graph, ctx.data)
 
 
 def headline_rows(head: dict) -> list[dict]:
@@ -82,7 +92,10 @@ def headline_rows(head: dict) -> list[dict]:
              ("estimated DSP", est.get("dsp")), ("latency (cycles)", est.get("latency_cycles")),
              ("budget", budget.get("verdict")), ("synth LUT (Yosys)", ((head.get("synth") or {}).get("total") or {}).get("lut")),
              ("wall time (s)", head.get("wall_s"))]
-    return [{"figure": k, "value": _fmt(v)} for k, v in pairs if v is not None]
+    from hwai.report.anomaly import anomaly_rows
+
+    return ([{"figure": k, "value": _fmt(v)} for k, v in pairs if v is not None]
+            + [{"figure": k, "value": v} for k, v in anomaly_rows(head)])
 
 
 def mismatch_rows(head: dict) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwai.report.anomaly import anomaly_rows
 from hwai.report.summary import layer_table
 
 
@@ -81,6 +82,8 @@ def _headline_rows(h: dict) -> list[list[Any]]:
             ["same top class as the framework model", _fmt(h.get("argmax_agreement_framework_vs_firmware"), pct=True)],
             ["sparsity", _fmt(h.get("sparsity"), pct=True)]]
     fw = h.get("firmware_metrics") or {}
+    if anomaly_rows(h):   # anomaly runs: efficiency at the rate and AUC per signal instead of accuracy
+        rows = rows[-1:] + anomaly_rows(h)
     for cls in fw.get("rejection") or {}:  # class order of the dataset (g, q, W, Z, t)
         rows.append([f"{cls} tagger: AUC / background rejection @ {fw.get('signal_efficiency', 0.5):.0%} signal eff.",
                      f"{_fmt(fw['auc'].get(cls))} / {_fmt(fw['rejection'][cls])}"])

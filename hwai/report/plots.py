@@ -15,7 +15,7 @@ def make_plots(ctx: Any, folder: Path) -> dict[str, str]:
     matplotlib.use("Agg")
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, str] = {}
-    cands = [c for c in ctx.state.candidates if c.get("lut") is not None]
+    cands = [c for c in ctx.state.candidates if c.get("lut") is not None and c.get("accuracy") is not None]
     if cands:
         made["Accuracy vs estimated LUTs (each step's model)"] = _pareto(
             cands, folder / "pareto.png", ctx.recipe.budget.get("lut"))

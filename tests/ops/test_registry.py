@@ -40,7 +40,7 @@ def particle_graph() -> Graph:
 @pytest.mark.unit
 def test_registry_is_one_explicit_table_of_typed_ops() -> None:
     assert list(OPS) == ["dense", "relu", "quant", "expr", "leaky_relu", "global_pool", "patches", "reshape",
-                         "table", "softmax", "batchnorm", "pool", "add", "concat"]
+                         "table", "softmax", "batchnorm", "pool", "add", "concat", "sum_squares"]
     node = _dense("d", "x", "y", 4, 3)
     assert isinstance(node.attrs, DenseAttrs) and node.attrs.weight.shape == (4, 3)
     assert node.attrs["weight_type"] == F(4, 1) and set(node.attrs) >= {"weight", "bias", "accum_type"}

@@ -21,6 +21,20 @@ prepare_determinism()
 
 __all__ = ["KerasEngine"]
 
+ANOMALY_ARCHS = ("dense_encoder", "conv2d_encoder")
+
+
+def _build_encoder(model_cfg: dict, data: Dataset, seed: int) -> Any:
+    """An anomaly encoder (:mod:`hwai.engines.keras.anomaly`) for the data's row shape."""
+    from hwai.engines.keras import anomaly
+
+    shape, latent = tuple(data.x_train.shape[1:]), int(model_cfg.get("latent") or anomaly.LATENT)
+    hidden = model_cfg.get("hidden") or anomaly.DENSE_HIDDEN
+    if model_cfg["arch"] == "conv2d_encoder":
+        return anomaly.build_conv2d_encoder(shape, model_cfg.get("filters") or anomaly.CONV_FILTERS,
+                                            model_cfg.get("hidden") or (), latent, seed)
+    return anomaly.build_dense_encoder(shape, hidden, latent, seed)
+
 
 def _input_shapes(data: Dataset) -> list[list[int]]:
     """arch hybrid needs two inputs side by side: ``data.inputs: particles+features``."""
@@ -38,7 +52,7 @@ class KerasEngine:
 
     def build(self, model_cfg: dict, data: Dataset, seed: int) -> Any:
         """``arch: jet_mlp`` (``hidden`` overrides 64-32-32) or ``path`` (+ ``weights``) to load."""
-        from hwai.engines.keras import models
+        from hwai.engines.keras import anomaly, models
         from hwai.engines.keras.io import load_model_file
         from hwai.frontends.keras import check_supported
 
@@ -60,9 +74,13 @@ class KerasEngine:
             model = models.build_hybrid(_input_shapes(data), data.n_classes,
                                         model_cfg.get("phi") or models.HYBRID_PHI,
                                         model_cfg.get("rho") or models.HYBRID_RHO, seed)
+        elif model_cfg.get("arch") in ANOMALY_ARCHS:
+            return _build_encoder(model_cfg, data, seed)
         else:
             raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets', "
-                            "'hybrid', 'conv1d' or give model.path")
+                            "'hybrid', 'conv1d', 'dense_encoder', 'conv2d_encoder' or give model.path")
+        if anomaly.is_anomaly_model(model):
+            return model
         models.check_compatible(model, data.n_features, data.n_classes)
         return model
 
@@ -72,6 +90,9 @@ class KerasEngine:
         from hwai.engines.keras.train import fit
 
         refuse_training(model, "train")
+        if cfg.get("anomaly"):   # the recipe's anomaly: block: a VAE on the background classes
+            from hwai.engines.keras.anomaly import fit_vae
+            return fit_vae(model, data, cfg, seed)
         fit(model, data, cfg, seed, tag="train")
         return model
 

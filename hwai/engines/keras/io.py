@@ -32,6 +32,9 @@ def custom_objects() -> dict[str, Any]:
         objects["FixedPointQuantizer"] = FixedPointQuantizer
     except ImportError:
         pass
+    from hwai.engines.keras.anomaly import SCORE_LAYER, score_class
+
+    objects[SCORE_LAYER] = score_class()   # the anomaly score layer of arch dense/conv2d_encoder
     return objects
 
 

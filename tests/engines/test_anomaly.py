@@ -1,0 +1,98 @@
+"""The anomaly path: the Keras encoder + SumSquares lowers to the IR and equals the Keras forward
+pass; recipes/jet_anomaly_dense.yaml runs end to end on a tiny generated particle file; bad
+anomaly settings are one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.data.image_helpers import prong_npz
+
+ROOT = Path(__file__).resolve().parents[2]
+DENSE = ROOT / "recipes" / "jet_anomaly_dense.yaml"
+TINY = ["model.hidden=[8]", "model.latent=4", "data.image.size=4", "steps.train.epochs=3"]
+
+
+def _compress(tmp_path: Path, recipe: Path, sets: list[str], *extra: str) -> tuple[int, Path]:
+    from hwai.cli import main
+
+    run = tmp_path / "run"
+    args = ["compress", str(recipe), "--data", str(prong_npz(tmp_path / "p.npz", n=600)), "--out", str(run), *extra]
+    for s in sets:
+        args += ["--set", s]
+    return main(args), run
+
+
+@pytest.mark.unit
+def test_encoder_score_lowers_and_equals_keras_forward() -> None:
+    pytest.importorskip("tensorflow")
+    from hwai.engines.keras.anomaly import build_dense_encoder
+    from hwai.frontends.keras import lower_keras
+    from hwai.ir.interp import run_float
+    from hwai.ir.types import FixedType
+    from hwai.sim.vectors import make_vectors
+
+    model = build_dense_encoder((6,), [8], 4, seed=0)
+    for layer in model.layers:   # weights on a 2^-4 grid: every IR cast below is exact
+        if layer.weights:
+            layer.set_weights([np.round(w * 16) / 16 for w in layer.get_weights()])
+    wide = FixedType(28, 14)     # frac 14 >= 4 + 4 + 4: activations are never rounded
+    graph = lower_keras(model, FixedType(8, 3), weight_type=FixedType(8, 3), act_type=wide)
+    assert [n.op for n in graph.nodes][-1] == "sum_squares"
+    x = graph.tensor(graph.inputs[0]).type.to_float(make_vectors(graph, 10_000, seed=1))
+    keras = model.predict(x.astype(np.float32), batch_size=4096, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(run_float(graph, x), keras, rtol=1e-6, atol=1e-6)   # float32 Keras arithmetic
+
+
+@pytest.mark.csim
+def test_dense_anomaly_recipe_end_to_end_on_tiny_images(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("hls4ml", reason="the ap_types headers come with hls4ml")
+    rc, run = _compress(tmp_path, DENSE, TINY + ["steps.csim.vectors=10000"], "--to", "csim")
+    assert rc == 0
+    rep = json.loads((run / "report.json").read_text())
+    fw = rep["firmware_metrics"]
+    assert set(fw["efficiency"]) == {"W", "Z", "t"} and fw["rate"] == 0.01 and fw["background"] == ["g", "q"]
+    assert all(0.0 <= fw["auc"][s] <= 1.0 for s in ("W", "Z", "t"))
+    assert rep["csim"]["per_backend"] == {"native": 0} and rep["csim"]["vectors"] == 10_000
+    md = (run / "report.md").read_text()
+    assert "t: efficiency at 1.00% g/q rate (framework / firmware)" in md and "firmware accuracy" not in md
+    assert "Anomaly score ROC" in (run / "report.html").read_text()
+
+
+@pytest.mark.unit
+def test_anomaly_refuses_classifier_training_steps(tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(DENSE.read_text().replace("  - evaluate\n", "  - evaluate\n  - prune: {sparsity: 0.5}\n"))
+    rc, _ = _compress(tmp_path, recipe, [])
+    assert rc == 2
+    assert "steps[2].prune: not supported with anomaly: yet" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_unknown_background_class_is_one_line(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("tensorflow")
+    rc, _ = _compress(tmp_path, DENSE, TINY + ["anomaly.background=[g, b]"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "anomaly.background: class 'b' is not in the data (classes: g, q, W, Z, t)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_latent_is_standardised_on_the_background() -> None:
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from hwai.engines.keras.anomaly import build_dense_encoder, standardize_latent
+
+    model = build_dense_encoder((6,), [8], 3, seed=0)
+    x = np.random.default_rng(0).normal(size=(500, 6)).astype(np.float32) * 0.01   # tiny latent spread
+    standardize_latent(model, x)
+    mu = tf.keras.Model(model.input, model.get_layer("mu").output).predict(x, verbose=0)
+    np.testing.assert_allclose(mu.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(mu.std(axis=0), 1.0, rtol=1e-3)
