@@ -126,7 +126,9 @@ MODEL = {
     "hidden": F(list, item=F(int, minimum=1), min_items=1, help="hidden layer widths, e.g. [64, 32, 32]"),
     "phi": F(list, item=F(int, minimum=1), min_items=1, help="arch deepsets/hybrid: per-particle widths, e.g. [64, 64, 64]"),
     "rho": F(list, item=F(int, minimum=1), min_items=1, help="arch deepsets/hybrid: widths after the pooling, e.g. [64, 32]"),
-    "filters": F(list, item=F(int, minimum=1), min_items=1, help="arch conv1d: Conv1D filters per layer, e.g. [16, 16]"),
+    "filters": F(list, item=F(int, minimum=1), min_items=1,
+                 help="arch conv1d / conv2d_encoder: conv filters per layer, e.g. [16, 16] (conv2d_encoder: 3x3, "
+                      "stride 2)"),
     "kernel": F(int, minimum=1, help="arch conv1d: kernel width (particles), e.g. 3"),
     "stride": F(int, minimum=1, help="arch conv1d: stride of every Conv1D, e.g. 1 or 2"),
     "head": F(str, choices=("pool", "flatten"), help="arch conv1d: average pooling or flatten before the Dense layers"),
@@ -136,8 +138,6 @@ MODEL = {
     "state_dict": F(str, is_path=True),
     "trust_pickle": F(bool, default=False),
     "latent": F(int, minimum=1, help="arch dense_encoder/conv2d_encoder: latent size (default 8)"),
-    "filters": F(list, item=F(int, minimum=1), min_items=1,
-                 help="arch conv2d_encoder: Conv2D filters per layer (3x3, stride 2), e.g. [8, 8]"),
 }
 # anomaly detection (docs/anomaly.md): train on background only, the firmware outputs a score
 ANOMALY = {
