@@ -56,10 +56,18 @@ def layer_dicts(graph: Graph, plan: list[HlsLayer]) -> tuple[list[dict[str, Any]
     last = {t: t for t in graph.inputs}      # IR tensor -> hls4ml layer whose output equals it
     for layer in plan:
         dicts = op_of(layer.node).hls4ml_layer_dicts(graph, layer)
-        dicts[0].setdefault("inputs", [last[t] for t in layer.node.inputs])
+        dicts[0].setdefault("inputs", [_layer_of(graph, last, t) for t in layer.node.inputs])
         out += dicts
         last[layer.tensor] = dicts[-1]["name"]
     return out, [last[t] for t in graph.outputs]
+
+
+def _layer_of(graph: Graph, last: dict[str, str], tensor: str) -> str:
+    """The hls4ml layer whose output is ``tensor``; a node with no layer of its own (windows
+    absorbed into the Conv after them) passes its input's layer on."""
+    while tensor not in last:
+        tensor = graph.producer(tensor).inputs[0]
+    return last[tensor]
 
 
 def activation_dict(name: str, function: str, **extra: Any) -> dict[str, Any]:
