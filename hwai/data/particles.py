@@ -33,6 +33,7 @@ def load_particles(cfg: dict, seed: int, override_path: str | None = None) -> Da
     if not source:
         raise DataError("data.source is empty; set it in the recipe or pass --data PATH.npz")
     x, mask, y_raw, file_names, features = _read(Path(source).expanduser(), cfg)
+    x, mask = leading_particles(x, mask, cfg.get("max_particles"))
     loaders.check_rows(x.reshape(len(x), -1), [f"{p}.{f}" for p in range(x.shape[1]) for f in features], source)
     y, class_names = loaders._encode_labels(y_raw, cfg.get("class_names") or file_names, source)
     loaders.check_classes(y, class_names, source)
@@ -79,6 +80,15 @@ def transform(x: np.ndarray, mask: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     """The documented float32 transform; padding (mask 0) becomes exactly 0."""
     z = (np.clip(x.astype(np.float32), lo, hi) - mean) / std
     return np.where(mask[..., None], z, np.float32(0)).astype(np.float32)
+
+
+def leading_particles(x: np.ndarray, mask: np.ndarray, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` particles of every set (all when ``n`` is None or >= P). The file's order
+    decides which: jets_constituents.npz is pT-descending, so these are the n hardest particles,
+    the ones a trigger's particle-flow stage sorts to the front anyway."""
+    if n is None or n >= x.shape[1]:
+        return x, mask
+    return np.ascontiguousarray(x[:, :n]), np.ascontiguousarray(mask[:, :n])
 
 
 def _subsample_index(n: int, max_rows: int | None, seed: int) -> np.ndarray:

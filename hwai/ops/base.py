@@ -74,6 +74,9 @@ class Op:
     cast_only: ClassVar[bool] = False       # reads at most out.frac + 1 input fraction bits
     reusable: ClassVar[bool] = False        # honours impl.reuse_factor (shares multipliers)
     starts_part: ClassVar[bool] = False     # hierarchical synthesis cuts the graph before it
+    # Row ``r`` of the output (leading axes) depends on row ``r`` of the input alone, through the
+    # same logic for every row (per-particle dense: shared weights; relu): synthesis can price one row.
+    rowwise: ClassVar[bool] = False
     # The fast path (hwai.ir.fastpath): a float step exists; a power-of-two scale may be
     # folded into this op's weights (linear) or moved out of this cast (cast).
     fast_form: ClassVar[bool] = False

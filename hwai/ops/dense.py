@@ -56,6 +56,7 @@ class Dense(Op):
     Attrs = DenseAttrs
     reusable = True
     starts_part = True
+    rowwise = True
     fast_form = fast_linear = True
     shaped = frozenset({"native HLS", "Verilog", "hls4ml"})   # per-row loops over the leading axes
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class Relu(Elementwise):
     name = "relu"
     zero_below = True
+    rowwise = True
     cast_only = True
     fast_form = fast_cast = True
 

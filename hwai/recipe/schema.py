@@ -174,6 +174,9 @@ DATA = {
         help="inputs: image: the grid (hwai/data/images.py)"),
     "particles": F(str, default="Xp", help="inputs: particles: the (N, P, F) array's key"),
     "mask": F(str, default="mask", help="inputs: particles: the (N, P) real-particle mask's key"),
+    "max_particles": F(int, minimum=1,
+                       help="inputs: particles: keep the leading N particles of each set (the file's order, "
+                            "e.g. pT-descending)"),
     "clip_quantile": F(*NUM, default=0.001, minimum=0, maximum=0.49,
                        help="inputs: particles: clip each feature to these quantiles of real train particles"),
 }

@@ -26,7 +26,10 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from hwai.codegen.fileset import FileSet
 from hwai.codegen.verilog import CAST_LIB, generate_verilog, top_module
@@ -126,6 +129,39 @@ def split_graph(graph: Graph, per: str = "layer") -> list[Graph]:
     return [n for p in parts for n in (_neurons(p) if op_of(p.nodes[0]).starts_part else [p])]
 
 
+def row_pieces(part: Graph) -> list[tuple[Graph, int]]:
+    """The part as (graph, copies) pieces to synthesize: its leading per-row nodes priced as one
+    row (:func:`one_row`), then the rest whole (e.g. the pooling over the rows). The cut adds a
+    register stage at the rest's input, so FF are an upper bound there; LUTs are not changed."""
+    k = 0
+    while k < len(part.nodes) and one_row(_subgraph(part, list(part.nodes[:k + 1]), part.name))[1] > 1:
+        k += 1
+    if k in (0, len(part.nodes)):
+        return [one_row(part)]
+    head, rest = list(part.nodes[:k]), list(part.nodes[k:])
+    return [one_row(_subgraph(part, head, f"{part.name}_rows")), (_subgraph(part, rest, f"{part.name}_rest"), 1)]
+
+
+def one_row(part: Graph) -> tuple[Graph, int]:
+    """(the part for one row, the number of rows) when every node is ``rowwise`` and every tensor
+    has the same rows (leading axes); else (part, 1). The rows are identical circuits on separate
+    inputs (a per-particle network: the same weights on every particle), so nothing is shared
+    between them and P rows cost P times one; Yosys then maps one particle, not 32 (a 64-wide
+    per-particle layer over 32 particles is ~100k LUT: tens of minutes as one ABC netlist)."""
+    shapes = [t.shape for t in part.tensors.values()]
+    rows = {s[:-1] for s in shapes}
+    if len(rows) != 1 or not all(len(s) > 1 for s in shapes) or not all(op_of(n).rowwise for n in part.nodes):
+        return part, 1
+    tensors = {k: replace(t, shape=t.shape[-1:]) for k, t in part.tensors.items()}
+    return replace(part, tensors=tensors), int(np.prod(next(iter(rows))))
+
+
+def times(r: SynthResult, n: int) -> SynthResult:
+    """``n`` side-by-side copies of a registered part: resources add, depth and run time stay."""
+    counts = {k: v * n for k, v in r.to_dict().items() if k not in ("depth", "seconds")}
+    return SynthResult(**counts, depth=r.depth, seconds=r.seconds)
+
+
 def _narrowing_feeder(graph: Graph, groups: list[list[Node]], node: Node) -> list[Node]:
     """The new part's leading nodes: the previous part's last node when it is a
     per-element quantizer producing ``node``'s input (taken out of that part)."""
@@ -167,15 +203,19 @@ def synth_graph(graph: Graph, family: str = "xcup", dsp: bool = True, per: str =
     """Hierarchical synthesis: the sum over parts, and the per-part results in order."""
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     parts = split_graph(graph, per)
-    filesets = [generate_verilog(p, stages=stages, style=style, module=p.name) for p in parts]
+    units = [[(generate_verilog(u, stages=stages, style=style, module=u.name), rows) for u, rows in row_pieces(p)]
+             for p in parts]
     done = []
 
     def one(k: int) -> SynthResult:
-        r = synth_fileset(filesets[k], family, dsp, timeout)
+        r = SynthResult()
+        for files, rows in units[k]:
+            r = r + times(synth_fileset(files, family, dsp, timeout), rows)
         done.append(k)
         prog.update()
+        rows = max(n for _, n in units[k])
         say(f"[synth {len(done)}/{len(parts)}] {parts[k].name}: {r.lut} LUT {r.ff} FF "
-            f"{r.dsp} DSP depth {r.depth} ({r.seconds:.1f} s)")
+            f"{r.dsp} DSP depth {r.depth} ({r.seconds:.1f} s{f', one of {rows} identical rows' if rows > 1 else ''})")
         return r
 
     _, env = yosys_command()  # fail early if missing; also warms yowasp's compile cache

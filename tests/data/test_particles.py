@@ -120,3 +120,12 @@ def test_particle_header_codes_equal_the_golden_input_codes(tmp_path: Path) -> N
     out = subprocess.run([str(tmp_path / "pp")], input=text, capture_output=True, text=True, check=True).stdout
     got = np.array([[int(v) for v in line.split()] for line in out.splitlines()])
     np.testing.assert_array_equal(got, want)
+
+
+def test_max_particles_keeps_the_leading_particles(tmp_path: Path) -> None:
+    full, lead = _load(tmp_path, clip_quantile=0, standardize="none"), _load(tmp_path, clip_quantile=0,
+                                                                          standardize="none", max_particles=3)
+    assert lead.x_train.shape[1:] == (3, 4) and lead.meta["particles"] == 3
+    np.testing.assert_array_equal(lead.x_train, full.x_train[:, :3])   # the first 3, in the file's order
+    np.testing.assert_array_equal(lead.y_test, full.y_test)             # same jets in each split
+    assert _load(tmp_path, max_particles=50).x_train.shape[1:] == (8, 4)  # more than P: all of them
