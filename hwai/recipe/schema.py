@@ -292,7 +292,10 @@ STEPS: dict[str, dict[str, Field]] = {
     "synth": {"family": F(str, default="xcup", choices=("xcup", "xc7")), "dsp": F(bool, default=True),
               "timeout_s": F(int, default=900, minimum=1)},
     "rtl": {"vectors": F(int, default=100000, minimum=1),
-            "simulator": F(str, default="verilator", choices=("verilator", "iverilog"))},
+            "simulator": F(str, default="verilator", choices=("verilator", "iverilog")),
+            "timeout_s": F(int, float, default=600, minimum=1,
+                           help="limit for building and for running the simulation (each); large "
+                                "designs (a per-particle network over 32 particles) need more")},
 }
 # Relations between a step's own top-level fields (nested mappings carry theirs in Field.rules).
 STEP_RULES: dict[str, tuple[Rule | Together | Requires, ...]] = {

@@ -468,7 +468,7 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
     """Simulate the Verilog (Verilator or Icarus) and compare with the golden model."""
     graph = _need_graph(ctx, step)
     res = checks.rtl(graph, ctx.run_dir, ctx.target, int(step.cfg["vectors"]), ctx.seed,
-                     step.cfg["simulator"], log=ctx.log)
+                     step.cfg["simulator"], log=ctx.log, timeout=float(step.cfg["timeout_s"]))
     if res["mismatches"]:
         _write_step_report(ctx, step, res)
         raise MismatchError(f"RTL simulation differs from the golden model: {res['summary']}")

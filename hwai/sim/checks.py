@@ -99,7 +99,7 @@ def _trace_backend(backend: str, graph: Graph, project: Path, vectors: np.ndarra
 
 
 def rtl(graph: Graph, run_dir: Path, target: Target, n_vectors: int, seed: int, simulator: str,
-        log: Callable[[str], None] = print) -> dict:
+        log: Callable[[str], None] = print, timeout: float = 600.0) -> dict:
     """Emit Verilog (if needed), simulate ``n_vectors`` vectors, compare exactly."""
     from hwai.sim.compare import compare
     from hwai.sim.rtl import rtl_sim
@@ -111,7 +111,7 @@ def rtl(graph: Graph, run_dir: Path, target: Target, n_vectors: int, seed: int, 
         generate_verilog(graph, target).write(project)
     vectors = make_vectors(graph, n_vectors, seed)
     t0 = time.perf_counter()
-    got = rtl_sim(graph, project, vectors, simulator=simulator)
+    got = rtl_sim(graph, project, vectors, simulator=simulator, timeout=timeout)
     rep = compare(graph, vectors, got)
     seconds = round(time.perf_counter() - t0, 2)
     log(f"[hwai]   rtl {simulator}: {rep.summary} ({seconds} s)")

@@ -153,7 +153,8 @@ def _run(cmd: list[str], cwd: Path, log: Path, timeout: float) -> None:
         with progress(f"{Path(cmd[0]).name} ({log.stem})"):
             res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise HwaiError(f"{Path(cmd[0]).name} timed out after {timeout:.0f} s (log: {log})") from None
+        raise HwaiError(f"{Path(cmd[0]).name} timed out after {timeout:.0f} s (log: {log}); a large design "
+                        "needs a longer limit: rtl: {timeout_s: ...} in the recipe") from None
     log.write_text(" ".join(cmd) + "\n" + res.stdout + res.stderr)
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])

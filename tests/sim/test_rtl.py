@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwai.codegen.verilog import generate_verilog
-from hwai.errors import MissingToolError
+from hwai.errors import HwaiError, MissingToolError
 from hwai.estimate.designs import mlp_graph
 from hwai.sim import rtl
 from hwai.sim.rtl import compare_with_golden, pack_hex, pack_words, unpack_hex, unpack_words
@@ -85,3 +85,27 @@ def test_verilator_1m_vectors_jet_mlp_exact_and_fast(tmp_path):
     r = compare_with_golden(g, generate_verilog(g, stages=2), x, "verilator", workdir=tmp_path)
     assert r == {**r, "vectors": 1_000_000, "mismatches": 0}
     assert r["vectors_per_min"] >= 1_000_000, r
+
+
+def test_a_build_over_the_rtl_limit_names_the_recipe_key(tmp_path):
+    """Verilator's build and run share the rtl step's ``timeout_s``; past it the error says how to raise it."""
+    with pytest.raises(HwaiError, match=r"sleep timed out after 1 s .*rtl: \{timeout_s: \.\.\.\}"):
+        rtl._run(["sleep", "5"], tmp_path, tmp_path / "build.log", 1.0)
+
+
+def test_the_rtl_step_reads_its_timeout(monkeypatch, tmp_path):
+    from hwai.codegen.emitters import PROJECT_DIRS
+    from hwai.sim import checks
+
+    seen = {}
+
+    def fake(graph, project, vectors, simulator, timeout):
+        seen["timeout"] = timeout
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(rtl, "rtl_sim", fake)
+    (tmp_path / PROJECT_DIRS["verilog"]).mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="stop"):
+        checks.rtl(mlp_graph([4, 3], seed=0), tmp_path, None, 10, 0, "verilator", log=lambda s: None,
+                   timeout=1234.0)
+    assert seen["timeout"] == 1234.0
