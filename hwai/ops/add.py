@@ -21,7 +21,7 @@ import numpy as np
 
 from hwai.ir.numeric import cast_interval, signed_bits, type_for_range
 from hwai.ir.types import requantize
-from hwai.ops.base import IntArray, Interval, Op
+from hwai.ops.base import IntArray, Interval, Op, fill_exact
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -72,11 +72,7 @@ class Add(Op):
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
         self.check(graph, node)   # shapes first: the interval rule indexes by them
-        out = graph.tensor(node.outputs[0])
-        if out.type is None:
-            lo, hi, frac = pre_interval(graph, node, env)
-            graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
-        return graph, node
+        return fill_exact(graph, node, env, pre_interval)
 
     def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         env[node.outputs[0]] = cast_interval(pre_interval(graph, node, env), graph.tensor(node.outputs[0]).type)

@@ -193,3 +193,20 @@ class Op:
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
         """hls4ml's precisions of the layer's parameters, keyed like ``'weight'``."""
         return {}
+
+
+def fill_exact(graph: Graph, node: Node, env: dict[str, Interval], pre: Any, accum: Any = None
+               ) -> tuple[Graph, Node]:
+    """The fill_types of an op whose output keeps its exact pre-cast value by default:
+    ``attrs.accum_type = accum(graph, node)`` when given and empty, then an untyped output gets
+    the exact type of ``pre(graph, node, env)`` (the pre-cast interval ``(lo, hi, frac)``)."""
+    from hwai.ir.numeric import type_for_range
+
+    if accum is not None and node.attrs.accum_type is None:
+        node = node.with_attrs(accum_type=accum(graph, node))
+        graph = graph.with_node(node)
+    out = graph.tensor(node.outputs[0])
+    if out.type is None:
+        lo, hi, frac = pre(graph, node, env)
+        graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
+    return graph, node

@@ -25,7 +25,7 @@ import numpy as np
 
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
-from hwai.ops.base import IntArray, Interval, Op, OpAttrs
+from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -100,14 +100,7 @@ class GlobalPool(Op):
         return [requantize(pre, frac, graph.tensor(node.outputs[0]).type)]
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
-        out = graph.tensor(node.outputs[0])
-        if node.attrs.accum_type is None:
-            node = node.with_attrs(accum_type=accum_type(graph, node))
-            graph = graph.with_node(node)
-        if out.type is None:
-            lo, hi, frac = pre_interval(graph, node, env)
-            graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
-        return graph, node
+        return fill_exact(graph, node, env, pre_interval, accum_type)
 
     def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         env[node.outputs[0]] = cast_interval(pre_interval(graph, node, env), graph.tensor(node.outputs[0]).type)

@@ -28,7 +28,7 @@ import numpy as np
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
 from hwai.ir.windows import out_extent
-from hwai.ops.base import IntArray, Interval, Op, OpAttrs
+from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -133,14 +133,7 @@ class Pool(Op):
         return [out.reshape((len(out),) + graph.tensor(node.outputs[0]).shape)]
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
-        out = graph.tensor(node.outputs[0])
-        if node.attrs.accum_type is None:
-            node = node.with_attrs(accum_type=accum_type(graph, node))
-            graph = graph.with_node(node)
-        if out.type is None:
-            lo, hi, frac = pre_interval(graph, node, env)
-            graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
-        return graph, node
+        return fill_exact(graph, node, env, pre_interval, accum_type)
 
     def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         lo, hi, frac = pre_interval(graph, node, env)

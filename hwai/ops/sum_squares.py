@@ -21,7 +21,7 @@ import numpy as np
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.squares import square_interval
 from hwai.ir.types import FixedType, requantize
-from hwai.ops.base import IntArray, Interval, Op, OpAttrs
+from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -67,14 +67,7 @@ class SumSquares(Op):
         return [np.asarray(out, dtype=np.int64)]
 
     def fill_types(self, graph: Graph, node: Node, env: dict[str, Interval]) -> tuple[Graph, Node]:
-        out = graph.tensor(node.outputs[0])
-        if node.attrs.accum_type is None:
-            node = node.with_attrs(accum_type=accum_type(graph, node))
-            graph = graph.with_node(node)
-        if out.type is None:
-            lo, hi, frac = pre_interval(env, node)
-            graph = graph.retyped(out.name, type_for_range(int(lo.min()), int(hi.max()), frac))
-        return graph, node
+        return fill_exact(graph, node, env, lambda g, n, e: pre_interval(e, n), accum_type)
 
     def interval(self, graph: Graph, node: Node, env: dict[str, Interval]) -> None:
         env[node.outputs[0]] = cast_interval(pre_interval(env, node), graph.tensor(node.outputs[0]).type)
