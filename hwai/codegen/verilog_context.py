@@ -375,18 +375,26 @@ def pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int) -> tuple[Layer,
     shift = int(p).bit_length() - 1 if node.attrs.mode == "avg" else 0
     layer, outs = Layer(ident(node.name), "global_pool", stages=stages), []
     for c in range(ch):
-        col, pre = [xs[r * ch + c] for r in range(p)], f"{layer.name}_{c}"
-        if node.attrs.mode == "max":
-            acc = _max_chain(layer, col, pre)
-            for s in range(stages - 1):  # a chain: extra stages only delay
-                acc = _register(layer, acc, f"{pre}_d{s}")
-        else:
-            leaves = [(Sig("", x.width, x.lo, x.hi, x.frac), False, x.name) for x in col]
-            acc = build_tree(layer, pre, leaves, 0, col[0].frac, stages)
-            acc = Sig(acc.name, acc.width, acc.lo, acc.hi, acc.frac + shift)
-        out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
-        outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{c}"))
+        col = [xs[r * ch + c] for r in range(p)]
+        outs.append(pool_window(layer, col, node.attrs.mode, shift, tout, stages, f"{layer.name}_{c}",
+                                f"{ident(node.outputs[0])}_{c}"))
     return layer, outs
+
+
+def pool_window(layer: Layer, col: list[Sig], mode: str, shift: int, tout: FixedType, stages: int,
+                pre: str, out_name: str) -> Sig:
+    """One pooled value: a max chain, or an adder tree read ``shift`` bits lower (avg), then the
+    cast into ``tout`` and the output register (global and sliding-window pooling alike)."""
+    if mode == "max":
+        acc = _max_chain(layer, col, pre)
+        for s in range(stages - 1):  # a chain: extra stages only delay
+            acc = _register(layer, acc, f"{pre}_d{s}")
+    else:
+        leaves = [(Sig("", x.width, x.lo, x.hi, x.frac), False, x.name) for x in col]
+        acc = build_tree(layer, pre, leaves, 0, col[0].frac, stages)
+        acc = Sig(acc.name, acc.width, acc.lo, acc.hi, acc.frac + shift)
+    out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
+    return _register(layer, out, out_name)
 
 
 def _max_chain(layer: Layer, col: list[Sig], pre: str) -> Sig:

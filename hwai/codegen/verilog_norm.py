@@ -11,13 +11,13 @@ import numpy as np
 from hwai.codegen.verilog_context import (
     Layer,
     Sig,
-    _max_chain,
     _register,
     add_cast,
     build_tree,
     cast_interval,
     dense_terms,
     ident,
+    pool_window,
 )
 from hwai.estimate.cost import Coefficients
 from hwai.ir.graph import Graph, Node
@@ -55,15 +55,6 @@ def window_pool_layer(g: Graph, node: Node, xs: list[Sig], stages: int, wins: An
     for o, win in enumerate(wins):
         for c in range(ch):
             k, col = o * ch + c, [xs[int(p) * ch + c] for p in win]
-            pre = f"{layer.name}_{k}"
-            if node.attrs.mode == "max":
-                acc = _max_chain(layer, col, pre)
-                for s in range(stages - 1):  # a chain: extra stages only delay
-                    acc = _register(layer, acc, f"{pre}_d{s}")
-            else:
-                leaves = [(Sig("", x.width, x.lo, x.hi, x.frac), False, x.name) for x in col]
-                acc = build_tree(layer, pre, leaves, 0, col[0].frac, stages)
-                acc = Sig(acc.name, acc.width, acc.lo, acc.hi, acc.frac + shift)
-            out = add_cast(layer, acc, tout, f"{pre}_o", *cast_interval(acc, tout))
-            outs.append(_register(layer, out, f"{ident(node.outputs[0])}_{k}"))
+            outs.append(pool_window(layer, col, node.attrs.mode, shift, tout, stages, f"{layer.name}_{k}",
+                                    f"{ident(node.outputs[0])}_{k}"))
     return layer, outs
