@@ -36,3 +36,41 @@ def native_apfixed_mismatches(design, target, vectors: np.ndarray, golden: np.nd
     if isinstance(got, dict):   # several outputs: side by side in graph order, as golden_outputs
         got = np.concatenate([got[o] for o in design.outputs], axis=1)
     return mismatches(got, golden)
+
+
+def verilator_mismatches(design, target, vectors: np.ndarray, golden: np.ndarray, folder, stages: int = 2) -> int:
+    """hwai's Verilog of ``design`` (``stages`` pipeline stages) under Verilator, rows differing
+    from ``golden``; skips without Verilator."""
+    needs("verilator")
+    from hwai.codegen.verilog import generate_verilog
+    from hwai.sim.rtl import rtl_sim
+
+    return mismatches(rtl_sim(design, generate_verilog(design, target, stages=stages), vectors, workdir=folder),
+                      golden)
+
+
+def native_int_mismatches(design, vectors: np.ndarray, golden: np.ndarray) -> int:
+    """The native int64 C simulation (hwai's fast C-sim) against ``golden``; skips without g++."""
+    needs("g++")
+    from hwai.sim.fast_csim import csim_fast
+
+    return mismatches(csim_fast(design, vectors), golden)
+
+
+def hls4ml_model(design, target, vectors: np.ndarray, folder):
+    """The hls4ml project of ``design`` (precisions set and checked by the bridge), not compiled;
+    skips without hls4ml or g++."""
+    pytest.importorskip("hls4ml")
+    needs("g++")
+    from hwai.codegen.hls4ml_bridge import to_hls4ml
+
+    return to_hls4ml(design, folder / "hls", target, vectors=vectors[:200])
+
+
+def hls4ml_mismatches(design, hls_model, vectors: np.ndarray, golden: np.ndarray) -> int:
+    """Compile ``hls_model`` (from :func:`hls4ml_model`) and count its C-sim rows differing from ``golden``."""
+    from hwai.codegen.hls4ml_bridge import compile_hls4ml
+    from hwai.sim.hls4ml_csim import csim_hls4ml
+
+    compile_hls4ml(hls_model)
+    return mismatches(csim_hls4ml(design, hls_model, vectors), golden)

@@ -19,7 +19,13 @@ from hwai.ops.patches import PatchesAttrs, out_spatial
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
+from tests.backend_checks import (
+    hls4ml_mismatches,
+    hls4ml_model,
+    native_apfixed_mismatches,
+    native_int_mismatches,
+    verilator_mismatches,
+)
 
 N_VECTORS = 10_000
 TARGET = Target(project_name="conv")
@@ -119,38 +125,25 @@ def test_native_apfixed_csim_equals_golden(case, tmp_path: Path) -> None:
 
 @pytest.mark.csim
 def test_native_int_csim_equals_golden(case) -> None:
-    needs("g++")
-    from hwai.sim.fast_csim import csim_fast
-
     g, x, golden = case
-    assert mismatches(csim_fast(g, x), golden) == 0
+    assert native_int_mismatches(g, x, golden) == 0
 
 
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path: Path) -> None:
-    needs("verilator")
-    from hwai.codegen.verilog import generate_verilog
-    from hwai.sim.rtl import rtl_sim
-
     g, x, golden = case
-    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
+    assert verilator_mismatches(g, TARGET, x, golden, tmp_path) == 0
 
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
     """patches + dense become one hls4ml Conv1D/Conv2D; its precisions are set and checked."""
-    pytest.importorskip("hls4ml")
-    needs("g++")
-    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
-    from hwai.sim.hls4ml_csim import csim_hls4ml
-
     g, x, golden = case
-    hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
+    hls_model = hls4ml_model(g, TARGET, x, tmp_path)
     rank = len(g.node("c1_patches").attrs.kernel)
     assert type(hls_model.graph["c1"]).__name__.endswith(f"Conv{rank}D")
     assert "c1_patches" not in hls_model.graph
-    compile_hls4ml(hls_model)
-    assert mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
+    assert hls4ml_mismatches(g, hls_model, x, golden) == 0
 
 
 @pytest.mark.unit

@@ -15,7 +15,13 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, needs
+from tests.backend_checks import (
+    hls4ml_mismatches,
+    hls4ml_model,
+    mismatches,
+    needs,
+    verilator_mismatches,
+)
 from tests.data.particle_helpers import ACT, INPUT
 
 P, F, H, OUT = 8, 4, 6, 3
@@ -93,27 +99,17 @@ def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path: Path) -> None:
 
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path: Path) -> None:
-    needs("verilator")
-    from hwai.codegen.verilog import generate_verilog
-    from hwai.sim.rtl import rtl_sim
-
     g, x, golden = case
-    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
+    assert verilator_mismatches(g, TARGET, x, golden, tmp_path) == 0
 
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
-    pytest.importorskip("hls4ml")
-    needs("g++")
-    from hwai.codegen.hls4ml_bridge import compile_hls4ml, to_hls4ml
     from hwai.errors import UnsupportedLayerError
-    from hwai.sim.hls4ml_csim import csim_hls4ml
 
     g, x, golden = case
     if g.node("pool").attrs.mode == "sum":
         with pytest.raises(UnsupportedLayerError, match="node 'pool': hls4ml has no global sum pooling"):
-            to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
+            hls4ml_model(g, TARGET, x, tmp_path)
         return
-    hls_model = to_hls4ml(g, tmp_path / "hls", TARGET, vectors=x[:200])
-    compile_hls4ml(hls_model)
-    assert mismatches(csim_hls4ml(g, hls_model, x), golden) == 0
+    assert hls4ml_mismatches(g, hls4ml_model(g, TARGET, x, tmp_path), x, golden) == 0

@@ -15,7 +15,11 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
+from tests.backend_checks import (
+    mismatches,
+    native_apfixed_mismatches,
+    verilator_mismatches,
+)
 
 N_IN, LATENT = 10, 8
 N_VECTORS = 10_000
@@ -89,12 +93,8 @@ def test_native_apfixed_and_int_csim_equal_golden(case, tmp_path: Path) -> None:
 
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path: Path) -> None:
-    needs("verilator")
-    from hwai.codegen.verilog import generate_verilog
-    from hwai.sim.rtl import rtl_sim
-
     g, x, golden = case
-    assert mismatches(rtl_sim(g, generate_verilog(g, TARGET, stages=2), x, workdir=tmp_path), golden) == 0
+    assert verilator_mismatches(g, TARGET, x, golden, tmp_path) == 0
 
 
 @pytest.mark.csim
