@@ -47,3 +47,35 @@ def particle_graph(p: int = 8, sizes: tuple[int, ...] = (4, 6, 5), seed: int = 0
             layers.append((Node(f"relu{k}", "relu", (prev,), (f"relu{k}_out",)), Tensor(f"relu{k}_out", (p, n_out), act)))
             prev = f"relu{k}_out"
     return infer_precision(chain("phi", Tensor("x", (p, sizes[0]), input_type), layers))
+
+
+def run_particle_recipe(recipe: Path, tmp_path: Path, sets: list[str], *extra: str) -> tuple[Path, dict]:
+    """``hwai compress RECIPE`` on a tiny particle file (1 epoch per step, C-sim and RTL on 10,000
+    vectors) with ``sets`` as ``--set`` overrides; asserts exit 0 and 0 mismatches on hls4ml,
+    native and Verilator; returns the run folder and its report. Skips without the tools."""
+    import json
+    import shutil
+
+    import pytest
+
+    pytest.importorskip("qkeras")
+    pytest.importorskip("hls4ml")
+    for tool in ("g++", "verilator"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed")
+    from hwai.cli import main
+
+    data = particles_npz(tmp_path / "p.npz", n=600, p=8, f=4)
+    run = tmp_path / "run"
+    sets = [*sets, "steps.train.epochs=1", "steps.prune.epochs=1", "steps.quantize.epochs=1",
+            "steps.csim.vectors=10000", "steps.rtl.vectors=10000"]
+    args = ["compress", str(recipe), "--data", str(data), "--out", str(run), *extra]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0      # csim / rtl exit 5 on any mismatch (hls4ml, native, Verilator)
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["csim"]["per_backend"] == {"hls4ml": 0, "native": 0} and rep["csim"]["vectors"] == 10_000
+    assert rep["rtl"]["mismatches"] == 0 and rep["rtl"]["vectors"] == 10_000
+    # QKeras sees the float inputs, the firmware their 10-bit codes: close, not equal
+    assert rep["argmax_agreement_framework_vs_firmware"] > 0.9
+    return run, rep

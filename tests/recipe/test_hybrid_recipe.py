@@ -4,12 +4,11 @@ inputs through training, pruning, QAT, lowering and every backend."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.data.particle_helpers import particles_npz
+from tests.data.particle_helpers import run_particle_recipe
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "jet_constituents_hybrid.yaml"
 
@@ -18,27 +17,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "jet_constituents_hyb
 @pytest.mark.csim
 @pytest.mark.rtl
 def test_hybrid_recipe_runs_exact_on_a_tiny_file(tmp_path: Path) -> None:
-    pytest.importorskip("qkeras")
-    pytest.importorskip("hls4ml")
-    for tool in ("g++", "verilator"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed")
-    from hwai.cli import main
-
-    data = particles_npz(tmp_path / "p.npz", n=600, p=8, f=4)
-    run = tmp_path / "run"
-    sets = ["model.phi=[8]", "model.rho=[8]", "steps.train.epochs=1", "steps.prune.epochs=1",
-            "steps.quantize.epochs=1", "steps.csim.vectors=10000", "steps.rtl.vectors=10000"]
-    args = ["compress", str(RECIPE), "--data", str(data), "--out", str(run)]
-    for s in sets:
-        args += ["--set", s]
-    assert main(args) == 0      # csim / rtl exit 5 on any mismatch (hls4ml, native, Verilator)
-    rep = json.loads((run / "report.json").read_text())
-    assert rep["csim"]["per_backend"] == {"hls4ml": 0, "native": 0} and rep["csim"]["vectors"] == 10_000
-    assert rep["rtl"]["mismatches"] == 0 and rep["rtl"]["vectors"] == 10_000
-    assert rep["argmax_agreement_framework_vs_firmware"] > 0.9
+    run, rep = run_particle_recipe(RECIPE, tmp_path, ["model.phi=[8]", "model.rho=[8]"])
     spec = json.loads((run / "preprocessing.json").read_text())
     assert [s["name"] for s in spec["inputs"]] == ["particles", "features"]
     assert (run / "native" / "hwai_particles_preprocess.h").is_file()
-    top = (run / "verilog" / "myproject.v").read_text()
-    assert "] particles," in top and "] features," in top
