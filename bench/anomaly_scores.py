@@ -23,7 +23,7 @@ def build(arch: str, shape: tuple, latent: int, seed: int):
     L = tf.keras.layers
     x = inp = tf.keras.Input(shape=shape)
     if arch == "conv":
-        for i, f in enumerate((8, 8)):
+        for f in (8, 8):
             x = L.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
         x = L.Flatten()(x)
     else:
@@ -60,7 +60,9 @@ def train(enc, dec, x, xv, beta: float, epochs: int, seed: int):
 
     rng = np.random.default_rng(seed)
     best, best_w, bad = np.inf, None, 0
+    ran = 0
     for ep in range(epochs):
+        ran = ep + 1
         idx = rng.permutation(len(x))
         for i in range(0, len(x), 256):
             step(tf.constant(x[idx[i:i + 256]]), True)
@@ -71,8 +73,9 @@ def train(enc, dec, x, xv, beta: float, epochs: int, seed: int):
             bad += 1
             if bad >= 4:
                 break
-    enc.set_weights(best_w[0]); dec.set_weights(best_w[1])
-    return ep + 1
+    enc.set_weights(best_w[0])
+    dec.set_weights(best_w[1])
+    return ran
 
 
 def scores(enc, dec, x):
