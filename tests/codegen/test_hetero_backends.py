@@ -21,7 +21,13 @@ from hwai.ir.types import FixedType
 from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import corner_vectors, make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
+from tests.backend_checks import (
+    mismatches,
+    native_apfixed_mismatches,
+    native_int_mismatches,
+    needs,
+    verilator_mismatches,
+)
 from tests.ir.helpers import hetero_weights
 
 TIN = FixedType(12, 5)          # frac 7: every element type below drops or adds fraction bits
@@ -287,10 +293,7 @@ def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, g
 
 @pytest.mark.csim
 def test_native_int_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray) -> None:
-    needs("g++")
-    from hwai.sim.fast_csim import csim_fast
-
-    assert mismatches(csim_fast(design, vectors), golden) == 0
+    assert native_int_mismatches(design, vectors, golden) == 0
 
 
 @pytest.mark.csim
@@ -314,11 +317,7 @@ def test_hls4ml_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: n
 @pytest.mark.rtl
 def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray,
                                  tmp_path: Path) -> None:
-    needs("verilator")
-    from hwai.sim.rtl import rtl_sim
-
-    got = rtl_sim(design, generate_verilog(design, TARGET, stages=2), vectors, workdir=tmp_path)
-    assert mismatches(got, golden) == 0
+    assert verilator_mismatches(design, TARGET, vectors, golden, tmp_path) == 0
 
 
 @pytest.mark.csim

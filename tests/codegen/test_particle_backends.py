@@ -14,7 +14,13 @@ from hwai.ir import interp
 from hwai.ir.graph import Graph
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
-from tests.backend_checks import mismatches, native_apfixed_mismatches, needs
+from tests.backend_checks import (
+    mismatches,
+    native_apfixed_mismatches,
+    native_int_mismatches,
+    needs,
+    verilator_mismatches,
+)
 from tests.data.particle_helpers import particle_graph
 
 N_VECTORS = 10_000
@@ -65,22 +71,14 @@ def test_native_apfixed_csim_equals_golden(design: Graph, vectors: np.ndarray, g
 
 @pytest.mark.csim
 def test_native_int_csim_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray) -> None:
-    needs("g++")
-    from hwai.sim.fast_csim import csim_fast
-
-    assert mismatches(csim_fast(design, vectors), golden) == 0
+    assert native_int_mismatches(design, vectors, golden) == 0
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("stages", [1, 2])
 def test_verilator_equals_golden(design: Graph, vectors: np.ndarray, golden: np.ndarray, tmp_path: Path,
                                  stages: int) -> None:
-    needs("verilator")
-    from hwai.codegen.verilog import generate_verilog
-    from hwai.sim.rtl import rtl_sim
-
-    got = rtl_sim(design, generate_verilog(design, TARGET, stages=stages), vectors, workdir=tmp_path)
-    assert mismatches(got, golden) == 0
+    assert verilator_mismatches(design, TARGET, vectors, golden, tmp_path, stages) == 0
 
 
 @pytest.mark.csim
