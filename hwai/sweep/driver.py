@@ -73,6 +73,10 @@ def run_sweep(recipe_path: Path, sweep_dir: Path | None = None, *, resume: bool 
     ``overrides`` (``--set``) are merged into the recipe like ``hwai.api.load``'s; ``log``
     gets the per-trial progress lines and the closing line (default: stdout). Ctrl-C raises
     KeyboardInterrupt once Ray Tune has saved the experiment state (continue with ``resume=True``)."""
+    if resume and (trials is not None or time_limit is not None):
+        # Ray Tune's Tuner.restore keeps the experiment's num_samples and time_budget_s
+        raise RecipeError("--trials/--time-limit cannot change on --resume: Ray Tune resumes a sweep with the "
+                          "trials and time limit it started with; start a new sweep with --out for more")
     doc, search, recipe = prepare(recipe_path, trials, time_limit, overrides)
     sweep_dir = sweep_dir or default_sweep_dir(recipe.name)
     _check_folder(sweep_dir, recipe, doc, resume)

@@ -142,6 +142,13 @@ def test_cli_resume_without_a_sweep_exit_2(tmp_path: Path, capsys) -> None:
     assert code == 2 and "no sweep to resume" in err
 
 
+@pytest.mark.parametrize("flag", [["--time-limit", "600"], ["--trials", "80"]])
+def test_cli_resume_cannot_change_trials_or_time_limit(tmp_path: Path, capsys, flag: list[str]) -> None:
+    code, err = _cli(tmp_path, BASE, "--resume", *flag, capsys=capsys)
+    assert code == 2 and "--trials/--time-limit cannot change on --resume" in err and err.count("\n") == 1
+    assert not (tmp_path / "sw").exists()
+
+
 def test_cli_missing_data_file_exit_2_nothing_started(tmp_path: Path, capsys) -> None:
     code, err = _cli(tmp_path, BASE, capsys=capsys)
     assert code == 2 and "data.npz" in err and err.count("\n") == 1
