@@ -143,7 +143,7 @@ def shown_settings(row: dict, search: Any, doc: dict | None) -> dict:
     from hwai.sweep.space import METHOD, recipe_step_names, trial_document
 
     settings, method = row.get("settings") or {}, row.get("method")
-    if doc is None or method not in (getattr(search, "methods", None) or {}):
+    if doc is None or method not in search.methods:
         return settings
     steps = trial_document(doc, search, {**settings, METHOD: method})["steps"]
     cfgs = {recipe_step_names({"steps": [s]})[0]: (next(iter(s.values())) or {}) if isinstance(s, dict) else {}
@@ -163,14 +163,10 @@ def summary_doc(sweep_dir: Path, search: Any, wall_s: float | None = None) -> di
             "trials": len(rows), "complete": sum(complete(r) for r in rows),
             "stopped_early": sum(bool(r.get("stopped_early")) for r in rows),
             "wall_s_sessions": walls, "wall_s": round(sum(walls), 1),
-            "front": front(rows), "chosen": chosen(rows, search.metric, _within(search)),
-            "chosen_rule": chosen_rule(rows, search.metric, _within(search)),
-            "recommendation": recommendation(rows, search.metric, _within(search)),
+            "front": front(rows), "chosen": chosen(rows, search.metric, search.within),
+            "chosen_rule": chosen_rule(rows, search.metric, search.within),
+            "recommendation": recommendation(rows, search.metric, search.within),
             "rows": rows}
-
-
-def _within(search: Any) -> float | None:
-    return getattr(search, "within", 0.0)
 
 
 def write_sweep(sweep_dir: Path, search: Any, wall_s: float | None = None) -> str:

@@ -85,7 +85,7 @@ def _fake_sweep(folder: Path) -> dict:
         (folder / "trials" / f"t{i}" / "trial.json").write_text(json.dumps({**r, "settings": {"x": i}}))
 
     class S:
-        metric, cost, trials = "accuracy", "lut+dsp", 4
+        metric, cost, trials, within, methods = "accuracy", "lut+dsp", 4, 0.0, {}
     results.write_sweep(folder, S(), wall_s=12.0)
     return json.loads((folder / "sweep.json").read_text())
 
