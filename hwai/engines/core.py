@@ -9,6 +9,7 @@ framework-free.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -22,8 +23,11 @@ import numpy as np
 from hwai.errors import RecipeError
 
 # The schema's defaults (hwai.recipe.schema.TRAIN; a test checks they agree). Both engines
-# fill missing keys from here: 20 epochs, batch 512, Adam lr 3e-3, patience 5.
-TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 20, "batch_size": 512, "learning_rate": 3e-3, "patience": 5}
+# fill missing keys from here: 20 epochs, batch 512, Adam lr 3e-3 held constant, patience 5.
+TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 20, "batch_size": 512, "learning_rate": 3e-3, "patience": 5,
+                                  "lr_schedule": "constant"}
+# how the learning rate moves over a training step's epochs (:func:`learning_rate_at`)
+LR_SCHEDULES = ("constant", "cosine")
 # prune/quantize fine-tuning runs shorter by default (schema: 10 epochs)
 FINETUNE_EPOCHS = 10
 # Heterogeneous QAT (``quantize: {method: hgq}``), both engines: the EBOPs penalty when the
@@ -49,6 +53,7 @@ class TrainConfig:
     batch_size: int
     learning_rate: float
     patience: int
+    lr_schedule: str = "constant"
 
 
 def train_config(cfg: Mapping[str, Any], epochs: int | None = None) -> TrainConfig:
@@ -56,7 +61,23 @@ def train_config(cfg: Mapping[str, Any], epochs: int | None = None) -> TrainConf
     ``epochs`` replaces the default epoch count (fine-tuning steps)."""
     d = {**TRAIN_DEFAULTS, **({"epochs": epochs} if epochs is not None else {})}
     d.update({k: cfg[k] for k in TRAIN_DEFAULTS if cfg.get(k) is not None})
-    return TrainConfig(int(d["epochs"]), int(d["batch_size"]), float(d["learning_rate"]), int(d["patience"]))
+    if d["lr_schedule"] not in LR_SCHEDULES:
+        raise RecipeError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {d['lr_schedule']!r}")
+    return TrainConfig(int(d["epochs"]), int(d["batch_size"]), float(d["learning_rate"]), int(d["patience"]),
+                       str(d["lr_schedule"]))
+
+
+def learning_rate_at(c: TrainConfig, epoch: int) -> float:
+    """The learning rate of 0-based ``epoch``, the same in every engine's training loop.
+
+    ``constant``: ``learning_rate`` throughout. ``cosine``: half a cosine from
+    ``learning_rate`` at the first epoch down towards 0 at the end of the step (Loshchilov &
+    Hutter, SGDR, without restarts), set once per epoch. A quantization-aware training with
+    a constant rate ends wherever the last noisy epoch left it (HGQ's widths move until the
+    end); the decay lets it settle, so the model handed on is not one epoch's accident."""
+    if c.lr_schedule == "constant" or c.epochs <= 0:
+        return c.learning_rate
+    return c.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / c.epochs))
 
 
 def with_train_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:

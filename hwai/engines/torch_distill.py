@@ -8,7 +8,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.distill import cache_dir, cached_logits, settings
-from hwai.engines.core import epoch_end, seed_everything, with_train_defaults
+from hwai.engines.core import epoch_end, learning_rate_at, seed_everything, train_config, with_train_defaults
 
 
 def kd_loss_torch(s: Any, t: Any, y: Any, temperature: float, alpha: float) -> Any:
@@ -34,7 +34,7 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     with the best-validation-loss weights restored."""
     import torch
 
-    from hwai.engines.torch.train import best_epoch
+    from hwai.engines.torch.train import best_epoch, set_learning_rate
 
     c = with_train_defaults(settings(cfg))
     if student is None:
@@ -52,7 +52,9 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     tv = torch.as_tensor(teacher_logits(teacher, data.x_val, c), dtype=torch.float32)
     opt = torch.optim.Adam(student.parameters(), lr=float(c["learning_rate"]))
     keeper = best_epoch(student, int(c["patience"] or 0))
+    lr = train_config(c)
     for epoch in range(int(c["epochs"])):
+        set_learning_rate(opt, learning_rate_at(lr, epoch))
         tr = _epoch(student, opt, (xt, yt, tt), int(c["batch_size"]), gen, c)
         with torch.no_grad():
             student.eval()

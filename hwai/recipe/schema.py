@@ -195,7 +195,9 @@ BUDGET = {
     "on_fail": F(str, default="error", choices=("error", "warn")),
 }
 TRAIN = {"epochs": F(int, default=20, minimum=0), "batch_size": F(int, default=512, minimum=1),
-         "learning_rate": F(*NUM, default=3e-3, minimum=0), "patience": F(int, default=5, minimum=0)}
+         "learning_rate": F(*NUM, default=3e-3, minimum=0), "patience": F(int, default=5, minimum=0),
+         "lr_schedule": F(str, default="constant", choices=("constant", "cosine"),
+                          help="constant, or cosine: decays to ~0 over the step's epochs (set once per epoch)")}
 # Fields of the quantize step that only one quantize.method reads (the others ignore them).
 QUANTIZE_METHOD_FIELDS = {"uniform": ("bits", "integer", "activation", "input", "layers"),
                           "hgq": ("beta", "search", "init_bits")}

@@ -120,3 +120,30 @@ def test_spec_errors_are_one_class(engine, data: Dataset, trained) -> None:
 def test_sparsity_counts_weights_that_quantize_to_zero(engine, data: Dataset, trained) -> None:
     q = engine.quantize(trained, data, {"bits": 2, "integer": 0, "epochs": 0}, 0)
     assert min(engine.sparsity(q).values()) > 0.2   # float weights are never exactly 0 here
+
+
+def test_cosine_rate_is_one_rule() -> None:
+    c = core.train_config({"epochs": 4, "learning_rate": 0.01, "lr_schedule": "cosine"})
+    rates = [core.learning_rate_at(c, e) for e in range(4)]
+    assert rates[0] == 0.01 and rates[2] == pytest.approx(0.005)
+    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
+    flat = core.train_config({"epochs": 4, "learning_rate": 0.01})
+    assert [core.learning_rate_at(flat, e) for e in range(4)] == [0.01] * 4
+    with pytest.raises(RecipeError, match="lr_schedule must be one of constant, cosine"):
+        core.train_config({"lr_schedule": "step"})
+
+
+def test_cosine_schedule_sets_each_epochs_rate(engine, data: Dataset, monkeypatch) -> None:
+    """Both engines ask the one rule for every epoch's rate and train with it."""
+    import importlib
+
+    module = importlib.import_module(f"hwai.engines.{'keras' if isinstance(engine, KerasEngine) else 'torch'}.train")
+    asked: list[int] = []
+    rule = module.learning_rate_at
+    monkeypatch.setattr(module, "learning_rate_at", lambda c, e: asked.append(e) or rule(c, e))
+    cfg = {**TRAIN, "lr_schedule": "cosine"}
+    model = engine.train(engine.build(MODEL, data, 0), data, cfg, 0)
+    assert asked == [0, 1, 2]
+    if isinstance(engine, KerasEngine):  # the optimizer ran the last epoch at the last epoch's rate
+        last = core.learning_rate_at(core.train_config(cfg), 2)
+        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(last, rel=1e-6)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
+from hwai.engines.core import EarlyStopping, epoch_end, learning_rate_at, seed_everything, train_config
 from hwai.errors import DataError
 
 SCORE_LAYER = "SumSquares"
@@ -120,13 +120,15 @@ def fit_vae(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     background = list(cfg["anomaly"]["background"])
     x, xv = background_rows(data, background, "train"), background_rows(data, background, "val")
     enc, dec = _vae_parts(model, seed)
-    step = _vae_step(enc, dec, float(cfg.get("kl_weight", 1.0)), tf.keras.optimizers.Adam(float(c.learning_rate)))
+    opt = tf.keras.optimizers.Adam(float(c.learning_rate))
+    step = _vae_step(enc, dec, float(cfg.get("kl_weight", 1.0)), opt)
     parts = (enc, dec)
     keeper = EarlyStopping(c.patience, lambda: [p.get_weights() for p in parts],
                            lambda ws: [p.set_weights(w) for p, w in zip(parts, ws)])
     rng = np.random.default_rng(seed)
     for epoch in range(1, c.epochs + 1):
         t0 = time.perf_counter()
+        opt.learning_rate.assign(learning_rate_at(c, epoch - 1))
         loss = _epoch(step, x, rng, c.batch_size)
         val = float(np.mean([step(tf.constant(xv[i:i + 4096]), False) for i in range(0, len(xv), 4096)]))
         print(f"[train] epoch {epoch}/{c.epochs} loss {loss:.4f} val_loss {val:.4f} "

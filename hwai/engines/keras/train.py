@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
+from hwai.engines.core import EarlyStopping, epoch_end, learning_rate_at, seed_everything, train_config
 from hwai.engines.core import steps_per_epoch as _steps
 from hwai.engines.keras.models import model_inputs
 
@@ -60,6 +60,10 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: li
     n_classes = model.output_shape[-1]
     has_val = len(data.y_val) > 0
     cbs = list(callbacks or []) + [epoch_logger(tag)]
+    if c.lr_schedule != "constant":
+        import tensorflow as tf
+
+        cbs.append(tf.keras.callbacks.LearningRateScheduler(lambda epoch, _lr: learning_rate_at(c, epoch)))
     if early_stopping and has_val:
         cbs.append(early_stopping_callback(model, c.patience))
     history = model.fit(

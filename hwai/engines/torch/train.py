@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwai.data.dataset import Dataset
-from hwai.engines.core import EarlyStopping, epoch_end, seed_everything, train_config
+from hwai.engines.core import EarlyStopping, epoch_end, learning_rate_at, seed_everything, train_config
 
 StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
 EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
@@ -38,6 +38,7 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
     opt = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
     keeper = best_epoch(model, c.patience if early_stop else 0)
     for epoch in range(c.epochs):
+        set_learning_rate(opt, learning_rate_at(c, epoch))
         if before_epoch is not None:
             before_epoch(epoch)
         tr_loss = _epoch(model, opt, xt, yt, c.batch_size, gen, after_step, penalty)
@@ -54,6 +55,12 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
     if early_stop:
         keeper.restore()
     return model.eval()
+
+
+def set_learning_rate(opt: Any, lr: float) -> None:
+    """The epoch's rate (:func:`hwai.engines.core.learning_rate_at`) on every parameter group."""
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def best_epoch(model: Any, patience: int) -> EarlyStopping:
