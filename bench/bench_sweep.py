@@ -47,7 +47,7 @@ def run_sweep(recipe: Path, out: Path, extra: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def record(sweep: Path, wall: float | None) -> dict:
+def record(sweep: Path, wall: float | None, note: str | None = None) -> dict:
     doc = json.loads((sweep / "sweep.json").read_text())
     wall = wall if wall is not None else doc["wall_s"]
     best = doc.get("chosen") or {}
@@ -58,7 +58,7 @@ def record(sweep: Path, wall: float | None) -> dict:
             "front": [{k: r.get(k) for k in ("method", "physics", "lut", "dsp", "cost", "settings")} for r in doc["front"]],
             "recommendation": [{k: t[k] for k in ("rank", "method", "best_physics", "best_cost", "trials",
                                                    "in_budget", "stopped_early")} for t in doc["recommendation"]],
-            "note": "2 cores shared with other jobs: wall times are noisy"}
+            "date": time.strftime("%Y-%m-%d"), "note": note or "measured on this machine"}
 
 
 def main() -> None:
@@ -69,18 +69,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--note", default=None, help="how the machine was loaded while it ran")
     args = ap.parse_args()
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     key = args.key or ("full" if args.full else "small")
     if not DATA.is_file() and not args.from_sweep:
         res = {"skipped": f"{DATA} not present"}
     elif args.from_sweep:
-        res = record(args.from_sweep, None)
+        res = record(args.from_sweep, None, args.note)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             recipe = RECIPE if args.full else small_recipe(Path(tmp), args.rows, args.epochs, args.trials)
             out = Path(tmp) / "sweep"
-            res = record(out, run_sweep(recipe, out, []))
+            res = record(out, run_sweep(recipe, out, []), args.note)
             res["settings"] = "full recipe" if args.full else f"{args.rows} rows, {args.epochs} epochs"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({**old, key: res}, indent=1, sort_keys=True) + "\n")

@@ -25,7 +25,9 @@ from typing import Any
 
 from hwai.errors import BudgetError
 
-COSTS = ("lut", "ebops")
+# lut: hwai's calibrated estimate (free); yosys: Yosys LUTs of the probe's own Verilog (a
+# synthesis per run, the number the budget is checked against with --synth); ebops: HGQ's proxy
+COSTS = ("lut", "ebops", "yosys")
 SLOPE = 0.8            # -d log(cost) / d log(beta): the first step's guess, then measured
 CLOSE = 0.8            # a fitting run using >= 80 % of the budget ends the search
 AIM = 0.9              # each step aims at 90 % of the limit: run-to-run noise is about +-5 %
@@ -35,12 +37,13 @@ AIM = 0.9              # each step aims at 90 % of the limit: run-to-run noise i
 class Probe:
     beta: float
     epochs: int
-    cost: float            # the searched cost (LUT estimate or EBOPs)
+    cost: float            # the searched cost (LUT estimate, Yosys LUT or EBOPs)
     lut: float
     ebops: float
     accuracy: float | None
     fits: bool
     chosen: bool = False
+    yosys: float | None = None   # Yosys LUT, when the search synthesizes each run
 
 
 @dataclass
@@ -145,8 +148,9 @@ def _clamp(beta: float, cfg: SearchConfig) -> float:
 def _measure(cfg: SearchConfig, cost: Cost, model: Any, beta: float) -> Probe:
     c = cost(model)
     value = float(c[cfg.metric])
+    yosys = c.get("yosys")
     return Probe(beta, cfg.epochs, value, float(c["lut"]), float(c["ebops"]), c.get("accuracy"),
-                 value <= cfg.limit)
+                 value <= cfg.limit, yosys=None if yosys is None else float(yosys))
 
 
 def _acc_key(p: Probe) -> float:
@@ -155,7 +159,9 @@ def _acc_key(p: Probe) -> float:
 
 def _show(p: Probe, cfg: SearchConfig) -> str:
     verdict = "fits" if p.fits else "over"
-    return f"{p.lut:.0f} LUT est, {p.ebops:.0f} EBOPs, val accuracy {_acc(p)} ({verdict} {cfg.metric} <= {cfg.limit:g})"
+    yosys = "" if p.yosys is None else f"{p.yosys:.0f} LUT Yosys, "
+    return (f"{yosys}{p.lut:.0f} LUT est, {p.ebops:.0f} EBOPs, val accuracy {_acc(p)} "
+            f"({verdict} {cfg.metric} <= {cfg.limit:g})")
 
 
 def _acc(p: Probe) -> str:

@@ -88,7 +88,9 @@ def required_tools(recipe: Recipe, synth: bool) -> list[tuple[str, Callable[[], 
         if s.name == "symbolic" and s.cfg.get("engine") == "pysr":
             need.append(("julia", check_pysr))
     budget_synth = any(s.name == "budget" and s.cfg.get("synth") for s in recipe.steps)
-    if "synth" in names or ((synth or budget_synth) and "budget" in names):
+    yosys_search = any(s.name == "quantize" and (s.cfg.get("search") or {}).get("cost") == "yosys"
+                       for s in recipe.steps)
+    if "synth" in names or yosys_search or ((synth or budget_synth) and "budget" in names):
         need.append(("yosys", yosys_command))
     return need
 

@@ -234,7 +234,8 @@ STEPS: dict[str, dict[str, Field]] = {
                            help="hgq: EBOPs penalty in the loss; larger = smaller design (jets: 1e-6..3e-5)"),
                  "search": F(dict, fields={
                      "cost": F(str, choices=COSTS,
-                               help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut)"),
+                               help="hgq: find beta so that this cost fits (lut: hwai's estimate vs budget.lut; yosys: "
+                                    "each run synthesized with Yosys, about a minute per run; ebops)"),
                      "limit": F(*NUM, minimum=0, help="the cost limit (default: budget.lut)"),
                      "runs": F(int, default=3, minimum=1, maximum=20,
                                help="full trainings at most (power-law steps on log cost vs log beta)"),

@@ -39,7 +39,7 @@ from hwai.report.summary import layer_table
 from hwai.sim import checks
 from hwai.sim.vectors import make_vectors
 from hwai.symbolic.step import run_symbolic
-from hwai.synth.flow import synth_graph
+from hwai.synth.flow import synth_graph, yosys_lut
 
 # --- setup / resume ---------------------------------------------------------------
 
@@ -172,7 +172,7 @@ def _search_limit(ctx: RunContext, cfg: dict) -> tuple[str, float]:
     """The searched cost and its limit: ``search.limit``, else the recipe budget's ``lut``."""
     s = cfg["search"]
     limit = s.get("limit")
-    if limit is None and s["cost"] == "lut":
+    if limit is None and s["cost"] in ("lut", "yosys"):
         limit = ctx.recipe.budget.get("lut")
     if limit is None:
         need = "quantize.search.limit" if s["cost"] == "ebops" else "budget.lut or quantize.search.limit"
@@ -197,8 +197,11 @@ def _budget_search(ctx: RunContext, step: Step, cfg: dict, metric: str, limit: f
     def cost(model: Any) -> dict:
         graph = lower_graph(ctx, model, lower_cfg, "quantize.search")
         logits = golden_logits(graph, ctx.data.x_val)
-        return {"lut": estimate(graph, ctx.target).total.lut, "ebops": ebops(graph),
-                "accuracy": float((logits.argmax(1) == ctx.data.y_val).mean())}
+        out = {"lut": estimate(graph, ctx.target).total.lut, "ebops": ebops(graph),
+               "accuracy": float((logits.argmax(1) == ctx.data.y_val).mean())}
+        if metric == "yosys":  # the run's own Verilog, synthesized as the synth step does
+            out["yosys"] = yosys_lut(graph)
+        return out
 
     try:
         return search(scfg, train, cost, log=ctx.log)

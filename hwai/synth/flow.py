@@ -41,6 +41,13 @@ def synth_graph(graph: Graph, out_dir: Path, target: Target, cfg: dict, estimate
     return report
 
 
+def yosys_lut(graph: Graph) -> float:
+    """Yosys LUTs of ``graph``'s Verilog, counted as the synth step counts them (per layer,
+    UltraScale+, defaults), without progress lines: a budget search prices each run with it."""
+    total, _ = yosys_synth(graph, progress=lambda _msg: None)
+    return float(total.lut)
+
+
 def comparison(est: dict, syn: dict) -> list[dict]:
     """Estimate vs synthesized per resource, with the estimate's relative error."""
     rows = []

