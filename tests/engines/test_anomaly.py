@@ -96,3 +96,23 @@ def test_latent_is_standardised_on_the_background() -> None:
     mu = tf.keras.Model(model.input, model.get_layer("mu").output).predict(x, verbose=0)
     np.testing.assert_allclose(mu.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(mu.std(axis=0), 1.0, rtol=1e-3)
+
+
+@pytest.mark.unit
+def test_mahalanobis_whitens_the_background_latent() -> None:
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from hwai.engines.keras.anomaly import build_dense_encoder, standardize_latent
+
+    model = build_dense_encoder((6,), [8], 3, seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2000, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)   # correlated latents
+    mu_of = tf.keras.Model(model.input, model.get_layer("mu").output)
+    raw = mu_of.predict(x, verbose=0).astype(np.float64)
+    d = raw - raw.mean(axis=0)
+    want = np.einsum("ni,ij,nj->n", d, np.linalg.inv(np.cov(raw, rowvar=False)), d)   # Mahalanobis²
+    standardize_latent(model, x, whiten=True)
+    z = mu_of.predict(x, verbose=0)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(3), atol=2e-3)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], want, rtol=2e-3, atol=2e-3)
