@@ -2,7 +2,11 @@
 
 Trains on the g/q jets of the train split only and reports, per score and signal class, the AUC
 and the signal efficiency at a 1 % q/g rate on the test split (hwai.metrics.anomaly_metrics).
+Scores: reconstruction MSE, Σ mu², the VAE's KL, Σ z² of the latent means standardised on the
+train background (``z2``, anomaly.score: latent_norm) and whitened on it (``maha``, anomaly.score:
+mahalanobis). ``--scale`` sets data.image.scale (linear, sqrt, log with log_eps 0.01).
 Run: python bench/anomaly_scores.py ../shared/data/jets_constituents.npz [--arch dense|conv] [--epochs N]
+     [--scale linear,log] [--latent 8]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 import numpy as np
 
 from hwai.data.images import load_images
+from hwai.engines.keras.anomaly import whitening
 from hwai.metrics import anomaly_metrics
 
 
@@ -78,11 +83,14 @@ def train(enc, dec, x, xv, beta: float, epochs: int, seed: int):
     return ran
 
 
-def scores(enc, dec, x):
+def scores(enc, dec, x, background):
     mu, lv = enc.predict(x, batch_size=4096, verbose=0)
     rec = dec.predict(mu, batch_size=4096, verbose=0)
+    mb = enc.predict(background, batch_size=4096, verbose=0)[0].astype(np.float64)
+    d = mu - mb.mean(axis=0)
     return {"mse": ((rec - x) ** 2).reshape(len(x), -1).mean(1), "mu2": (mu ** 2).sum(1),
-            "kl": (0.5 * (mu ** 2 + np.exp(lv) - 1 - lv)).sum(1)}
+            "kl": (0.5 * (mu ** 2 + np.exp(lv) - 1 - lv)).sum(1),
+            "z2": ((d / mb.std(axis=0)) ** 2).sum(1), "maha": ((d @ whitening(mb)) ** 2).sum(1)}
 
 
 def main() -> None:
@@ -93,21 +101,24 @@ def main() -> None:
     ap.add_argument("--normalize", default="sum,none")
     ap.add_argument("--beta", default="0,1")
     ap.add_argument("--max-rows", type=int, default=None)
+    ap.add_argument("--scale", default="linear")
+    ap.add_argument("--latent", type=int, default=8)
     a = ap.parse_args()
     out = []
-    for norm in a.normalize.split(","):
-        d = load_images({"source": a.data, "image": {"normalize": norm}, "max_rows": a.max_rows}, 42)
+    for norm, pix in ((n, c) for n in a.normalize.split(",") for c in a.scale.split(",")):
+        d = load_images({"source": a.data, "image": {"normalize": norm, "scale": pix}, "max_rows": a.max_rows}, 42)
         bkg = [d.class_names.index(c) for c in ("g", "q")]
         xt, xv = d.x_train[np.isin(d.y_train, bkg)], d.x_val[np.isin(d.y_val, bkg)]
         scale = 1.0 / float(xt.max())  # input scale only matters for the optimizer
         for beta in (float(b) for b in a.beta.split(",")):
             t0 = time.time()
-            enc, dec = build(a.arch, xt.shape[1:], 8, 42)
+            enc, dec = build(a.arch, xt.shape[1:], a.latent, 42)
             ep = train(enc, dec, xt * scale, xv * scale, beta, a.epochs, 42)
-            for name, s in scores(enc, dec, d.x_test * scale).items():
+            for name, s in scores(enc, dec, d.x_test * scale, xt * scale).items():
                 m = anomaly_metrics(d.y_test, s, d.class_names, ["g", "q"], ["W", "Z", "t"], 0.01)
-                row = {"arch": a.arch, "normalize": norm, "beta": beta, "score": name, "epochs": ep,
-                       "auc": m["auc"], "eff": m["efficiency"], "s": round(time.time() - t0)}
+                row = {"arch": a.arch, "normalize": norm, "scale": pix, "latent": a.latent, "beta": beta,
+                       "score": name, "epochs": ep, "auc": m["auc"], "eff": m["efficiency"],
+                       "s": round(time.time() - t0)}
                 out.append(row)
                 print(json.dumps(row), flush=True)
 

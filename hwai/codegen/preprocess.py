@@ -44,6 +44,8 @@ def preprocessing_spec(data: Dataset, input_type: FixedType | None = None) -> di
     }
     if data.meta.get("inputs") == "particles":
         _add_particles(spec, data.meta)
+    if data.meta.get("inputs") == "image":
+        _add_image(spec, data.meta["image"])
     if input_type is not None:
         spec["input_type"] = _input_type(input_type)
         for f in spec["features"]:
@@ -100,6 +102,17 @@ def _add_particles(spec: dict[str, Any], meta: dict[str, Any]) -> None:
                 clipping={"quantile": clip["quantile"], "rule": "quantiles of the train split's real particles"})
     for f, lo, hi in zip(spec["features"], clip["lo"], clip["hi"]):
         f["clip_lo"], f["clip_hi"] = float(np.float32(lo)), float(np.float32(hi))
+
+
+# data.inputs: image (hwai/data/images.py, docs/anomaly.md): v = the pixel's pT / the jet's (or image's) pT
+IMAGE_VALUE = {"linear": "v", "sqrt": "sqrt(v)", "log": "log(1 + v / {eps}) / log(1 + 1 / {eps})"}
+
+
+def _add_image(spec: dict[str, Any], img: dict[str, Any]) -> None:
+    """Jet images: the grid and the pixel formula (the firmware receives the transformed pixels)."""
+    v = "pixel pT / image pT" if img["normalize"] == "sum" else "pixel pT / jet pT"
+    value = IMAGE_VALUE[img["scale"]].format(eps=repr(float(img["log_eps"])))
+    spec.update(image=dict(img), formula=f"model_input[row][col] = {value}, v = {v} (float64; docs/anomaly.md)")
 
 
 def _mode(data: Dataset) -> str:

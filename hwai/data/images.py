@@ -11,7 +11,12 @@ The transform (documented in ``docs/anomaly.md`` and handed off in ``preprocessi
    grid covers the jet cone; its pT is not piled onto the edge);
 4. pixel value: the sum of ``pt_rel`` of its particles (float64 sums, stored as float32);
 5. ``normalize: sum`` divides each image by its total (pixel values sum to 1; an empty image
-   stays 0), ``none`` keeps ``pt_rel``.
+   stays 0), ``none`` keeps ``pt_rel``;
+6. ``scale`` compresses each pixel value ``v`` (after step 5): ``linear`` keeps it, ``sqrt`` gives
+   ``sqrt(v)``, ``log`` gives ``log(1 + v / log_eps) / log(1 + 1 / log_eps)`` (0 stays 0, 1 stays
+   1, monotonic). The soft, wide radiation and the subleading prongs then weigh in the image
+   beside the leading particle (docs/anomaly.md: this is what lets an encoder trained on q/g
+   find top jets).
 
 The result is (N, size, size, 1) (rows = eta, columns = phi, one channel), or (N, size*size)
 row-major with ``flatten: true``. No standardization: zero pixels stay exactly 0 and the
@@ -29,9 +34,11 @@ from hwai.data.dataset import Dataset
 from hwai.data.particles import _read, _subsample_index
 from hwai.errors import DataError
 
-DEFAULTS = {"size": 16, "extent": 0.8, "center": "axis", "normalize": "sum", "flatten": False}
+DEFAULTS = {"size": 16, "extent": 0.8, "center": "axis", "normalize": "sum", "flatten": False,
+            "scale": "linear", "log_eps": 0.01}
 CENTERS = ("axis", "centroid")
 NORMALIZE = ("none", "sum")
+SCALES = ("linear", "sqrt", "log")
 FEATURES = ("pt_rel", "deta", "dphi")   # the particle features the grid is built from
 
 
@@ -45,7 +52,9 @@ def image_config(cfg: dict) -> dict:
         raise DataError(f"data.image.size {img['size']!r} must be an integer >= 2 (pixels per side)")
     if not float(img["extent"]) > 0:
         raise DataError(f"data.image.extent {img['extent']!r} must be > 0 (half-width in eta and phi)")
-    for key, allowed in (("center", CENTERS), ("normalize", NORMALIZE)):
+    if not float(img["log_eps"]) > 0:
+        raise DataError(f"data.image.log_eps {img['log_eps']!r} must be > 0 (the pixel value where log bends)")
+    for key, allowed in (("center", CENTERS), ("normalize", NORMALIZE), ("scale", SCALES)):
         if img[key] not in allowed:
             raise DataError(f"data.image.{key} {img[key]!r} must be one of {', '.join(allowed)}")
     return img
@@ -99,8 +108,17 @@ def jet_images(x: np.ndarray, mask: np.ndarray, cols: tuple[int, int, int], img:
     if img["normalize"] == "sum":
         total = flat.sum(axis=1, keepdims=True)
         flat = np.divide(flat, total, out=np.zeros_like(flat), where=total > 0)
-    flat = flat.astype(np.float32)
+    flat = scale_pixels(flat, img["scale"], float(img["log_eps"])).astype(np.float32)
     return flat if img["flatten"] else flat.reshape(len(x), size, size, 1)
+
+
+def scale_pixels(v: np.ndarray, scale: str, eps: float) -> np.ndarray:
+    """Step 6 on float64 pixel values >= 0: linear, sqrt or log(1 + v/eps)/log(1 + 1/eps)."""
+    if scale == "sqrt":
+        return np.sqrt(v)
+    if scale == "log":   # normalised so a pixel holding the whole jet (v = 1) stays 1
+        return np.log1p(v / eps) / np.log1p(1.0 / eps)
+    return v
 
 
 def _recentre(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -147,6 +147,9 @@ ANOMALY = {
                  help="classes whose efficiency and AUC are reported (e.g. [W, Z, t])"),
     "rate": F(*NUM, default=0.01, minimum=1e-6, maximum=0.5,
               help="the background fraction the trigger keeps; sets the score threshold"),
+    "score": F(str, default="latent_norm", choices=("latent_norm", "mahalanobis"),
+               help="latent_norm: Σ z² of the latent means standardised on the background; mahalanobis: "
+                    "whitened with the background's latent covariance (folded into the mu layer)"),
 }
 DATA = {
     "source": F(str, default="openml:hls4ml_lhc_jets_hlf", is_path=True,
@@ -170,7 +173,10 @@ DATA = {
                     help="axis: the jet axis at the centre; centroid: the pT-weighted centroid"),
         "normalize": F(str, default="sum", choices=("sum", "none"),
                        help="sum: each image divided by its total pT; none: pT / jet pT"),
-        "flatten": F(bool, default=False, help="rows of size*size pixels instead of (size, size, 1)")},
+        "flatten": F(bool, default=False, help="rows of size*size pixels instead of (size, size, 1)"),
+        "scale": F(str, default="linear", choices=("linear", "sqrt", "log"),
+                   help="pixel values after normalize: linear; sqrt; log: log(1 + v/log_eps) / log(1 + 1/log_eps)"),
+        "log_eps": F(*NUM, default=0.01, minimum=1e-9, help="scale: log: the pixel value where the log bends")},
         help="inputs: image: the grid (hwai/data/images.py)"),
     "particles": F(str, default="Xp", help="inputs: particles: the (N, P, F) array's key"),
     "mask": F(str, default="mask", help="inputs: particles: the (N, P) real-particle mask's key"),

@@ -64,3 +64,42 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
              particle_feature_names=np.array(["pt_rel", "eta"]))
     with pytest.raises(DataError, match=r"needs particle features pt_rel, deta, dphi; .* lacks deta, dphi"):
         load_images({"source": str(path)}, seed=0)
+
+
+@pytest.mark.unit
+def test_scale_log_and_sqrt_compress_pixels_keeping_0_and_1() -> None:
+    # two particles sharing the jet 0.99 / 0.01: log(1 + v/0.01)/log(101) lifts the soft one to 0.15
+    x = np.array([[[0.99, 0.1, 0.1], [0.01, -0.5, -0.5]]], np.float32)
+    mask = np.ones((1, 2), np.uint8)
+    lin = jet_images(x, mask, COLS, _img(normalize="sum", flatten=True))[0]
+    log = jet_images(x, mask, COLS, _img(normalize="sum", flatten=True, scale="log"))[0]
+    sq = jet_images(x, mask, COLS, _img(normalize="sum", flatten=True, scale="sqrt"))[0]
+    hard, soft = 2 * 4 + 2, 0 * 4 + 0
+    assert log[soft] == pytest.approx(np.log(2.0) / np.log(101.0), rel=1e-6)
+    assert log[hard] == pytest.approx(np.log1p(99.0) / np.log(101.0), rel=1e-6)
+    assert sq[soft] == pytest.approx(0.1, rel=1e-6) and sq[hard] == pytest.approx(np.sqrt(0.99), rel=1e-6)
+    assert np.array_equal(lin == 0, log == 0) and np.array_equal(lin == 0, sq == 0)   # empty pixels stay 0
+    whole = jet_images(x[:, :1], mask[:, :1], COLS, _img(normalize="sum", scale="log", log_eps=0.1))
+    assert whole.max() == pytest.approx(1.0)    # a pixel holding the whole jet stays 1 for any log_eps
+
+
+@pytest.mark.unit
+def test_scale_errors_are_one_line() -> None:
+    with pytest.raises(DataError, match=r"data.image.scale 'cube' must be one of linear, sqrt, log"):
+        image_config({"image": {"scale": "cube"}})
+    with pytest.raises(DataError, match=r"data.image.log_eps 0 must be > 0"):
+        image_config({"image": {"log_eps": 0}})
+
+
+@pytest.mark.unit
+def test_preprocessing_handoff_names_the_image_transform(tmp_path: Path) -> None:
+    from hwai.codegen.preprocess import preprocessing_spec
+
+    d = load_images({"source": str(prong_npz(tmp_path / "p.npz", n=200)),
+                     "image": {"size": 4, "scale": "log", "log_eps": 0.05, "flatten": True}}, seed=1)
+    spec = preprocessing_spec(d)
+    assert spec["image"]["scale"] == "log" and spec["image"]["size"] == 4
+    assert spec["formula"] == ("model_input[row][col] = log(1 + v / 0.05) / log(1 + 1 / 0.05), "
+                               "v = pixel pT / image pT (float64; docs/anomaly.md)")
+    v = d.x_train.astype(np.float64)    # pixels in [0, 1], the largest of each jet at most 1
+    assert v.min() == 0.0 and 0.2 < v.max() <= 1.0 + 1e-6

@@ -59,6 +59,8 @@ def test_dense_anomaly_recipe_end_to_end_on_tiny_images(tmp_path: Path) -> None:
     assert set(fw["efficiency"]) == {"W", "Z", "t"} and fw["rate"] == 0.01 and fw["background"] == ["g", "q"]
     assert all(0.0 <= fw["auc"][s] <= 1.0 for s in ("W", "Z", "t"))
     assert rep["csim"]["per_backend"] == {"native": 0} and rep["csim"]["vectors"] == 10_000
+    # the recipe's log-scaled images reach the handoff: the firmware's input stage must compute them
+    assert rep["preprocessing"]["image"]["scale"] == "log" and "log(1 + v / 0.01)" in rep["preprocessing"]["formula"]
     md = (run / "report.md").read_text()
     assert "t: efficiency at 1.00% g/q rate (framework / firmware)" in md and "firmware accuracy" not in md
     assert "Anomaly score ROC" in (run / "report.html").read_text()
@@ -96,3 +98,23 @@ def test_latent_is_standardised_on_the_background() -> None:
     mu = tf.keras.Model(model.input, model.get_layer("mu").output).predict(x, verbose=0)
     np.testing.assert_allclose(mu.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(mu.std(axis=0), 1.0, rtol=1e-3)
+
+
+@pytest.mark.unit
+def test_mahalanobis_whitens_the_background_latent() -> None:
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from hwai.engines.keras.anomaly import build_dense_encoder, standardize_latent
+
+    model = build_dense_encoder((6,), [8], 3, seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2000, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)   # correlated latents
+    mu_of = tf.keras.Model(model.input, model.get_layer("mu").output)
+    raw = mu_of.predict(x, verbose=0).astype(np.float64)
+    d = raw - raw.mean(axis=0)
+    want = np.einsum("ni,ij,nj->n", d, np.linalg.inv(np.cov(raw, rowvar=False)), d)   # Mahalanobis²
+    standardize_latent(model, x, whiten=True)
+    z = mu_of.predict(x, verbose=0)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(3), atol=2e-3)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], want, rtol=2e-3, atol=2e-3)

@@ -7,7 +7,9 @@ choice for its VAE trigger). Training wraps that chain in a variational autoenco
 background jets only with ``MSE(x̂, x) · n_pixels + kl_weight · KL``. Only the encoder chain is
 kept, lowered and built; the decoder and the log-variance head exist only while training.
 After training, the background's mean and spread of each latent mean are folded into the ``mu``
-layer (:func:`standardize_latent`), so the score is a normalised distance from the background.
+layer (:func:`standardize_latent`), so the score is a normalised distance from the background;
+``anomaly.score: mahalanobis`` folds the background's whole latent covariance instead (whitening),
+so the score is the Mahalanobis distance from the background's centre.
 
 Why not the reconstruction error: measured on the hwai Pythia 8 jets (``bench/anomaly_scores.py``,
 docs/anomaly.md), raw reconstruction error favours busy gluon jets, so its efficiency at a
@@ -137,22 +139,34 @@ def fit_vae(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
         if keeper.update(val):
             break
     keeper.restore()
-    standardize_latent(model, x)
+    standardize_latent(model, x, whiten=cfg["anomaly"].get("score") == "mahalanobis")
     return model
 
 
-def standardize_latent(model: Any, background: np.ndarray) -> None:
+def standardize_latent(model: Any, background: np.ndarray, whiten: bool = False) -> None:
     """Fold ``(mu - m) / s`` into the ``mu`` layer, with m, s the background's mean and spread of
     each latent mean: the score becomes a distance from the background's centre in units of its
     spread, and the latent means span O(1) whatever scale training left them at (a VAE whose KL
-    term shrinks mu to ~1e-3 would otherwise lose its score to the fixed-point grid)."""
+    term shrinks mu to ~1e-3 would otherwise lose its score to the fixed-point grid).
+    ``whiten``: fold ``(mu - m) @ W`` instead, ``W`` the background covariance's inverse square
+    root (:func:`whitening`), so Σ z² is the Mahalanobis distance from the background's centre."""
     import tensorflow as tf
 
     layer = model.get_layer("mu")
     mu = tf.keras.Model(model.input, layer.output).predict(background, batch_size=4096, verbose=0)
-    m, s = mu.mean(axis=0), np.maximum(mu.std(axis=0), 1e-12)
+    m = mu.mean(axis=0, dtype=np.float64)
+    w = whitening(mu) if whiten else np.diag(1.0 / np.maximum(mu.std(axis=0, dtype=np.float64), 1e-12))
     kernel, bias = layer.get_weights()
-    layer.set_weights([(kernel / s).astype(np.float32), ((bias - m) / s).astype(np.float32)])
+    layer.set_weights([(kernel @ w).astype(np.float32), ((bias - m) @ w).astype(np.float32)])
+
+
+def whitening(mu: np.ndarray) -> np.ndarray:
+    """``W = V Λ^(-1/2)`` from the eigen-decomposition ``V Λ Vᵀ`` of ``mu``'s covariance:
+    ``(mu - m) @ W`` has unit covariance, and ``Σ z²`` is the Mahalanobis distance (a latent
+    direction the background never moves along keeps a 1e-12 floor on its spread, as above)."""
+    lam, vec = np.linalg.eigh(np.cov(np.asarray(mu, dtype=np.float64), rowvar=False))
+    vec = vec * np.where(vec[np.abs(vec).argmax(axis=0), range(len(lam))] < 0, -1.0, 1.0)  # one sign: deterministic
+    return vec / np.sqrt(np.maximum(lam, 1e-24))
 
 
 def _epoch(step: Any, x: np.ndarray, rng: np.random.Generator, batch: int) -> float:
