@@ -194,7 +194,8 @@ def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
     back = {v: k for k, v in _reserved_renames(graph).items()}
     safe = hls4ml_safe(graph)
     out = {t: t for t in safe.inputs}
-    out.update({l.name: l.tensor for l in plan_layers(safe)})
+    for l in plan_layers(safe):   # with io_stream a Reshape may be traced as its Repack
+        out.update({l.name: l.tensor, f"{REPACK_PREFIX}{l.name}": l.tensor})
     return {k: back.get(v, v) for k, v in out.items()}
 
 

@@ -41,7 +41,11 @@ CASES = {"dense_chain_parallel": (dense_chain, PARALLEL, {"fc1": "resource", "fc
          "conv1d_stream": (conv1d, STREAM, {"c1": "resource", "c2": "latency"})}
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+QUICK = ("dense_chain_parallel", "conv1d_parallel")   # the rest with -m slow (each ~30-60 s here)
+
+
+@pytest.fixture(scope="module", params=[pytest.param(k, marks=() if k in QUICK else pytest.mark.slow)
+                                        for k in sorted(CASES)])
 def case(request):
     build, target, strategies = CASES[request.param]
     g = build()
@@ -60,6 +64,7 @@ def test_hls4ml_reuse_csim_equals_golden(case, tmp_path: Path) -> None:
 
 
 @pytest.mark.csim
+@pytest.mark.slow
 def test_resource_strategy_on_a_saturating_accumulator_would_differ(tmp_path: Path, monkeypatch) -> None:
     """Why a saturating layer keeps Latency: hls4ml's Resource kernel adds in another order."""
     from hwai.ops.dense import Dense

@@ -47,7 +47,12 @@ DESIGNS = {
 INSERTED = {"conv1d": ("zp1d_c1", "zp1d_c2"), "conv2d_pool": ("zp2d_c1",)}
 
 
-@pytest.fixture(scope="module", params=sorted(DESIGNS))
+# two designs keep the default tier short (each compile + 10,000-vector run ~20-60 s here); the rest: -m slow
+QUICK = ("dense_chain", "deepsets")
+
+
+@pytest.fixture(scope="module", params=[pytest.param(k, marks=() if k in QUICK else pytest.mark.slow)
+                                        for k in sorted(DESIGNS)])
 def case(request) -> tuple[str, Graph, np.ndarray, np.ndarray]:
     g = DESIGNS[request.param]()
     x = make_vectors(g, N_VECTORS, seed=11)
