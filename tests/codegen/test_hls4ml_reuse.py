@@ -182,7 +182,7 @@ def test_per_layer_reuse_factor_errors(tmp_path: Path, fake, layers: dict, expec
 # --- what the other backends build --------------------------------------------------------
 
 @pytest.mark.unit
-def test_native_and_verilog_say_they_stay_unrolled_and_the_report_says_what_the_estimate_is() -> None:
+def test_native_readme_and_the_report_say_what_each_backend_builds() -> None:
     from types import SimpleNamespace
 
     from hwai.codegen.native import generate
@@ -192,10 +192,10 @@ def test_native_and_verilog_say_they_stay_unrolled_and_the_report_says_what_the_
     g = dense_chain(4)
     readme = generate(g, STREAM).text("README.md")
     assert "`io_parallel` (hwai's native core always is; the recipe's `target.io_type: io_stream`" in readme
-    assert "A reuse factor R > 1 keeps the loops unrolled" in readme
-    verilog = generate_verilog(g, STREAM)
-    assert any("A new input every clock: lower.reuse_factor and target.io_type shape the HLS projects"
-               in verilog.text(f) for f in verilog if f.endswith(".v"))
+    assert "vitis flavour, `io_parallel`.\n" in generate(g, PARALLEL).text("README.md")   # unchanged text
+    assert "#pragma HLS PIPELINE II=4" in generate(g, STREAM).text("firmware/reuse.cpp")
+    verilog = generate_verilog(g, STREAM)   # fully unrolled whatever the reuse factor: no II in it
+    assert any("Fully unrolled" in verilog.text(f) for f in verilog if f.endswith(".v"))
     note = build_note(SimpleNamespace(graph=g, target=STREAM))
     assert note[0].startswith("Latency and II are estimated for the HLS projects (reuse factors 4; hls4ml "
                               "`io_stream`, native HLS `io_parallel`). hwai's Verilog stays fully unrolled")
