@@ -52,6 +52,9 @@ from hwai.target import Target
 # and checked after conversion, so this one only reaches unused attributes.
 _MODEL_DEFAULT = "ap_fixed<16,6>"
 N_TB_VECTORS = 1000
+# layers hls4ml's io_stream passes add that copy codes between streams (see _stream_copy)
+STREAM_COPIES = frozenset({"ZeroPadding1D", "ZeroPadding2D", "Repack", "Broadcast", "Clone"})
+REPACK_PREFIX = "repack_"
 
 
 def plan_layers(graph: Graph) -> list[HlsLayer]:
@@ -93,14 +96,76 @@ def _fusable(graph: Graph, quant: Node) -> bool:
     return t.frac >= before.frac and t.min_value <= lo and t.max_value >= before.max_value
 
 
-def check_io_type(plan: list[HlsLayer], target: Target) -> None:
+def check_io_type(plan: list[HlsLayer], target: Target, graph: Graph | None = None) -> None:
     """hls4ml builds its per-element quantizer for io_parallel only
-    (hls4ml/backends/fpga/passes/hgq_proxy_model.py); say so before it raises."""
+    (hls4ml/backends/fpga/passes/hgq_proxy_model.py), and some of its stream kernels assert
+    on settings their parallel twins take (``Op.hls4ml_stream_blocker``): say so before it
+    raises, or before an ``assert`` in its C simulation ends the process."""
     hetero = [l.name for l in plan if l.kind == FIXED_POINT_QUANTIZER]
     if hetero and target.io_type != "io_parallel":
         raise UnsupportedLayerError(f"node {hetero[0]!r}: hls4ml builds per-element quantizers only with "
                                     f"io_type io_parallel (target has {target.io_type}); set "
                                     "target.io_type: io_parallel or use the native backend")
+    if target.io_type != "io_stream":
+        return
+    for l in plan:
+        why = op_of(l.node).hls4ml_stream_blocker(graph, l.node)
+        if why:
+            raise UnsupportedLayerError(f"node {l.name!r}: {why}; set target.io_type: io_parallel "
+                                        "or use the native backend")
+
+
+# --- reuse factor ----------------------------------------------------------------------
+
+def layer_reuse(graph: Graph, layer: HlsLayer) -> dict[str, Any]:
+    """hls4ml's ``ReuseFactor`` and ``Strategy`` of a layer that shares multipliers.
+
+    Reuse factor 1: ``Latency`` (every product at once). Above 1, hls4ml's ``Resource``
+    strategy (nnet_dense_resource.h: the weights in BRAM/LUTRAM, ``block_factor`` products per
+    cycle for RF cycles) is what it is built for, but it adds the products of an output in
+    another order than ``dense_latency`` (input ``ir, ir+RF, ...`` for each cycle ``ir``), so
+    it is exact only where the sum's order is free (a wrapping accumulator holding every
+    term); otherwise the layer keeps ``Latency``, whose ``ALLOCATION`` limit shares the
+    multipliers at ``II = RF`` in the golden model's order."""
+    rf = int(layer.node.impl.get("reuse_factor", 1))
+    if rf == 1 or not op_of(layer.node).sum_order_free(graph, layer.node):
+        return {"ReuseFactor": rf, "Strategy": "Latency"}
+    n_in, n_out = (int(d) for d in op_of(layer.node).weights(layer.node)[0].shape)
+    check_resource_reuse(layer.name, n_in, n_out, rf)
+    return {"ReuseFactor": rf, "Strategy": "Resource"}
+
+
+def check_resource_reuse(name: str, n_in: int, n_out: int, rf: int) -> None:
+    """hls4ml's Resource kernels take only reuse factors that split the n_in x n_out products
+    evenly (``FPGABackend._validate_reuse_factor``) and silently pick the closest valid one
+    otherwise; refuse instead, listing the valid ones."""
+    from hls4ml.backends import get_backend
+
+    backend = get_backend("Vivado")   # the rule lives in FPGABackend, shared by Vivado and Vitis
+    if backend._validate_reuse_factor(n_in, n_out, rf):
+        return
+    valid = backend.get_valid_reuse_factors(n_in, n_out)
+    near = sorted(sorted(valid, key=lambda v: (abs(v - rf), v))[:8])
+    raise UnsupportedLayerError(f"node {name!r}: hls4ml's Resource strategy (reuse_factor > 1) splits the "
+                                f"{n_in}x{n_out} products of this layer only by {', '.join(map(str, near))} "
+                                f"(nearest valid reuse factors), not {rf}; set "
+                                f"steps.lower.layers.{name}.reuse_factor to one of them")
+
+
+def check_reuse(plan: list[HlsLayer], config: dict[str, Any], hls_model: Any) -> None:
+    """Raise if hls4ml built a layer with another reuse factor or strategy than hwai asked for."""
+    bad = []
+    for l in plan:
+        cfg = config["LayerName"][l.name]
+        if "ReuseFactor" not in cfg:
+            continue
+        layer = _hls_layer(hls_model, l.name)
+        got = (int(layer.get_attr("reuse_factor")), str(layer.get_attr("strategy")).lower())
+        if got != (cfg["ReuseFactor"], cfg["Strategy"].lower()):
+            bad.append(f"{l.name}: reuse_factor/strategy {cfg['ReuseFactor']}/{cfg['Strategy']} "
+                       f"vs hls4ml {got[0]}/{got[1]}")
+    if bad:
+        raise HwaiError("hls4ml changed the design hwai configured: " + "; ".join(bad))
 
 
 def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
@@ -129,7 +194,8 @@ def hls4ml_layer_tensors(graph: Graph) -> dict[str, str]:
     back = {v: k for k, v in _reserved_renames(graph).items()}
     safe = hls4ml_safe(graph)
     out = {t: t for t in safe.inputs}
-    out.update({l.name: l.tensor for l in plan_layers(safe)})
+    for l in plan_layers(safe):   # with io_stream a Reshape may be traced as its Repack
+        out.update({l.name: l.tensor, f"{REPACK_PREFIX}{l.name}": l.tensor})
     return {k: back.get(v, v) for k, v in out.items()}
 
 
@@ -144,6 +210,8 @@ def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
         op = op_of(l.node)
         cfg["Precision"].update({k: hls_type(t) for k, t in op.hls4ml_precision(l).items()})
         cfg.update(op.hls4ml_config(l))
+        if op.reusable:
+            cfg.update(layer_reuse(graph, l))
         layers.update(op.hls4ml_extra_layers(l, hls_type(l.result)))
         layers[l.name] = cfg
     return {"Model": {"Precision": {"default": _MODEL_DEFAULT}, "ReuseFactor": 1,
@@ -162,10 +230,12 @@ def to_hls4ml(graph: Graph, out_dir: Path, target: Target, vectors: np.ndarray) 
     """
     graph = hls4ml_safe(graph.validate())
     plan = plan_layers(graph)
-    check_io_type(plan, target)
+    check_io_type(plan, target, graph)
     _neutralize_global_overrides()
-    hls_model = convert_layer_list(graph, plan, hls_config(graph, plan), Path(out_dir), target)
+    config = hls_config(graph, plan)
+    hls_model = convert_layer_list(graph, plan, config, Path(out_dir), target)
     check_types(graph, plan, hls_model)
+    check_reuse(plan, config, hls_model)
     write_project(hls_model)
     write_io_order(hls_model, Path(out_dir))
     write_tb_data(graph, Path(out_dir), vectors)
@@ -246,12 +316,29 @@ def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
     """The precisions hls4ml will print, keyed like ``'fc1.accum'``."""
     out = {_input_key(k): v.type.precision for k, v in enumerate(hls_model.get_input_variables())}
     for l in plan:
-        layer = hls_model.graph.get(l.name)
-        if layer is None:
-            raise HwaiError(f"hls4ml removed layer {l.name!r}; its cast would be lost")
+        layer = _hls_layer(hls_model, l.name)
         out[f"{l.name}.result"] = layer.get_output_variable().type.precision
         out.update({f"{l.name}.{k}": p for k, p in op_of(l.node).hls4ml_types(layer, l).items()})
     return out
+
+
+def _hls_layer(hls_model: Any, name: str) -> Any:
+    """The hls4ml layer computing plan layer ``name``; with io_stream a Reshape whose output
+    has rank > 1 (or is a model output) is replaced by a ``Repack`` (fpga/passes/repack_stream.py)."""
+    layer = hls_model.graph.get(name) or hls_model.graph.get(f"{REPACK_PREFIX}{name}")
+    if layer is None:
+        raise HwaiError(f"hls4ml removed layer {name!r}; its cast would be lost")
+    return layer
+
+
+def _stream_copy(layer: Any) -> bool:
+    """A layer hls4ml's io_stream passes insert that only moves codes (zero padding before a
+    'same' Conv: vivado/passes/conv_same_pad.py; ``Repack``/``Broadcast`` between streams of
+    different packing), kept only when its output type is its input's, so no value is cast."""
+    if not {c.__name__ for c in type(layer).__mro__} & STREAM_COPIES:   # backends subclass them
+        return False
+    src, out = layer.get_input_variable().type.precision, layer.get_output_variable().type.precision
+    return str(src) == str(out)
 
 
 def _input_key(k: int) -> str:
@@ -267,7 +354,8 @@ def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
         want.update({f"{l.name}.{k}": t for k, t in op_of(l.node).hls4ml_precision(l).items()})
     got = hls4ml_types(hls_model, plan)
     bad = [f"{k}: IR {hls_type(t)} vs hls4ml {got[k]}" for k, t in want.items() if not _same(got[k], t)]
-    extra = sorted(set(hls_model.graph) - {l.name for l in plan} - set(graph.inputs))
+    ours = {_hls_layer(hls_model, l.name).name for l in plan} | set(graph.inputs)
+    extra = [e for e in sorted(set(hls_model.graph) - ours) if not _stream_copy(hls_model.graph[e])]
     if bad or extra:
         raise HwaiError("hls4ml changed the design hwai configured: "
                         + "; ".join(bad + [f"unexpected layer {e}" for e in extra]))

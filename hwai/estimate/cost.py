@@ -119,7 +119,8 @@ class Estimate:
 
 
 def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -> Estimate:
-    """Estimate LUT/FF/DSP/BRAM, latency and II of ``graph`` built for ``target``."""
+    """Estimate LUT/FF/DSP/BRAM, latency and II of ``graph`` built for ``target``
+    (latency and II for ``target.io_type`` and each node's reuse factor: :func:`with_timing`)."""
     from hwai.passes.precision import intervals
 
     coeffs = coeffs or Coefficients.fitted()
@@ -130,12 +131,35 @@ def estimate(graph: Graph, target: Target, coeffs: Coefficients | None = None) -
     total = Cost()
     for node in graph.nodes:
         cost, note = op_of(node).cost(graph, node, target, coeffs, iv)  # rules: hwai.ops
+        cost = with_timing(graph, node, cost, target)
         per_node[node.name] = cost
         total = total + cost
         if note:
             notes.append(f"{node.name}: {note}")
-    total = replace(total, latency_cycles=critical_path(graph, per_node))
+    fill = total.ii - 1 if target.io_type == "io_stream" else 0
+    total = replace(total, latency_cycles=critical_path(graph, per_node) + fill)
     return Estimate(per_node, total, f"analytic-v2 ({coeffs.source})", tuple(notes))
+
+
+def with_timing(graph: Graph, node: Any, cost: Cost, target: Target) -> Cost:
+    """The one rule for how reuse factor and io type set a node's II and latency
+    (an op's cost hook gives the fully unrolled, io_parallel latency ``cycles``).
+
+    A node that shares multipliers (``Op.reusable``) with ``impl.reuse_factor`` R starts
+    a new input every R cycles: hls4ml's ``dense_latency`` / ``conv_*_latency_cl`` say
+    ``#pragma HLS PIPELINE II=R`` with ``ceil(n_in*n_out/R)`` multipliers, and the
+    Resource kernels (``dense_resource``) run an R-iteration loop at II 1; both take about
+    R - 1 cycles more than the unrolled layer. io_parallel: II = R, latency = cycles + R - 1.
+    io_stream: the layer reads its input one row (pixel, particle) per stream read, each
+    at II = R (``dense_wrapper``, the conv line buffer, the activation and pooling stream
+    loops), so II = rows * R; latency stays ``cycles`` per node, and :func:`estimate` adds
+    the slowest layer's II - 1 once for the whole design, since the layers of a dataflow
+    pipeline overlap (the last row leaves the slowest layer, then the later layers' depth).
+    """
+    rf = int(node.impl.get("reuse_factor", 1)) if op_of(node).reusable else 1
+    if target.io_type == "io_stream":
+        return replace(cost, ii=max(cost.ii, op_of(node).stream_rows(graph, node) * rf))
+    return replace(cost, latency_cycles=cost.latency_cycles + rf - 1, ii=max(cost.ii, rf))
 
 
 def critical_path(graph: Graph, per_node: Mapping[str, Cost]) -> int:

@@ -194,6 +194,21 @@ class Op:
         """hls4ml's precisions of the layer's parameters, keyed like ``'weight'``."""
         return {}
 
+    def hls4ml_stream_blocker(self, graph: Graph, node: Node) -> str | None:
+        """Why hls4ml's io_stream kernel cannot build this node exactly, or None (it can)."""
+        return None
+
+    def stream_rows(self, graph: Graph, node: Node) -> int:
+        """Stream reads per sample of the node's io_stream layer: one per row (the leading axes)
+        of its first input, a flat tensor being one row (hls4ml packs the last axis per read)."""
+        return int(np.prod(graph.tensor(node.inputs[0]).shape[:-1], dtype=np.int64))
+
+    def sum_order_free(self, graph: Graph, node: Node) -> bool:
+        """The node's sums give the same bits in any order (a wrapping accumulator that holds
+        every term exactly), so a kernel that adds in another order (hls4ml's Resource
+        strategy) stays exact."""
+        return False
+
 
 def fill_exact(graph: Graph, node: Node, env: dict[str, Interval], pre: Any, accum: Any = None
                ) -> tuple[Graph, Node]:

@@ -219,6 +219,17 @@ class Dense(Op):
     def hls4ml_config(self, layer: Any) -> dict[str, Any]:
         return {"ReuseFactor": int(layer.node.impl.get("reuse_factor", 1)), "Strategy": "Latency"}
 
+    def stream_rows(self, graph: Graph, node: Node) -> int:
+        src = graph.producer(node.inputs[0])
+        if src is not None and _op(src).hls4ml_into_consumer:   # a Conv: its line buffer reads the input
+            return _op(src).stream_rows(graph, src)
+        return super().stream_rows(graph, node)
+
+    def sum_order_free(self, graph: Graph, node: Node) -> bool:
+        a: DenseAttrs = node.attrs
+        return accum_is_modular(a.accum_type, graph.tensor(node.inputs[0]).type.frac + a.weight_type.frac,
+                                a.bias_type.frac)
+
     def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
         # the '<dense>_linear' activation hls4ml adds: same type, so it is eliminated
         return {f"{layer.name}_linear": {"Precision": {"result": result}}}
@@ -363,7 +374,8 @@ def _cost(graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any,
     if reuse > 1:  # time-multiplexed: hls4ml divides multipliers by R; muxes not modelled
         dsp, lut = math.ceil(dsp / reuse), lut / reuse
         note = (note + "; " if note else "") + f"reuse_factor={reuse}: LUT/DSP divided by R"
-    return Cost(lut, ff, dsp, 0.0, cycles + reuse - 1, reuse, stage_ns), note
+    # II and the reuse factor's extra cycles: hwai.estimate.cost.with_timing (one rule for every op)
+    return Cost(lut, ff, dsp, 0.0, cycles, 1, stage_ns), note
 
 
 

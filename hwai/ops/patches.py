@@ -124,6 +124,11 @@ class Patches(Op):
         # corner vectors: the windows of the input map (the dense after it gets its own corners)
         return gather(src, patch_index(node.attrs, node.attrs.in_shape)), False
 
+    def stream_rows(self, graph: Graph, node: Node) -> int:
+        # hls4ml streams a 'same' Conv's input through a ZeroPadding layer: the padded extent
+        a: PatchesAttrs = node.attrs
+        return int(np.prod([n + p + q for n, p, q in zip(a.in_shape[:-1], a.pad_before, a.pad_after)]))
+
     def cost(self, graph: Graph, node: Node, target: Any, c: Any, iv: dict) -> tuple[Any, str]:
         from hwai.estimate.cost import Cost
         return Cost(), "wiring: windows copy input wires (the dense after it counts every position)"

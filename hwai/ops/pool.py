@@ -187,5 +187,13 @@ class Pool(Op):
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
         return {"accum": layer.node.attrs.accum_type}
 
+    def hls4ml_stream_blocker(self, graph: Graph, node: Node) -> str | None:
+        # nnet_pooling_stream.h: pooling2d_cl asserts pool == stride (its window buffer tiles the image)
+        a: PoolAttrs = node.attrs
+        if len(a.pool_size) == 2 and a.pool_size != a.stride:
+            return (f"hls4ml streams 2-D pooling only with stride equal to the pool size "
+                    f"(pool {a.pool_size}, stride {a.stride})")
+        return None
+
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
         return {"accum": hls_layer.get_attr("accum_t").precision}

@@ -8,13 +8,15 @@ from hwai.ir.graph import Graph
 from hwai.ir.registry import op_of
 
 
-def with_reuse_factor(graph: Graph, reuse_factor: int) -> Graph:
-    """Set ``impl.reuse_factor`` on every node whose op shares multipliers (dense) that does not set its own.
+def with_reuse_factor(graph: Graph, reuse_factor: int, per_layer: dict[str, int] | None = None) -> Graph:
+    """Set ``impl.reuse_factor`` on every node whose op shares multipliers (dense) that does not set its own:
+    ``per_layer[node name]`` where given, else ``reuse_factor``.
 
     Reuse factor is *how* to build a layer (time-multiplexing multipliers), never
     *what* it computes, so it lives in ``impl`` and leaves the numerics untouched.
     """
-    nodes = tuple(n.with_impl(reuse_factor=n.impl.get("reuse_factor", reuse_factor))
+    per_layer = per_layer or {}
+    nodes = tuple(n.with_impl(reuse_factor=n.impl.get("reuse_factor", per_layer.get(n.name, reuse_factor)))
                   if op_of(n).reusable else n for n in graph.nodes)
     return replace(graph, nodes=nodes)
 

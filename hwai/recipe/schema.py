@@ -189,7 +189,10 @@ DATA = {
 TARGET = {
     "part": F(str, default="xcvu9p-flga2104-2L-e"),
     "clock_period_ns": F(*NUM, default=5.0, minimum=0.5, maximum=100),
-    "io_type": F(str, default="io_parallel", choices=("io_parallel",)),
+    "io_type": F(str, default="io_parallel", choices=("io_parallel", "io_stream"),
+                 help="the hls4ml project's interface: io_parallel (arrays, whole design pipelined) or "
+                      "io_stream (hls::stream FIFOs between layers, one row of a shaped tensor per read); "
+                      "native HLS and Verilog are always io_parallel"),
     "flavour": F(str, default="vitis", choices=("vitis", "vivado")),
     "project_name": F(str, default="myproject", pattern=IDENTIFIER,
                       help="a C and Verilog identifier: letters, digits, _; not starting with a digit"),
@@ -289,6 +292,10 @@ STEPS: dict[str, dict[str, Field]] = {
                                "tables, hls4ml's softmax_stable); 'logits' drops it (argmax unchanged)"),
               "reuse_factor": F(int, default=1, minimum=1,
                                 help="at most the smallest dense layer's n_in*n_out (checked at lower)"),
+              "layers": F(dict, default={}, values=F(dict, fields={
+                  "reuse_factor": F(int, minimum=1, help="this layer's reuse factor (instead of lower.reuse_factor)")}),
+                          help="per-layer build settings by IR layer name (a Keras/torch layer's name; a "
+                               "convolution's dense keeps its layer's name), e.g. {conv1: {reuse_factor: 4}}"),
               "arith": F(str, default="csd", choices=("csd", "da"),
                          help="how dense layers add up constant products in Verilog and native HLS: "
                               "'csd' one shift-add tree per neuron; 'da' one adder graph per layer with "

@@ -328,21 +328,35 @@ def lower_graph(ctx: RunContext, model: Any, cfg: dict, where: str) -> Graph:
     preprocessing; validated. The budget search costs its probes with the same graph."""
     input_type = fixed_from_dict(cfg.get("input"), DEFAULT_TYPE)
     graph = ctx.engine.lower(model, input_type, cfg)
-    check_reuse_factor(graph, cfg["reuse_factor"], where)
-    graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"]), cfg.get("arith", "csd"))
+    per_layer = layer_reuse_factors(graph, cfg.get("layers") or {}, where)
+    check_reuse_factor(graph, cfg["reuse_factor"], where, per_layer)
+    graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"], per_layer), cfg.get("arith", "csd"))
     return preprocess.attach(graph, ctx.data).validate()
 
 
-def check_reuse_factor(graph: Graph, reuse_factor: int, where: str) -> None:
+def check_reuse_factor(graph: Graph, reuse_factor: int, where: str, per_layer: dict[str, int] | None = None) -> None:
     """A layer that honours the reuse factor (dense) time-multiplexes its n_in*n_out
     multiplications over reuse_factor cycles; a larger factor than that has nothing to share
-    and hls4ml rejects it."""
+    and hls4ml rejects it. ``per_layer`` (``lower.layers``) overrides the global factor."""
+    per_layer = per_layer or {}
     sizes = {n.name: sum(int(w.size) for w in op_of(n).weights(n))
              for n in graph.nodes if op_of(n).reusable}
-    smallest = min(sizes, key=sizes.get, default=None)
-    if smallest is not None and reuse_factor > sizes[smallest]:
-        raise RecipeError(f"{where}.reuse_factor: {reuse_factor} is larger than dense layer {smallest!r} "
-                          f"({sizes[smallest]} multiplications); use at most {sizes[smallest]}")
+    for name, size in sorted(sizes.items(), key=lambda kv: kv[1]):
+        rf = per_layer.get(name, reuse_factor)
+        if rf > size:
+            field = f"layers.{name}.reuse_factor" if name in per_layer else "reuse_factor"
+            raise RecipeError(f"{where}.{field}: {rf} is larger than dense layer {name!r} "
+                              f"({size} multiplications); use at most {size}")
+
+
+def layer_reuse_factors(graph: Graph, layers: dict, where: str) -> dict[str, int]:
+    """``lower.layers`` -> {layer: reuse_factor}; a name that is no layer sharing multipliers is an error."""
+    known = sorted(n.name for n in graph.nodes if op_of(n).reusable)
+    for name in layers:
+        if name not in known:
+            raise RecipeError(f"{where}.layers.{name}: no dense or convolution layer {name!r} in the model "
+                              f"(layers: {', '.join(known)})")
+    return {k: int(v["reuse_factor"]) for k, v in sorted(layers.items()) if v.get("reuse_factor") is not None}
 
 
 def lowered_report(ctx: RunContext, graph: Graph) -> dict:

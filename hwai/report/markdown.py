@@ -29,6 +29,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
     lines = [f"# hwai run: {head['recipe']}", "", ctx.recipe.description or "", ""]
     lines += ["## Headline", ""] + _table(["figure", "value"], _headline_rows(head)) + [""]
+    lines += build_note(ctx)
     if head.get("budget"):
         lines += ["## Budget", ""]
         lines += _table(["resource", "used", "budget", "margin", "ok"],
@@ -51,6 +52,21 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def build_note(ctx: Any) -> list[str]:
+    """What the estimated latency and II describe when the backends differ: the HLS projects
+    follow the reuse factors (and hls4ml ``target.io_type``); hwai's Verilog stays fully parallel."""
+    from hwai.ir.registry import op_of
+
+    graph, io = ctx.graph, ctx.target.io_type
+    nodes = [n for n in graph.nodes if op_of(n).reusable] if graph is not None else []
+    rfs = sorted({int(n.impl.get("reuse_factor", 1)) for n in nodes}) or [1]
+    if io == "io_parallel" and rfs == [1]:
+        return []
+    return [f"Latency and II are estimated for the HLS projects (reuse factors {', '.join(map(str, rfs))}; "
+            f"hls4ml `{io}`, native HLS `io_parallel`). hwai's Verilog stays fully unrolled: a new input every "
+            "clock, whatever the reuse factor.", ""]
 
 
 def layer_rows(graph: Any) -> list[list[Any]]:
