@@ -13,7 +13,9 @@ one output; each becomes IR nodes here:
   not change, else the ``reshape`` op); ``cat`` -> ``concat``; ``+``/``add`` -> ``add``;
 - a trailing softmax/log_softmax/sigmoid on an output is dropped (hwai outputs logits).
 
-Ops another module adds (``add``, ``concat``, ``reshape``, convolutions) are reached through
+Convolutions, pooling windows and the channels-first layout around them are
+:mod:`hwai.frontends.torch_conv`'s (asked first for every node). Ops another module adds
+(``add``, ``concat``, ``reshape``) are reached through
 :data:`GRAPH_OPS`; while an op is not registered, its fx node is refused in one line naming
 the op it needs. Anything else (a loop over a tensor or data-dependent control flow fx cannot
 trace, LSTM, ``torch.sort``...) is one :class:`UnsupportedLayerError` naming the fx node and
