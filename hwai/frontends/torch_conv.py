@@ -230,6 +230,10 @@ def global_pool(walk: Walk, node: Any) -> None:
         raise Refused(f"pools a channels-first {_torch_shape(src.shape)} over dim={dim!r}, keepdim={keep!r}; "
                       f"hwai pools every position: dim={tuple(range(2, rank + 1)) if rank > 2 else 2}, keepdim=False")
     name = getattr(node.target, "__name__", str(node.target))
+    n = math.prod(src.shape[:-1])
+    if tfn.POOLS[name] == "avg" and n & (n - 1):
+        raise Refused(f"averages {n} positions; hwai averages a power-of-two count (an exact shift): "
+                      "change the length, stride or padding, or use sum")
     walk.env[node] = walk.add(node, "global_pool", [src], src.shape[-1:], None, mode=tfn.POOLS[name]).name
 
 

@@ -275,3 +275,13 @@ def test_wrong_permute_and_channel_count_are_refused() -> None:
 
     assert "hwai moves the channel axis once" in _refusal(Perm())
     assert "expects 3 channels" in _refusal(_seq(nn.Conv1d(3, 2, 1), nn.Flatten(), nn.Linear(16, 2)))
+
+    class OddMean(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(4, 2, 2)
+
+        def forward(self, x):
+            return self.conv(x.transpose(1, 2)).mean(dim=2)
+
+    assert "averages 7 positions; hwai averages a power-of-two count" in _refusal(OddMean())

@@ -63,12 +63,16 @@ def conv1d_args(model_cfg: dict, in_shape: Sequence[int], n_out: int) -> dict:
     if len(in_shape) != 2:
         raise DataError(f"model.arch 'conv1d' reads particles (P, F) but the data has per-sample shape "
                         f"{tuple(in_shape)}; set data.inputs: particles")
+    kernel = int(model_cfg.get("kernel") or CONV1D_KERNEL)
+    if kernel % 2 == 0:
+        raise RecipeError(f"model.kernel {kernel}: the torch conv1d arch needs an odd kernel (torch pads both "
+                          "ends alike; an odd kernel keeps ceil(P / stride) positions, as Keras' 'same')")
     head = model_cfg.get("head") or "pool"
     if head not in HEADS:
         raise RecipeError(f"model.head {head!r}: use one of {', '.join(HEADS)}")
     return {"in_shape": [int(d) for d in in_shape], "n_out": int(n_out),
             "filters": [int(n) for n in model_cfg.get("filters") or CONV1D_FILTERS],
-            "kernel": int(model_cfg.get("kernel") or CONV1D_KERNEL), "stride": int(model_cfg.get("stride") or 1),
+            "kernel": kernel, "stride": int(model_cfg.get("stride") or 1),
             "head": head, "hidden": [int(n) for n in model_cfg.get("hidden") or CONV1D_HIDDEN]}
 
 

@@ -15,7 +15,7 @@ pytest.importorskip("brevitas")
 
 from hwai.data.dataset import Dataset  # noqa: E402
 from hwai.engines.torch import TorchEngine  # noqa: E402
-from hwai.errors import DataError  # noqa: E402
+from hwai.errors import DataError, RecipeError  # noqa: E402
 
 P, F = 8, 4
 STEP = {"epochs": 1, "batch_size": 64, "learning_rate": 0.003}
@@ -57,11 +57,14 @@ def test_conv1d_arch_mirrors_the_keras_keys(particles: Dataset) -> None:
 
 
 @pytest.mark.unit
-def test_conv1d_arch_refuses_flat_data() -> None:
+def test_conv1d_arch_refuses_flat_data_and_even_kernels() -> None:
     from hwai.engines.torch.conv import conv1d_args
 
     with pytest.raises(DataError, match=r"reads particles \(P, F\).*data.inputs: particles"):
         conv1d_args({}, (16,), 5)
+    with pytest.raises(RecipeError, match=r"model.kernel 4: the torch conv1d arch needs an odd kernel") as err:
+        conv1d_args({"kernel": 4}, (8, 4), 5)
+    assert err.value.exit_code == 2
 
 
 @pytest.mark.unit
