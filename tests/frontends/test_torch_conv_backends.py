@@ -1,7 +1,9 @@
 """The Brevitas Conv1d and Conv2d modules of test_torch_conv.py, lowered through torch.fx, on every
 backend: torch's forward, the native int64 and ap_fixed C simulations, hls4ml's C simulation (its own
 Conv1D/Conv2D, pooling) and Verilator on hwai's Verilog all equal the golden model on 10,000 vectors,
-corner vectors first."""
+corner vectors first. The torch forward and the int64 C-sim run in the default tier; the ap_fixed,
+hls4ml and Verilator builds are slow (the same ops' default-tier checks: tests/codegen/test_conv_backends.py,
+test_norm_pool_backends.py)."""
 
 from __future__ import annotations
 
@@ -59,12 +61,14 @@ def test_native_int_csim_equals_golden(case) -> None:
     assert native_int_mismatches(g, x, golden) == 0
 
 
+@pytest.mark.slow   # 1.5-6 min each on the loaded 2-core machine (g++ / hls4ml / Verilator builds)
 @pytest.mark.csim
 def test_native_apfixed_csim_equals_golden(case, tmp_path: Path) -> None:
     _, g, x, golden = case
     assert native_apfixed_mismatches(g, TARGET, x, golden, tmp_path) == 0
 
 
+@pytest.mark.slow   # 1.5-6 min each on the loaded 2-core machine (g++ / hls4ml / Verilator builds)
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
     _, g, x, golden = case
@@ -74,6 +78,7 @@ def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
     assert hls4ml_mismatches(g, hls_model, x, golden) == 0
 
 
+@pytest.mark.slow   # 1.5-6 min each on the loaded 2-core machine (g++ / hls4ml / Verilator builds)
 @pytest.mark.rtl
 def test_verilator_equals_golden(case, tmp_path: Path) -> None:
     _, g, x, golden = case
