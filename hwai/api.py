@@ -69,7 +69,10 @@ def lower_torch(model: Any, input_shapes: Any = None, *, input_type: Any = None,
     lower step builds it: a chain through the chain frontend, any other module traced with
     torch.fx (branches, several inputs and outputs, per-particle Linear and pooling).
     ``input_shapes``: per-sample shape of each ``forward`` argument, e.g. ``[(32, 8)]``;
-    ``input_type``: a :class:`hwai.ir.types.FixedType` overriding every input's type."""
+    ``input_type``: a :class:`hwai.ir.types.FixedType` overriding every input's type.
+    Convolutions: the graph's inputs are channels-last; an input a conv reads directly (channels-first
+    torch data) is listed in ``graph.meta['channels_first_inputs']``, and
+    :func:`hwai.frontends.torch_conv.ir_inputs` turns the torch model's arrays into the golden model's."""
     from hwai.frontends.torch_fx import lower_torch as lower
 
     return lower(model, name=name, input_type=input_type, input_shapes=input_shapes)

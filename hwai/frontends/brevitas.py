@@ -278,16 +278,48 @@ def _quant_identity(st: _State, name: str, mod: Any) -> None:
 
 def _linear(st: _State, name: str, mod: Any) -> None:
     where = f"layer {name!r} ({type(mod).__name__})"
+    _input_quant(st, name, mod, where)
+    _dense(st, name, mod, where)
+
+
+def _input_quant(st: _State, name: str, mod: Any, where: str) -> None:
     if hasattr(mod, "input_quant") and mod.input_quant.is_quant_enabled:
         st.add(name + "_input_quant", "quant", act_type(mod.input_quant, where + " input_quant"))
+
+
+def _dense(st: _State, name: str, mod: Any, where: str) -> None:
+    """The layer's weights as a dense on the last axis (+ its output quantizer); a convolution's
+    kernel (F, C, K...) becomes the rows of its windows, (F, K...*C) (:func:`kernel_rows`)."""
     w, tw, qw = _weight(st, name, mod, where)
     b, tb = _bias(st, name, mod, qw, where)
     has_out = hasattr(mod, "output_quant") and mod.output_quant.is_quant_enabled
     out_type = None if qw is not None else st.act_default   # quantized: exact accumulator
-    st.add(name, "dense", out_type, weight=w.T.copy(), weight_type=tw, bias=b, bias_type=tb,
+    st.add(name, "dense", out_type, weight=kernel_rows(w).T.copy(), weight_type=tw, bias=b, bias_type=tb,
            accum_type=None)
     if has_out:
         st.add(name + "_output_quant", "quant", act_type(mod.output_quant, where + " output_quant"))
+
+
+def kernel_rows(w: np.ndarray) -> np.ndarray:
+    """A Linear weight (F, C) as is; a Conv weight (F, C, K...) as (F, K...*C): a window row of
+    the ``patches`` op holds (kernel offset..., channel), channels last."""
+    return w if w.ndim == 2 else np.moveaxis(w, 1, -1).reshape(len(w), -1)
+
+
+def lower_conv(cur: Tensor, name: str, mod: Any, windows: dict[str, Any], weight_type: FixedType | None = None,
+               activation_type: FixedType | None = None) -> tuple[list[tuple[Node, Tensor]], list[str]]:
+    """A torch/Brevitas Conv1d/Conv2d on the channels-last ``cur``: its input quantizer, the
+    ``patches`` node of ``windows`` (kernel, strides, padding) and the dense on every window, as
+    :func:`lower_layer` returns them (the torch.fx frontend checks the geometry first)."""
+    import torch
+
+    st = _State(cur, weight_default=weight_type or DEFAULT_TYPE, act_default=activation_type or DEFAULT_TYPE)
+    where = f"layer {name!r} ({type(mod).__name__})"
+    with torch.no_grad():
+        _input_quant(st, name, mod, where)
+        st.add(name + "_patches", "patches", None, **windows)
+        _dense(st, name, mod, where)
+    return st.layers, st.inexact
 
 
 def _weight(st: _State, name: str, mod: Any, where: str) -> tuple[np.ndarray, FixedType, Any]:
@@ -303,7 +335,7 @@ def _weight(st: _State, name: str, mod: Any, where: str) -> tuple[np.ndarray, Fi
 
 def _bias(st: _State, name: str, mod: Any, qw: Any, where: str) -> tuple[np.ndarray, FixedType]:
     if mod.bias is None:
-        return np.zeros(mod.out_features, dtype=np.int64), FixedType(1, 1, True)
+        return np.zeros(len(mod.weight), dtype=np.int64), FixedType(1, 1, True)
     bq = getattr(mod, "bias_quant", None)
     if qw is not None and bq is not None and bq.is_quant_enabled:
         # e.g. Int32Bias: scale = input scale * weight scale
@@ -321,7 +353,7 @@ def _dummy_input(t: FixedType, mod: Any) -> Any:
     from brevitas.quant_tensor import IntQuantTensor
 
     dt = mod.weight.dtype
-    return IntQuantTensor(torch.zeros(1, mod.in_features, dtype=dt), torch.tensor(2.0 ** -t.frac, dtype=dt),
+    return IntQuantTensor(torch.zeros(1, mod.weight.shape[1], dtype=dt), torch.tensor(2.0 ** -t.frac, dtype=dt),
                           torch.tensor(0.0, dtype=dt), torch.tensor(float(t.width), dtype=dt), t.signed, False)
 
 

@@ -13,7 +13,9 @@ one output; each becomes IR nodes here:
   not change, else the ``reshape`` op); ``cat`` -> ``concat``; ``+``/``add`` -> ``add``;
 - a trailing softmax/log_softmax/sigmoid on an output is dropped (hwai outputs logits).
 
-Ops another module adds (``add``, ``concat``, ``reshape``, convolutions) are reached through
+Convolutions, pooling windows and the channels-first layout around them are
+:mod:`hwai.frontends.torch_conv`'s (asked first for every node). Ops another module adds
+(``add``, ``concat``, ``reshape``) are reached through
 :data:`GRAPH_OPS`; while an op is not registered, its fx node is refused in one line naming
 the op it needs. Anything else (a loop over a tensor or data-dependent control flow fx cannot
 trace, LSTM, ``torch.sort``...) is one :class:`UnsupportedLayerError` naming the fx node and
@@ -27,6 +29,7 @@ from typing import Any
 
 from hwai.errors import UnsupportedLayerError
 from hwai.frontends import brevitas as bv
+from hwai.frontends import torch_conv
 from hwai.frontends.torch_fx_nodes import BY_KIND, GRAPH_OPS, RESHAPES, Refused, Walk, is_batch
 from hwai.ir.graph import Graph, Tensor
 from hwai.ir.numeric import DEFAULT_TYPE
@@ -68,6 +71,8 @@ def is_chain(model: Any, input_shapes: Shapes = None) -> bool:
     shapes = _given_shapes(model, input_shapes)
     if any(len(s) != 1 for s in (shapes.values() if isinstance(shapes, Mapping) else shapes or ())):
         return False   # particle sets: shapes the chain frontend does not carry
+    if any(type(m).__name__ in torch_conv.CONVS for m in model.modules()):
+        return False   # convolutions: the fx frontend (channels-first layout, torch_conv)
     if isinstance(model, nn.Sequential) or bv.is_leaf(model):
         return True
     try:
@@ -90,10 +95,13 @@ def lower_fx(model: Any, *, name: str = "model", input_type: FixedType | None = 
     gm = trace(model)
     walk = Walk(model.eval(), weight_type or DEFAULT_TYPE, activation_type or DEFAULT_TYPE)
     _bind_inputs(walk, gm, _given_shapes(model, input_shapes), input_type, default_input_type or DEFAULT_TYPE)
+    torch_conv.bind_channels_first(walk, gm)
     for node in gm.graph.nodes:
         _visit(walk, node)
     meta = {"framework": "torch", "frontend": "torch.fx", "inexact": walk.inexact,
             "output_activation": walk.out_act, "torch_nodes": walk.origin}
+    if torch_conv.channels_first_inputs(walk):
+        meta["channels_first_inputs"] = torch_conv.channels_first_inputs(walk)
     graph = Graph(name, tuple(walk.inputs), tuple(walk.outputs), dict(walk.tensors), tuple(walk.nodes), meta)
     return infer_precision(graph).validate()
 
@@ -202,7 +210,7 @@ def _leading_type(model: Any, place: Any) -> FixedType | None:
 
 def _visit(walk: Walk, node: Any) -> None:
     """Lower one fx node; every refusal becomes one line naming the node and its target."""
-    handler = BY_KIND.get(node.op)
+    handler = torch_conv.handler(walk, node) or BY_KIND.get(node.op)   # convolutions and their layout first
     try:
         if handler is None:
             raise Refused("is not supported")

@@ -48,6 +48,7 @@ class Walk:
     inexact: list[str] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)   # IR node -> the fx node it lowers
     folded: dict[Any, Any] = field(default_factory=dict)   # BatchNorm fx node -> its Linear fx node
+    layout: dict[Any, Any] = field(default_factory=dict)   # fx node -> how torch holds it (torch_conv)
     out_act: str = "linear"
 
     def tensor(self, arg: Any) -> Tensor:
@@ -89,7 +90,7 @@ def needs_op(what: str) -> str:
 
 
 def folded_linear(linear: Any, bn: Any) -> Any:
-    """A copy of ``linear`` with an inference-mode BatchNorm1d folded in (float level):
+    """A copy of ``linear`` (or a Conv) with an inference-mode BatchNorm folded in (float level):
     y = gamma * (x W^T + b - mean) / sqrt(var + eps) + beta = x (W s)^T + (b - mean) s + beta."""
     import torch
 
@@ -97,7 +98,7 @@ def folded_linear(linear: Any, bn: Any) -> Any:
     with torch.no_grad():
         s = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1.0 / torch.sqrt(bn.running_var + bn.eps)
         b = linear.bias if linear.bias is not None else torch.zeros_like(bn.running_mean)
-        lin.weight.copy_(linear.weight * s[:, None])
+        lin.weight.copy_(linear.weight * s.reshape(-1, *[1] * (linear.weight.dim() - 1)))   # Linear or Conv
         lin.bias = torch.nn.Parameter((b - bn.running_mean) * s + (bn.bias if bn.affine else 0.0))
     return lin
 
@@ -116,10 +117,6 @@ def call_module(walk: Walk, node: Any) -> None:
         return _reshape_to(walk, node, _flatten_shape(walk.tensor(node.args[0]).shape, mod.start_dim, mod.end_dim))
     if kind.startswith("BatchNorm"):
         return _batchnorm(walk, node)
-    if kind in CONVS:
-        needs_op("conv")
-        raise Refused("is a channels-first torch convolution, which hwai does not lower yet; "
-                       "use Linear layers (per particle on (N, P, F))")
     if kind not in bv.SUPPORTED:
         raise Refused(f"is not supported (modules: {', '.join(bv.SUPPORTED)}, BatchNorm1d after Linear, "
                        "Softmax/LogSoftmax/Sigmoid on an output)")
@@ -159,7 +156,8 @@ def _with_batchnorm(walk: Walk, node: Any, mod: Any) -> Any:
 
 def _batchnorm(walk: Walk, node: Any) -> None:
     if node not in walk.folded:
-        raise Refused("is folded only directly after a float Linear on (N, F) that feeds nothing else; "
+        raise Refused("is folded only directly after a float Linear on (N, F) or a float Conv1d/Conv2d "
+                       "that feeds nothing else; "
                        "hwai has no standalone batch normalization for torch models")
     walk.env[node] = walk.env[walk.folded[node]]
 

@@ -379,7 +379,7 @@ class Conv(nn.Module):
         self.conv = nn.Conv1d(F, 4, 3)
 
     def forward(self, x):
-        return self.conv(x).sum(dim=2)
+        return self.conv(x).sum(dim=1)   # over the channels: convolutions lower (test_torch_conv.py), this not
 
 
 class FlattenParticles(nn.Module):
@@ -401,7 +401,7 @@ class FlattenParticles(nn.Module):
     (LoneBatchNorm, None, ["torch.fx node 'bn' (call_module bn: BatchNorm1d)", "directly after a float Linear"]),
     (AddConstant, None, ["torch.fx node 'add' (call_function add)", "a constant"]),
     (BatchFlatten, [(P, F)], ["torch.fx node 'flatten' (call_function flatten)", "batch axis"]),
-    (Conv, [(F, P)], ["torch.fx node 'conv' (call_module conv: Conv1d)"]),
+    (Conv, [(F, P)], ["(call_method sum) in Conv.forward pools a channels-first (4, 6)", "hwai pools every position"]),
 ])
 def test_unsupported_is_one_line_naming_the_node(model, shapes, words: list[str]) -> None:
     with pytest.raises(UnsupportedLayerError) as err:

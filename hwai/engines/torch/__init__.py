@@ -46,7 +46,7 @@ class TorchEngine:
         from hwai.frontends.brevitas import check_supported
         from hwai.frontends.torch_fx import is_chain
 
-        model = build_model(model_cfg, data.n_features, data.n_classes, seed)
+        model = build_model(model_cfg, data.n_features, data.n_classes, seed, in_shape=data.x_train.shape[1:])
         shapes = data.meta.get("input_shapes") or [data.x_train.shape[1:]]   # several inputs: side by side per row
         model.hwai_input_shapes = [tuple(int(d) for d in s) for s in shapes]
         if not is_chain(model):  # branches, pooling, particle sets: fail before any training time
@@ -106,7 +106,7 @@ class TorchEngine:
         return {n: zero_fraction(_quantized_weight(m)) for n, m in linear_layers(model)}
 
     def bit_widths(self, model: Any) -> dict[str, dict[str, int]]:
-        """Quantizer widths per QuantLinear; a following QuantReLU gives its 'activation'.
+        """Quantizer widths per QuantLinear/QuantConv; a following QuantReLU gives its 'activation'.
         An hgq model gives min/mean/max of its weight and input element widths per layer."""
         from hwai.frontends.torch_fx import layers_in_order
 
@@ -119,7 +119,7 @@ class TorchEngine:
         last = None
         for name, mod in layers_in_order(model):
             kind = type(mod).__name__
-            if kind == "QuantLinear":
+            if kind in ("QuantLinear", "QuantConv1d", "QuantConv2d"):
                 last = name
                 out[name] = {"weight": int(mod.quant_weight().bit_width)}
                 if mod.bias is not None and mod.bias_quant.is_quant_enabled \

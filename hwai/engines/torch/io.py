@@ -38,6 +38,9 @@ def _describe(model: Any) -> dict:
         return {"format": FORMAT, "factory": origin["factory"], "quantize": model.hwai_qat}
     if "factory" in origin:
         return {"format": FORMAT, "factory": origin["factory"]}
+    if "args" in origin:   # a module hwai built from its arguments (arch conv1d), QAT twin or not
+        qat = getattr(model, "hwai_qat", None)
+        return {"format": FORMAT, "arch": origin, **({"quantize": qat} if qat is not None else {})}
     raise HwaiError(f"cannot checkpoint a {type(model).__name__}: the torch engine saves "
                     "nn.Sequential chains it built and models made by model.factory")
 
@@ -65,6 +68,15 @@ def rebuild(desc: dict) -> Any:
 
         model = resolve_factory(desc["factory"])()
         model.hwai_origin = {"factory": desc["factory"]}
+        if "quantize" in desc:
+            from hwai.engines.torch.quantize_fx import to_brevitas_fx
+
+            return to_brevitas_fx(model, desc["quantize"])
+        return model
+    if "arch" in desc:
+        from hwai.engines.torch.conv import from_origin
+
+        model = from_origin(desc["arch"])
         if "quantize" in desc:
             from hwai.engines.torch.quantize_fx import to_brevitas_fx
 

@@ -33,8 +33,9 @@ def jet_mlp(n_in: int, n_out: int, hidden: Sequence[int] = JET_MLP_HIDDEN) -> An
     return nn.Sequential(OrderedDict(layers))
 
 
-def build_model(model_cfg: dict, n_in: int, n_out: int, seed: int) -> Any:
-    """Dispatch on ``arch`` / ``factory`` / ``path``; seeds torch so initial weights repeat."""
+def build_model(model_cfg: dict, n_in: int, n_out: int, seed: int, in_shape: Sequence[int] | None = None) -> Any:
+    """Dispatch on ``arch`` / ``factory`` / ``path``; seeds torch so initial weights repeat.
+    ``in_shape``: the data's per-sample shape (``arch: conv1d`` reads particles (P, F))."""
     import torch
 
     torch.manual_seed(seed)
@@ -45,8 +46,12 @@ def build_model(model_cfg: dict, n_in: int, n_out: int, seed: int) -> Any:
     elif arch == "jet_mlp":
         model = jet_mlp(n_in, n_out, model_cfg.get("hidden") or JET_MLP_HIDDEN)
         model.hwai_origin = {"arch": "jet_mlp"}
+    elif arch == "conv1d":
+        from hwai.engines.torch.conv import conv1d_model
+
+        model = conv1d_model(model_cfg, in_shape or (n_in,), n_out)
     elif arch:
-        raise ModelFileError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp' "
+        raise ModelFileError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp', 'conv1d' "
                         "or give model.factory: 'package.module:function'")
     elif path:
         model = load_pickled_module(Path(path), bool(model_cfg.get("trust_pickle", False)))
@@ -191,7 +196,8 @@ def strip_output_activation(model: Any) -> Any:
 
 
 def linear_layers(model: Any) -> list[tuple[str, Any]]:
-    """(name, module) of every weight-carrying layer (nn.Linear and QuantLinear), in order."""
+    """(name, module) of every weight-carrying layer (nn.Linear, nn.Conv1d/2d and their Brevitas
+    QuantLinear/QuantConv1d/2d), in order."""
     import torch.nn as nn
 
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]

@@ -37,7 +37,7 @@ def apply_sparsity(layers: list[tuple[str, Any]], sparsity: float, structured: b
     for _, mod in layers:
         if structured:
             rows = mod.weight.shape[0]
-            done = int((_mask(mod).sum(dim=1) == 0).sum())
+            done = int((_mask(mod).flatten(1).sum(dim=1) == 0).sum())   # whole rows / conv filters
             amount = max(round(sparsity * rows) - done, 0)
             if amount:
                 prune.ln_structured(mod, "weight", amount=amount, n=2, dim=0)

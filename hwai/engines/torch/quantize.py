@@ -52,6 +52,21 @@ def quant_linear(n_in: int, n_out: int, has_bias: bool, w: dict, b: dict) -> Any
         bias_scaling_impl_type="const", bias_scaling_init=2.0 ** b["integer"])
 
 
+def quant_conv(conv: Any, w: dict, b: dict) -> Any:
+    """QuantConv1d/2d with ``conv``'s geometry and :func:`quant_linear`'s weight and bias quantizers."""
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8BiasPerTensorFixedPointInternalScaling, Int8WeightPerTensorFixedPoint
+
+    cls = getattr(qnn, "QuantConv" + type(conv).__name__[-2:])   # QuantConv1d | QuantConv2d
+    return cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+               dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, padding_mode=conv.padding_mode,
+               weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=w["bits"],
+               weight_scaling_impl_type="const", weight_scaling_init=2.0 ** w["integer"],
+               weight_narrow_range=False,
+               bias_quant=Int8BiasPerTensorFixedPointInternalScaling, bias_bit_width=b["bits"],
+               bias_scaling_impl_type="const", bias_scaling_init=2.0 ** b["integer"])
+
+
 def quant_relu(bits: int, integer: int) -> Any:
     """QuantReLU == ap_ufixed<bits, integer, RND_CONV, SAT> (QKeras quantized_relu)."""
     import brevitas.nn as qnn

@@ -2,7 +2,8 @@
 
 A chain becomes a Brevitas ``nn.Sequential`` (:func:`.quantize.to_brevitas`); a module with
 branches, pooling or several inputs keeps its traced graph instead, with the same recipe keys:
-each ``Linear`` becomes a QuantLinear (weights copied), each ReLU (module, ``torch.relu``,
+each ``Linear`` becomes a QuantLinear and each ``Conv1d``/``Conv2d`` a QuantConv1d/2d of the same
+geometry (weights copied), each ReLU (module, ``torch.relu``,
 ``F.relu`` or ``x.relu()``) a QuantReLU, and each ``forward`` argument passes a QuantIdentity
 first (``quantize.input``). Layer names for ``quantize.layers`` are the module paths of the
 Linear/ReLU modules and the fx node names of functional relus (``relu``, ``relu_1``...).
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwai.engines.core import qspec, resolve_layer_specs
-from hwai.engines.torch.quantize import DEFAULT_INPUT, quant_identity, quant_linear, quant_relu
+from hwai.engines.torch.quantize import DEFAULT_INPUT, quant_conv, quant_identity, quant_linear, quant_relu
 
 RELU_FUNCTIONS = ("relu", "relu_")
 
@@ -45,7 +46,7 @@ def _module_kind(gm: Any, node: Any) -> tuple[str, str, bool] | None:
     import torch.nn as nn
 
     mod = gm.get_submodule(node.target)
-    if isinstance(mod, nn.Linear):
+    if isinstance(mod, (nn.Linear, nn.Conv1d, nn.Conv2d)):
         return node.target, "weight", True
     return (node.target, "relu", True) if isinstance(mod, nn.ReLU) else None
 
@@ -89,9 +90,14 @@ def _insert_after(gm: Any, src: Any, name: str, mod: Any, replace: Any = None) -
 
 
 def _quant_linear(mod: Any, spec: dict) -> Any:
+    """The QuantLinear (or QuantConv1d/2d, same geometry) of a float layer, its weights copied in."""
     import torch
+    import torch.nn as nn
 
-    q = quant_linear(mod.in_features, mod.out_features, mod.bias is not None, spec["weight"], spec["bias"])
+    if isinstance(mod, nn.Linear):
+        q = quant_linear(mod.in_features, mod.out_features, mod.bias is not None, spec["weight"], spec["bias"])
+    else:
+        q = quant_conv(mod, spec["weight"], spec["bias"])
     with torch.no_grad():
         q.weight.copy_(mod.weight)
         if mod.bias is not None:
