@@ -264,7 +264,7 @@ def _permutation(node: Any, rank: int) -> tuple[int, ...]:
     """The full dim order of ``transpose(a, b)`` / ``permute(...)`` (batch axis included)."""
     n = rank + 1
     name = getattr(node.target, "__name__", str(node.target))
-    args = [a for a in node.args[1:]] or list(node.kwargs.values())
+    args = list(node.args[1:]) or list(node.kwargs.values())
     if name == "transpose":
         if len(args) != 2 or not all(isinstance(a, int) for a in args):
             raise Refused("transposes with dims hwai cannot read (two constant ints)")
