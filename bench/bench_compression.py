@@ -41,6 +41,14 @@ ROWS: list[tuple[str, str, str, list[str]]] = [
       for b in ("1.0e-6", "3.0e-6", "1.0e-5", "3.0e-5")],
     *[(f"hwai_lut{n}", f"hwai heterogeneous, budget {n} LUT", "recipes/jet_tagging_hetero.yaml",
        ["--set", f"budget.lut={n}"]) for n in (1000, 2500, 6000, 12000)],
+    # HGQ widths trained 400 epochs with the learning rate on a cosine (train.lr_schedule): the
+    # widths keep shrinking at a fixed penalty while the decaying rate lets accuracy settle
+    *[(f"hwai_long_beta{b}", f"hwai heterogeneous, 400 epochs + cosine rate, beta={b}",
+       "recipes/jet_tagging_hetero.yaml",
+       ["--set", "steps.quantize.search.cost=null", "--set", f"steps.quantize.beta={b}",
+        "--set", "steps.quantize.epochs=400", "--set", "steps.quantize.lr_schedule=cosine",
+        "--set", "steps.lower.arith=csd", "--set", "budget.lut=200000", "--set", "budget.latency_ns=100"])
+      for b in ("3.5e-6", "4.0e-6")],
     ("hwai_prune_distill", "hwai heterogeneous + pruning + distillation, budget 2500 LUT",
      "recipes/jet_tagging_hetero_distill.yaml", ["--set", "budget.lut=2500"]),
     ("hwai_prune_distill_1100", "hwai heterogeneous + pruning + distillation, budget 1100 LUT",
