@@ -27,3 +27,13 @@ def argmax5(n: int = 450, seed: int = 0) -> Dataset:
     s = n // 3
     return Dataset(x[:s], y[:s], x[s:2 * s], y[s:2 * s], x[2 * s:], y[2 * s:], tuple("gqWZt"), NAMES,
                    np.zeros(16), np.ones(16))
+
+
+def particle_sets(p: int = 8, f: int = 4, n: int = 300, seed: int = 0) -> Dataset:
+    """(n, p, f) particle sets whose class is the argmax of the first four feature sums (mod 5);
+    200/50/50 rows."""
+    r = np.random.default_rng(seed)
+    x = r.normal(size=(n, p, f)).astype(np.float32)
+    y = np.argmax(x.sum(axis=1)[:, :4], axis=1) % 5
+    return Dataset(x[:200], y[:200], x[200:250], y[200:250], x[250:], y[250:], tuple("gqWZt"),
+                   tuple(f"pf{i}" for i in range(f)), np.zeros(f), np.ones(f))

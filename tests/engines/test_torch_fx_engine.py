@@ -20,6 +20,7 @@ from hwai.data.dataset import Dataset  # noqa: E402
 from hwai.engines.torch import TorchEngine  # noqa: E402
 from hwai.errors import DataError, UnsupportedLayerError  # noqa: E402
 from tests.data.particle_helpers import particles_npz  # noqa: E402
+from tests.engines.synthetic import particle_sets  # noqa: E402
 
 P, F = 8, 4
 USER_MODELS = '''
@@ -73,11 +74,7 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture(scope="module")
 def particles() -> Dataset:
-    r = np.random.default_rng(0)
-    x = r.normal(size=(300, P, F)).astype(np.float32)
-    y = np.argmax(x.sum(axis=1)[:, :4], axis=1) % 5
-    return Dataset(x[:200], y[:200], x[200:250], y[200:250], x[250:], y[250:], tuple("gqWZt"),
-                   tuple(f"pf{i}" for i in range(F)), np.zeros(F), np.ones(F))
+    return particle_sets(P, F)
 
 
 @pytest.mark.unit

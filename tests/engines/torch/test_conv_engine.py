@@ -16,6 +16,7 @@ pytest.importorskip("brevitas")
 from hwai.data.dataset import Dataset  # noqa: E402
 from hwai.engines.torch import TorchEngine  # noqa: E402
 from hwai.errors import DataError, RecipeError  # noqa: E402
+from tests.engines.synthetic import particle_sets  # noqa: E402
 
 P, F = 8, 4
 STEP = {"epochs": 1, "batch_size": 64, "learning_rate": 0.003}
@@ -29,11 +30,7 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="module")
 def particles() -> Dataset:
-    r = np.random.default_rng(0)
-    x = r.normal(size=(300, P, F)).astype(np.float32)
-    y = np.argmax(x.sum(axis=1)[:, :4], axis=1) % 5
-    return Dataset(x[:200], y[:200], x[200:250], y[200:250], x[250:], y[250:], tuple("gqWZt"),
-                   tuple(f"pf{i}" for i in range(F)), np.zeros(F), np.ones(F))
+    return particle_sets(P, F)
 
 
 def build(particles: Dataset, **cfg):
