@@ -64,9 +64,9 @@ def distill_keras(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     step = _train_step(sub, opt, float(c["temperature"]), float(c["alpha"]))
     rng = np.random.default_rng(int(seed))
     keeper = EarlyStopping(int(c["patience"] or 0), student.get_weights, student.set_weights)
-    lr = train_config(c)
+    schedule = train_config(c)
     for epoch in range(int(c["epochs"])):
-        opt.learning_rate.assign(learning_rate_at(lr, epoch))
+        opt.learning_rate.assign(learning_rate_at(schedule, epoch))
         tr = _epoch(step, data, tt, int(c["batch_size"]), rng)
         sv = sub(np.asarray(data.x_val, np.float32), training=False)
         va = float(kd_loss_tf(sv, tv, data.y_val.astype(np.int64), c["temperature"], c["alpha"]))

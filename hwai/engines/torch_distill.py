@@ -52,9 +52,9 @@ def distill_torch(student: Any, teacher: Any, data: Dataset, cfg: dict, seed: in
     tv = torch.as_tensor(teacher_logits(teacher, data.x_val, c), dtype=torch.float32)
     opt = torch.optim.Adam(student.parameters(), lr=float(c["learning_rate"]))
     keeper = best_epoch(student, int(c["patience"] or 0))
-    lr = train_config(c)
+    schedule = train_config(c)
     for epoch in range(int(c["epochs"])):
-        set_learning_rate(opt, learning_rate_at(lr, epoch))
+        set_learning_rate(opt, learning_rate_at(schedule, epoch))
         tr = _epoch(student, opt, (xt, yt, tt), int(c["batch_size"]), gen, c)
         with torch.no_grad():
             student.eval()
