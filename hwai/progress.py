@@ -97,10 +97,9 @@ def progress(what: str, total: int | None = None, every: float | None = None) ->
 
 def _tick(prog: Progress, stop: threading.Event, every: float) -> None:
     while not stop.wait(every):
-        with _lock:
-            innermost = bool(_stack) and _stack[-1] is prog
-        if innermost:
-            prog.tick()
+        with _lock:  # decide and print together: a step pushed meanwhile waits for this line
+            if _stack and _stack[-1] is prog:
+                prog.tick()
 
 
 def _stderr_is_tty() -> bool:
