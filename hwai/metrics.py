@@ -123,3 +123,23 @@ def anomaly_metrics(y_true: np.ndarray, score: np.ndarray, class_names: list[str
     return {"efficiency": eff, "auc": auc, "rate": float(rate), "threshold": t,
             "background_rate": float(np.mean(s[is_bkg] > t)), "background": list(background),
             "signals": list(signals), "n_events": {c: int(np.sum(y == names.index(c))) for c in background + signals}}
+
+
+# --- several outputs ---------------------------------------------------------------------
+# A recipe's ``outputs:`` says what each model output is: ``classify`` (one column per class,
+# the classifier metrics above) or ``score`` (one column, the anomaly-style metrics above).
+
+def output_metrics(y_true: np.ndarray, outputs: list[np.ndarray], specs: list[dict] | tuple[dict, ...],
+                   class_names: list[str] | tuple[str, ...], signal_efficiency: float = 0.5) -> dict:
+    """``{name: metrics}`` in output order: each output's scores (N, width) measured by its task."""
+    return {str(spec["name"]): one_output_metrics(y_true, scores, spec, class_names, signal_efficiency)
+            for spec, scores in zip(specs, outputs)}
+
+
+def one_output_metrics(y_true: np.ndarray, scores: np.ndarray, spec: dict,
+                       class_names: list[str] | tuple[str, ...], signal_efficiency: float = 0.5) -> dict:
+    """:func:`classification_metrics` of a ``classify`` output, :func:`anomaly_metrics` of a ``score``."""
+    if spec["task"] == "score":
+        return anomaly_metrics(y_true, np.asarray(scores).reshape(len(y_true), -1)[:, 0], class_names,
+                               list(spec["background"]), list(spec["signals"]), float(spec["rate"]))
+    return classification_metrics(y_true, scores, class_names, signal_efficiency)

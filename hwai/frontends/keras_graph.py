@@ -93,22 +93,22 @@ def check_graph(model: Any, rules: ChainRules) -> None:
 
 
 def segments(model: Any) -> list[list[Any]]:
-    """The model's chains of single-input layers, in topological order (merges alone)."""
+    """The model's chains of single-input layers, in topological order (merges alone).
+    A layer continues its source's chain, wherever Keras lists it: parallel branches (two heads
+    on one trunk) interleave in ``model.layers``."""
     readers = _readers(model)
-    starts, out = set(), []
+    out: list[list[Any]] = []
+    seg_of: dict[str, list[Any]] = {}
     for layer in model.layers:
         src = inbound(layer)
         joins = len(src) != 1 or type(layer).__name__ in MERGES or type(src[0]).__name__ in MERGES \
             or type(src[0]).__name__ == "InputLayer" or len(readers[src[0].name]) != 1
         if joins:
-            starts.add(layer.name)
-    seg: list[Any] = []
-    for layer in model.layers:
-        if layer.name in starts and seg:
-            out.append(seg)
-            seg = []
+            out.append([])
+        seg = out[-1] if joins else seg_of[src[0].name]
         seg.append(layer)
-    return out + ([seg] if seg else [])
+        seg_of[layer.name] = seg
+    return out
 
 
 def _plan_segment(model: Any, seg: list[Any], rules: ChainRules) -> tuple[list[Any], str]:

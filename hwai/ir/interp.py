@@ -54,6 +54,12 @@ def run_float(graph: Graph, x: np.ndarray) -> np.ndarray:
     return tout.to_float(run(graph, input_codes(graph, x))[graph.outputs[0]])
 
 
+def run_float_outputs(graph: Graph, x: np.ndarray) -> list[np.ndarray]:
+    """:func:`run_float` for every graph output, in graph order: (N, size) floats each."""
+    env = run(graph, input_codes(graph, x))
+    return [graph.tensor(o).type.to_float(env[o]).reshape(len(x), -1) for o in graph.outputs]
+
+
 def input_codes(graph: Graph, x: np.ndarray) -> dict[str, IntArray]:
     """Each input's codes of real rows ``x`` (graph inputs side by side, each flattened)."""
     x = np.asarray(x).reshape(len(x), -1)

@@ -138,6 +138,9 @@ MODEL = {
     "state_dict": F(str, is_path=True),
     "trust_pickle": F(bool, default=False),
     "latent": F(int, minimum=1, help="arch dense_encoder/conv2d_encoder: latent size (default 8)"),
+    "heads": F(list, item=F(int, minimum=1),
+               help="arch multihead: Dense/ReLU widths of each output's own head after the shared trunk "
+                    "(hidden), e.g. [16]; one head per outputs: entry"),
 }
 # anomaly detection (docs/anomaly.md): train on background only, the firmware outputs a score
 ANOMALY = {
@@ -150,6 +153,20 @@ ANOMALY = {
     "score": F(str, default="latent_norm", choices=("latent_norm", "mahalanobis"),
                help="latent_norm: Σ z² of the latent means standardised on the background; mahalanobis: "
                     "whitened with the background's latent covariance (folded into the mu layer)"),
+}
+# several model outputs (``outputs:``): what each one is, in the model's output order
+OUTPUT_TASKS = ("classify", "score")
+OUTPUT = {
+    "name": F(str, default=REQUIRED, pattern=IDENTIFIER,
+              help="the output's name in the reports: letters, digits, _; not starting with a digit"),
+    "task": F(str, default="classify", choices=OUTPUT_TASKS,
+              help="classify: softmax over the data classes, labels y; score: one column, signal vs background"),
+    "signals": F(list, item=F(str), min_items=1, unique=True,
+                 help="task score: the classes the score should keep (e.g. [t])"),
+    "background": F(list, item=F(str), min_items=1, unique=True,
+                    help="task score: the classes the rate is set on (e.g. [g, q]); other classes weigh 0 in training"),
+    "rate": F(*NUM, default=0.01, minimum=1e-6, maximum=0.5,
+              help="task score: the background fraction the trigger keeps; sets the score threshold"),
 }
 DATA = {
     "source": F(str, default="openml:hls4ml_lhc_jets_hlf", is_path=True,
@@ -359,6 +376,8 @@ RECIPE = {
     "steps": F(list, default=REQUIRED),
     "search": F(dict, fields=SEARCH, help="hwai sweep: space, methods, objective (docs/sweep.md)"),
     "anomaly": F(dict, fields=ANOMALY, help="anomaly detection: background/signal classes and the rate"),
+    "outputs": F(list, item=F(dict, fields=OUTPUT), min_items=1,
+                 help="the model's outputs in order: {name, task: classify|score, ...}; default one classify output"),
 }
 
 
@@ -387,6 +406,7 @@ class Recipe:
     digest: str
     raw: Mapping[str, Any] = field(default_factory=dict)
     anomaly: Mapping[str, Any] | None = None   # the anomaly: block (None: a classifier)
+    outputs: tuple[Mapping[str, Any], ...] | None = None   # the outputs: block (None: one classifier)
 
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -438,8 +458,9 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
     _check_split(top["data"], ctx)
     _check_model(top["model"], ctx)
     _check_anomaly(top.get("anomaly"), steps, ctx, top["model"]["framework"])
+    outputs = check_outputs(top, steps, ctx)
     return Recipe(path, top["name"], top["description"], top["seed"], top["model"], top["data"],
-                  top["target"], top["budget"], steps, digest or _digest(doc), doc, top.get("anomaly"))
+                  top["target"], top["budget"], steps, digest or _digest(doc), doc, top.get("anomaly"), outputs)
 
 
 # steps an anomaly recipe can run today: the others train with a classification loss
@@ -669,6 +690,75 @@ def _check_model(model: dict, ctx: str) -> None:
                           f"(got {', '.join(ways) or 'none'})")
     if model.get("factory") and model["framework"] != "torch":
         raise RecipeError(f"{ctx}: model.factory: only for framework: torch")
+
+
+# steps that train one loss or fit one output: not with several outputs yet
+OUTPUTS_REFUSED = ("distill", "symbolic")
+
+
+def check_outputs(top: Mapping[str, Any], steps: tuple[Step, ...], ctx: str) -> tuple[dict, ...] | None:
+    """The ``outputs:`` block's rules that need neither data nor model (run at load);
+    class names too when ``data.class_names`` states them. None: one classification output."""
+    outputs = top.get("outputs")
+    if outputs is None:
+        return None
+    if top.get("anomaly") is not None:
+        raise RecipeError(f"{ctx}: outputs: give either anomaly: (one score output) or outputs:, not both")
+    if top["model"]["framework"] != "keras":
+        raise RecipeError(f"{ctx}: outputs: needs model.framework keras (the torch engine trains one loss)")
+    _refuse_output_steps(steps, ctx)
+    names = [o["name"] for o in outputs]
+    for i, o in enumerate(outputs):
+        if names.index(o["name"]) != i:
+            raise RecipeError(f"{ctx}: outputs[{i}].name: {o['name']!r} given more than once; names must differ")
+        _check_output_task(o, ctx, f"outputs[{i}]")
+    if top["data"].get("class_names"):
+        check_output_classes(outputs, top["data"]["class_names"], ctx)
+    return tuple(dict(o) for o in outputs)
+
+
+def _refuse_output_steps(steps: tuple[Step, ...], ctx: str) -> None:
+    for s in steps:
+        if s.name in OUTPUTS_REFUSED or (s.name == "quantize" and s.cfg.get("method") == "hgq"):
+            what = "quantize.method hgq" if s.name == "quantize" else s.name
+            raise RecipeError(f"{ctx}: steps[{s.index - 1}].{s.name}: {what} is not supported with outputs: yet "
+                              "(it trains or fits one output); use train, prune and quantize (uniform)")
+
+
+def _check_output_task(o: Mapping[str, Any], ctx: str, path: str) -> None:
+    """A score names its signal and background classes (apart); a classify output names neither."""
+    for key in ("signals", "background"):
+        if o["task"] == "score" and not o.get(key):
+            raise RecipeError(f"{ctx}: {path}.{key}: required for task: score (e.g. signals: [t], background: [g, q])")
+        if o["task"] == "classify" and o.get(key):
+            raise RecipeError(f"{ctx}: {path}.{key}: only for task: score (a classify output uses every class)")
+    both = sorted(set(o.get("signals") or ()) & set(o.get("background") or ()))
+    if both:
+        raise RecipeError(f"{ctx}: {path}.signals: {both[0]!r} is also a background class")
+
+
+def check_output_classes(outputs: Any, class_names: Any, ctx: str) -> None:
+    """Every class a score output names is one of the data's classes."""
+    known = [str(c) for c in class_names]
+    for i, o in enumerate(outputs):
+        for key in ("signals", "background"):
+            for c in o.get(key) or ():
+                if c not in known:
+                    raise RecipeError(f"{ctx}: outputs[{i}].{key}: class {c!r} is not in the data's classes "
+                                      f"({', '.join(known)}){suggest(str(c), known)}")
+
+
+def check_output_widths(outputs: Any, widths: list[int], class_names: Any, ctx: str) -> None:
+    """One entry per model output; a classify output has one column per class, a score one column."""
+    if len(outputs) != len(widths):
+        raise RecipeError(f"{ctx}: outputs: {len(outputs)} entries but the model has {len(widths)} output(s) "
+                          f"(widths {', '.join(map(str, widths))}); give one entry per output, in order")
+    for i, (o, w) in enumerate(zip(outputs, widths)):
+        need = 1 if o["task"] == "score" else len(class_names)
+        if w != need:
+            what = "one column" if o["task"] == "score" else f"one column per class ({', '.join(map(str, class_names))})"
+            raise RecipeError(f"{ctx}: outputs[{i}].task: {o['task']} takes {what}, but model output {i} "
+                              f"({o['name']}) has {w}")
 
 
 def without_none(value: Any) -> Any:

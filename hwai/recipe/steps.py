@@ -26,15 +26,16 @@ from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, Recipe
 from hwai.estimate import ebops, estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
-from hwai.ir.interp import input_codes, run_float
+from hwai.ir.interp import input_codes, run_float, run_float_outputs
 from hwai.ir.numeric import DEFAULT_TYPE, fixed_from_dict
 from hwai.ir.registry import op_of
-from hwai.metrics import anomaly_metrics, classification_metrics
+from hwai.metrics import anomaly_metrics, classification_metrics, output_metrics
 from hwai.passes.pipeline import with_arith, with_reuse_factor
 from hwai.progress import progress
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
-from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, without_none
+from hwai.recipe.schema import (IR_PRODUCERS, MODEL_STEPS, Step, check_output_classes, check_output_widths,
+                                without_none)
 from hwai.report.summary import layer_table
 from hwai.sim import checks
 from hwai.sim.vectors import make_vectors
@@ -59,7 +60,18 @@ def setup(ctx: RunContext, data_path: str | None) -> None:
         raise DataError("data.split.test is 0: every model a recipe produces is evaluated on the test split")
     ctx.log(f"[hwai] data: {len(ctx.data.x_train)} train / {len(ctx.data.x_val)} val / "
             f"{len(ctx.data.x_test)} test rows, classes {', '.join(ctx.data.class_names)}")
-    ctx.model = ctx.engine.build(dict(ctx.recipe.model), ctx.data, ctx.seed)
+    if ctx.recipe.outputs:   # before the model is built: the classes each score output names
+        check_output_classes(ctx.recipe.outputs, ctx.data.class_names, str(ctx.recipe.path))
+    ctx.model = ctx.engine.build(model_cfg(ctx), ctx.data, ctx.seed)
+    if ctx.recipe.outputs:   # before any training: one entry per model output, of the right width
+        check_output_widths(ctx.recipe.outputs, ctx.engine.output_widths(ctx.model), ctx.data.class_names,
+                            str(ctx.recipe.path))
+
+
+def model_cfg(ctx: RunContext) -> dict:
+    """The recipe's model section, with its ``outputs:`` (arch multihead builds one head each)."""
+    cfg = dict(ctx.recipe.model)
+    return {**cfg, "outputs": [dict(o) for o in ctx.recipe.outputs]} if ctx.recipe.outputs else cfg
 
 
 def restore(ctx: RunContext, done: list[Step]) -> None:
@@ -99,6 +111,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def framework_metrics(ctx: RunContext) -> dict:
+    if ctx.recipe.outputs:
+        return per_output_metrics(ctx, ctx.engine.output_logits(ctx.model, ctx.data.x_test))
     logits = ctx.engine.logits(ctx.model, ctx.data.x_test)
     if ctx.recipe.anomaly:
         return score_metrics(ctx, logits)
@@ -113,8 +127,18 @@ def score_metrics(ctx: RunContext, scores: np.ndarray) -> dict:
                            list(a["background"]), list(a["signals"]), float(a["rate"]))
 
 
+def per_output_metrics(ctx: RunContext, outputs: list[np.ndarray]) -> dict:
+    """Several outputs (recipe ``outputs:``): ``{name: metrics}`` under ``outputs``, each by its
+    task; the first output's metrics also stay at the top level, where one-output readers look."""
+    per = output_metrics(ctx.data.y_test, outputs, ctx.recipe.outputs, ctx.data.class_names,
+                         signal_efficiency(ctx))
+    return {**per[ctx.recipe.outputs[0]["name"]], "outputs": per}
+
+
 def headline(metrics: dict) -> str:
-    """One log line's worth of a metrics dict (classifier or anomaly)."""
+    """One log line's worth of a metrics dict (classifier or anomaly; several outputs: each)."""
+    if "outputs" in metrics:
+        return " | ".join(f"{name}: {headline(m)}" for name, m in metrics["outputs"].items())
     if "efficiency" in metrics:
         return "  ".join(f"{s}: eff {metrics['efficiency'][s]:.4f} AUC {metrics['auc'][s]:.4f}"
                          for s in metrics["signals"]) + f" (at {metrics['rate']:.2%} background)"
@@ -126,6 +150,8 @@ def golden_logits(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def golden_metrics(ctx: RunContext, graph: Graph) -> dict:
+    if ctx.recipe.outputs:
+        return per_output_metrics(ctx, run_float_outputs(graph, ctx.data.x_test))
     logits = golden_logits(graph, ctx.data.x_test)
     if ctx.recipe.anomaly:
         return score_metrics(ctx, logits)
@@ -236,6 +262,8 @@ def _training_cfg(ctx: RunContext, step: Step) -> dict:
     if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
         raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
     cfg = without_none(dict(step.cfg))
+    if ctx.recipe.outputs:   # one loss per output (the Keras engine's heads)
+        cfg = {**cfg, "outputs": [dict(o) for o in ctx.recipe.outputs]}
     return {**cfg, "anomaly": dict(ctx.recipe.anomaly)} if ctx.recipe.anomaly else cfg
 
 

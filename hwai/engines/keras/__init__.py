@@ -36,6 +36,17 @@ def _build_encoder(model_cfg: dict, data: Dataset, seed: int) -> Any:
     return anomaly.build_dense_encoder(shape, hidden, latent, seed)
 
 
+def _build_multihead(model_cfg: dict, data: Dataset, seed: int) -> Any:
+    """arch multihead: a shared trunk (``hidden``) and one head (``heads`` widths) per recipe output."""
+    from hwai.engines.keras import models
+
+    outputs = model_cfg.get("outputs") or [{"name": "output", "task": "classify"}]
+    return models.build_multihead(data.n_features, outputs, data.n_classes,
+                                  model_cfg.get("hidden") or models.MULTIHEAD_HIDDEN,
+                                  models.MULTIHEAD_HEADS if model_cfg.get("heads") is None else model_cfg["heads"],
+                                  seed)
+
+
 def _input_shapes(data: Dataset) -> list[list[int]]:
     """arch hybrid needs two inputs side by side: ``data.inputs: particles+features``."""
     shapes = data.meta.get("input_shapes")
@@ -76,12 +87,14 @@ class KerasEngine:
                                         model_cfg.get("rho") or models.HYBRID_RHO, seed)
         elif model_cfg.get("arch") in ANOMALY_ARCHS:
             return _build_encoder(model_cfg, data, seed)
+        elif model_cfg.get("arch") == "multihead":
+            model = _build_multihead(model_cfg, data, seed)
         else:
             raise HwaiError(f"model.arch '{model_cfg.get('arch')}' is unknown; use 'jet_mlp', 'deepsets', "
-                            "'hybrid', 'conv1d', 'dense_encoder', 'conv2d_encoder' or give model.path")
+                            "'hybrid', 'conv1d', 'multihead', 'dense_encoder', 'conv2d_encoder' or give model.path")
         if anomaly.is_anomaly_model(model):
             return model
-        models.check_compatible(model, data.n_features, data.n_classes)
+        models.check_compatible(model, data.n_features, None if model_cfg.get("outputs") else data.n_classes)
         return model
 
     def train(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
@@ -134,6 +147,21 @@ class KerasEngine:
         sub = logit_model(model)
         feed = model_inputs(sub, np.asarray(x, dtype=np.float32))
         return np.asarray(sub.predict(feed, batch_size=4096, verbose=0), dtype=np.float64)
+
+    def output_logits(self, model: Any, x: np.ndarray) -> list[np.ndarray]:
+        """:meth:`logits` of every model output, in order ((N, width) float64 each)."""
+        from hwai.engines.keras.models import model_inputs, output_logits_model
+
+        sub = output_logits_model(model)
+        ys = sub.predict(model_inputs(sub, np.asarray(x, dtype=np.float32)), batch_size=4096, verbose=0)
+        ys = ys if isinstance(ys, list) else [ys]
+        return [np.asarray(y, dtype=np.float64).reshape(len(x), -1) for y in ys]
+
+    def output_widths(self, model: Any) -> list[int]:
+        """Columns of each model output, in order (the recipe's ``outputs:`` is checked against them)."""
+        from hwai.engines.keras.models import output_widths
+
+        return output_widths(model)
 
     def sparsity(self, model: Any) -> dict[str, float]:
         """Zero fraction of each layer's *effective* kernel (after its QKeras quantizer, if any)."""

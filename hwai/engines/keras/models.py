@@ -78,6 +78,54 @@ def build_hybrid(shapes: list[list[int]], n_out: int, phi: list[int] | tuple[int
     return tf.keras.Model([particles, features], L.Activation("softmax", name="softmax")(x), name=name)
 
 
+MULTIHEAD_HIDDEN, MULTIHEAD_HEADS = (64, 32), (16,)   # a shared 64-32 trunk, one 16-wide layer per head
+
+
+def build_multihead(n_in: int, outputs: list[dict], n_classes: int, hidden: list[int] | tuple[int, ...],
+                    heads: list[int] | tuple[int, ...], seed: int, name: str = "multihead") -> Any:
+    """A shared Dense/ReLU trunk (fc1..) and one head per recipe output (``outputs:``, in order):
+    Dense/ReLU ``<name>_fc1..`` then ``<name>``; a ``classify`` head has ``n_classes`` columns
+    and a softmax (``<name>_softmax``, dropped at lowering), a ``score`` head one linear column."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    x = inputs = tf.keras.Input(shape=(n_in,), name="input")
+    x = _dense_relu(x, hidden, "fc")
+    outs = []
+    for spec in outputs:
+        h = _dense_relu(x, heads, f"{spec['name']}_fc")
+        if spec["task"] == "score":
+            outs.append(L.Dense(1, name=spec["name"], kernel_initializer="lecun_uniform")(h))
+            continue
+        h = L.Dense(n_classes, name=spec["name"], kernel_initializer="lecun_uniform")(h)
+        outs.append(L.Activation("softmax", name=f"{spec['name']}_softmax")(h))
+    return tf.keras.Model(inputs, outs, name=name)
+
+
+def _dense_relu(x: Any, widths: list[int] | tuple[int, ...], prefix: str) -> Any:
+    import tensorflow as tf
+
+    for i, units in enumerate(widths, start=1):
+        x = tf.keras.layers.Dense(int(units), name=f"{prefix}{i}", kernel_initializer="lecun_uniform")(x)
+        x = tf.keras.layers.Activation("relu", name=f"{prefix}{i}_relu")(x)
+    return x
+
+
+def output_widths(model: Any) -> list[int]:
+    """Columns of each model output, in order (shaped outputs flattened)."""
+    return [int(np.prod([int(d) for d in t.shape[1:]])) for t in model.outputs]
+
+
+def output_logits_model(model: Any) -> Any:
+    """Sub-model producing every output before a final softmax, in output order."""
+    import tensorflow as tf
+
+    model = canonicalize(model)
+    ts = [o.input if is_softmax(o) else t for o, t in zip(output_layers(model), model.outputs)]
+    return tf.keras.Model(model.inputs, ts, name=f"{model.name}_logits")
+
+
 def is_graph(model: Any) -> bool:
     """A functional model with branches, several inputs or outputs (not one chain)."""
     from hwai.frontends.keras_graph import is_graph as graph
@@ -217,8 +265,9 @@ def copy_weights(src: Any, dst: Any) -> None:
             layer.set_weights(by_name[layer.name].get_weights())
 
 
-def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
-    """Model input width / output width must match the data; name both numbers otherwise."""
+def check_compatible(model: Any, n_features: int, n_classes: int | None) -> None:
+    """Model input width / output width must match the data; name both numbers otherwise.
+    ``n_classes`` None: the recipe's ``outputs:`` says what each output is (checked there)."""
     n_in, n_out = model.input_shape[-1], model.output_shape[-1]
     shape = f"input shape {tuple(model.input_shape[1:])}"
     if is_graph(model):   # rows hold every input flattened; the first output is the classifier
@@ -230,7 +279,7 @@ def check_compatible(model: Any, n_features: int, n_classes: int) -> None:
         raise DataError(f"model '{model.name}' takes {shape} "
                         f"({n_in} features) but the data has {n_features} features; "
                         "check data.features or model.path")
-    if n_out != n_classes:
+    if n_classes is not None and n_out != n_classes:
         raise DataError(f"model '{model.name}' has {n_out} outputs but the data has {n_classes} classes; "
                         "check data.class_names or model.path")
 

@@ -12,6 +12,7 @@ import numpy as np
 from hwai.data.dataset import Dataset
 from hwai.engines.core import EarlyStopping, epoch_end, learning_rate_at, seed_everything, train_config
 from hwai.engines.core import steps_per_epoch as _steps
+from hwai.engines.keras import heads
 from hwai.engines.keras.models import model_inputs
 
 
@@ -30,20 +31,39 @@ def epoch_logger(tag: str, log: Callable[[str], None] = _stderr) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            val = f" val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}" if "val_loss" in logs else ""
+            acc = heads.val_accuracy(logs)   # several outputs: a classify output's
+            val = ((f" val_loss {logs['val_loss']:.4f}" + ("" if acc is None else f" val_acc {acc:.4f}"))
+                   if "val_loss" in logs else "")
             log(f"[{tag}] epoch {epoch + 1}/{self.params.get('epochs')} loss {logs.get('loss', float('nan')):.4f}"
                 f"{val} {time.perf_counter() - self._t0:.1f}s")
-            if "val_accuracy" in logs:
-                epoch_end(tag, epoch + 1, int(self.params.get("epochs") or 0), logs["val_accuracy"])
+            if acc is not None:
+                epoch_end(tag, epoch + 1, int(self.params.get("epochs") or 0), acc)
 
     return EpochLine()
 
 
-def compile_model(model: Any, learning_rate: float) -> None:
+def compile_model(model: Any, learning_rate: float, outputs: list[dict] | None = None) -> None:
+    """Adam + categorical cross-entropy; with the recipe's ``outputs:`` one loss per output
+    (:mod:`hwai.engines.keras.heads`)."""
     import tensorflow as tf
 
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=float(learning_rate)),
-                  loss=tf.keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    optimizer = tf.keras.optimizers.Adam(learning_rate=float(learning_rate))
+    if outputs:
+        model.compile(optimizer=optimizer, loss=heads.losses(model, outputs), metrics=heads.metrics(outputs),
+                      weighted_metrics=[])   # the weights are the score's loss mask, not metric weights
+        return
+    model.compile(optimizer=optimizer, loss=tf.keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+
+
+def fit_targets(model: Any, data: Dataset, cfg: dict) -> tuple[tuple, tuple | None]:
+    """(x, y[, weights]) for training and for validation (None without val rows): one-hot
+    labels, or per output its target and event weights (``cfg['outputs']``)."""
+    parts = [(data.x_train, data.y_train), (data.x_val, data.y_val)]
+    if cfg.get("outputs"):
+        out = [(model_inputs(model, x), *heads.targets(cfg["outputs"], y, tuple(data.class_names))) for x, y in parts]
+    else:
+        out = [(model_inputs(model, x), _one_hot(y, model.output_shape[-1])) for x, y in parts]
+    return out[0], (out[1] if len(data.y_val) > 0 else None)
 
 
 def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: list | None = None,
@@ -56,9 +76,9 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: li
     """
     c = train_config(cfg)
     seed_everything(seed, "keras")  # python, numpy and TF seeds, deterministic ops
-    compile_model(model, c.learning_rate)
-    n_classes = model.output_shape[-1]
-    has_val = len(data.y_val) > 0
+    compile_model(model, c.learning_rate, cfg.get("outputs"))
+    train, val = fit_targets(model, data, cfg)
+    has_val = val is not None
     cbs = list(callbacks or []) + [epoch_logger(tag)]
     if c.lr_schedule != "constant":
         import tensorflow as tf
@@ -67,8 +87,7 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, tag: str, callbacks: li
     if early_stopping and has_val:
         cbs.append(early_stopping_callback(model, c.patience))
     history = model.fit(
-        model_inputs(model, data.x_train), _one_hot(data.y_train, n_classes),
-        validation_data=(model_inputs(model, data.x_val), _one_hot(data.y_val, n_classes)) if has_val else None,
+        train[0], train[1], sample_weight=train[2] if len(train) > 2 else None, validation_data=val,
         epochs=c.epochs, batch_size=c.batch_size, shuffle=True, verbose=0, callbacks=cbs,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
