@@ -30,24 +30,8 @@ def anomaly_rows(head: dict) -> list[list[str]]:
 def roc_figure(graph: Any, data: Any, anomaly: dict) -> Any:
     """Signal efficiency against background rate (log) per signal, from the firmware's score
     (a matplotlib figure; report.html embeds it)."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
     from hwai.ir.interp import run_float
+    from hwai.report.roc import score_roc_figure
 
     score = run_float(graph, data.x_test)[:, 0]
-    names = list(data.class_names)
-    is_bkg = np.isin(data.y_test, [names.index(c) for c in anomaly["background"]])
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for sig in anomaly["signals"]:
-        both = is_bkg | (data.y_test == names.index(sig))
-        fpr, tpr, _ = roc_curve(data.y_test[both] == names.index(sig), score[both])
-        ax.plot(np.maximum(fpr, 1e-5), tpr, label=sig)
-    ax.axvline(float(anomaly["rate"]), color="tab:red", lw=1, label=f"rate {float(anomaly['rate']):.1%}")
-    ax.set_xscale("log")
-    ax.set_xlabel(f"background ({'/'.join(anomaly['background'])}) rate")
-    ax.set_ylabel("signal efficiency")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return score_roc_figure(score, np.asarray(data.y_test), list(data.class_names), anomaly)

@@ -59,6 +59,7 @@ def write_run_html(ctx: Any, head: dict, plots: dict[str, str]) -> Path:
     matplotlib.use("Agg")
     sections = [{"title": "Headline", "rows": headline_rows(head)},
                 {"title": "Simulation mismatches (vs the golden model)", "rows": mismatch_rows(head)}]
+    sections[1:1] = output_sections(head)
     figs = [{"title": t, "uri": png_uri(ctx.run_dir / p)} for t, p in plots.items() if (ctx.run_dir / p).is_file()]
     if ctx.graph is not None:
         from hwai.report.summary import layer_table
@@ -74,6 +75,10 @@ def write_run_html(ctx: Any, head: dict, plots: dict[str, str]) -> Path:
 
 def _roc(ctx: Any) -> list[dict]:
     """The firmware's ROC: one-vs-rest per class, or the anomaly score's per signal."""
+    if getattr(ctx.recipe, "outputs", None) and ctx.data is not None:
+        from hwai.report.outputs import roc_figures as output_rocs
+        return [{"title": t, "uri": fig_uri(f)} for t, f in output_rocs(ctx.graph, ctx.data, ctx.recipe.outputs,
+                                                                         4 * MAX_ROWS)]
     anomaly = getattr(ctx.recipe, "anomaly", None)
     if anomaly and ctx.data is not None:
         from hwai.report.anomaly import roc_figure
@@ -96,6 +101,14 @@ def headline_rows(head: dict) -> list[dict]:
 
     return ([{"figure": k, "value": _fmt(v)} for k, v in pairs if v is not None]
             + [{"figure": k, "value": v} for k, v in anomaly_rows(head)])
+
+
+def output_sections(head: dict) -> list[dict]:
+    """Several outputs: one table per output (float / framework / firmware)."""
+    from hwai.report.outputs import SIDES, output_tables
+
+    return [{"title": f"Output {title}", "rows": [dict(zip(("figure", *SIDES), r)) for r in rows]}
+            for title, rows in output_tables(head)]
 
 
 def mismatch_rows(head: dict) -> list[dict]:
@@ -173,27 +186,14 @@ def _hist(title: str, values: np.ndarray, t: Any) -> dict:
 
 def roc_figures(graph: Any, data: Any) -> list[dict]:
     """One-vs-rest ROC of the firmware: background efficiency (log) vs signal efficiency."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     from hwai.ir.interp import run_float
     from hwai.metrics import softmax
+    from hwai.report.roc import class_roc_figure
 
     if data is None or getattr(data, "x_test", None) is None or not len(data.x_test):
         return []
     x, y = np.asarray(data.x_test[:4 * MAX_ROWS]), np.asarray(data.y_test[:4 * MAX_ROWS]).astype(int)
-    probs = softmax(run_float(graph, x))
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for k, name in enumerate(data.class_names):
-        if 0 < (y == k).sum() < len(y):
-            fpr, tpr, _ = roc_curve(y == k, probs[:, k])
-            ax.plot(tpr, np.maximum(fpr, 1e-5), label=f"{name} (AUC {roc_auc_score(y == k, probs[:, k]):.3f})")
-    ax.set_yscale("log")
-    ax.set_xlabel("signal efficiency")
-    ax.set_ylabel("background efficiency")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig = class_roc_figure(softmax(run_float(graph, x)), y, list(data.class_names))
     return [{"title": "ROC curves (firmware, golden model)", "uri": fig_uri(fig)}]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwai.report.anomaly import anomaly_rows
+from hwai.report.outputs import SIDES, output_tables
 from hwai.report.summary import layer_table
 
 
@@ -29,6 +30,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
     lines = [f"# hwai run: {head['recipe']}", "", ctx.recipe.description or "", ""]
     lines += ["## Headline", ""] + _table(["figure", "value"], _headline_rows(head)) + [""]
+    lines += _output_sections(head)
     lines += build_note(ctx)
     if head.get("budget"):
         lines += ["## Budget", ""]
@@ -52,6 +54,14 @@ def render_markdown(ctx: Any, head: dict, plots: dict[str, str]) -> str:
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
+
+
+def _output_sections(head: dict) -> list[str]:
+    """Several outputs: one table per output, float / framework / firmware side by side."""
+    lines = []
+    for title, rows in output_tables(head):
+        lines += [f"## Output {title}", ""] + _table(["figure", *SIDES], rows) + [""]
+    return lines
 
 
 def build_note(ctx: Any) -> list[str]:

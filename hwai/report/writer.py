@@ -55,11 +55,26 @@ def headline(ctx: Any, wall_s: float, kinds: Mapping[str, str]) -> dict:
         "wall_s": round(wall_s, 1),          # this invocation (a --from resume runs fewer steps)
         "steps_s": round(sum(r.get("seconds", 0.0) for r in reps), 1),
     }
+    per_output = output_table(ctx, first.get("metrics"), last.get("metrics"), lower.get("firmware_metrics"))
+    if per_output:   # several outputs only: a one-output report keeps exactly its keys
+        out["outputs"] = per_output
     for extra in ("rtl", "synth", "symbolic", "distill"):
         rep = next((r for r in reps if r["step"] == extra), None)
         if rep is not None:
             out[extra] = {k: v for k, v in rep.items() if k in _EXTRA_KEYS}
     return out
+
+
+def output_table(ctx: Any, first: dict | None, last: dict | None, firmware: dict | None) -> dict | None:
+    """Several outputs (recipe ``outputs:``): ``{name: {task, float, framework, firmware}}``, the
+    first training step's model, the last one's and the golden model side by side."""
+    specs = getattr(ctx.recipe, "outputs", None)
+    if not specs:
+        return None
+    sides = {"float": first, "framework": last, "firmware": firmware}
+    return {o["name"]: {"task": o["task"], **{k: ((m or {}).get("outputs") or {}).get(o["name"])
+                                              for k, m in sides.items()}}
+            for o in specs}
 
 
 _EXTRA_KEYS = ("mismatches", "vectors", "simulator", "total", "method", "estimate_vs_synth",
