@@ -70,7 +70,11 @@ def setup(ctx: RunContext, data_path: str | None) -> None:
 
 def model_cfg(ctx: RunContext) -> dict:
     """The recipe's model section, with its ``outputs:`` (arch multihead builds one head each)."""
-    cfg = dict(ctx.recipe.model)
+    return with_outputs(ctx, dict(ctx.recipe.model))
+
+
+def with_outputs(ctx: RunContext, cfg: dict) -> dict:
+    """``cfg`` plus the recipe's ``outputs:`` list when it has one (the engine reads it there)."""
     return {**cfg, "outputs": [dict(o) for o in ctx.recipe.outputs]} if ctx.recipe.outputs else cfg
 
 
@@ -261,9 +265,7 @@ def _model_step(ctx: RunContext, step: Step) -> dict:
 def _training_cfg(ctx: RunContext, step: Step) -> dict:
     if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
         raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
-    cfg = without_none(dict(step.cfg))
-    if ctx.recipe.outputs:   # one loss per output (the Keras engine's heads)
-        cfg = {**cfg, "outputs": [dict(o) for o in ctx.recipe.outputs]}
+    cfg = with_outputs(ctx, without_none(dict(step.cfg)))   # several outputs: one loss each
     return {**cfg, "anomaly": dict(ctx.recipe.anomaly)} if ctx.recipe.anomaly else cfg
 
 

@@ -50,7 +50,8 @@ def metrics(outputs: list[dict]) -> list[list[str]]:
 
 
 def val_accuracy(logs: dict) -> float | None:
-    """The epoch's validation accuracy: Keras' ``val_accuracy``, or the first classify output's."""
+    """The epoch's validation accuracy: Keras' ``val_accuracy``, or with several outputs the
+    (alphabetically) first ``val_<output>_accuracy`` (only classify outputs have one)."""
     if "val_accuracy" in logs:
         return logs["val_accuracy"]
     keys = sorted(k for k in logs if k.startswith("val_") and k.endswith("_accuracy"))
