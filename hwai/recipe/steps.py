@@ -34,8 +34,7 @@ from hwai.passes.pipeline import with_arith, with_reuse_factor
 from hwai.progress import progress
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
-from hwai.recipe.schema import (IR_PRODUCERS, MODEL_STEPS, Step, check_output_classes, check_output_widths,
-                                without_none)
+from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, check_output_classes, check_output_widths, without_none
 from hwai.report.summary import layer_table
 from hwai.sim import checks
 from hwai.sim.vectors import make_vectors
