@@ -438,7 +438,8 @@ def step_budget(ctx: RunContext, step: Step) -> dict:
 
 def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict) -> tuple[Any, dict]:
     """``--synth``: re-check LUT/FF/DSP against Yosys (latency/II stay estimated)."""
-    syn = synth_graph(ctx.graph, ctx.run_dir / "synth", ctx.target, {"family": "xcup"}, estimate=est, log=ctx.log)
+    syn = synth_graph(ctx.graph, ctx.run_dir / "synth", ctx.target, budget_synth_cfg(ctx.recipe.steps),
+                      estimate=est, log=ctx.log)
     total = syn["total"]
     confirmed = replace(est, total=replace(est.total, lut=float(total["lut"]), ff=float(total["ff"]),
                                            dsp=int(total["dsp"])), method="yosys synth_xilinx (LUT/FF/DSP)")
@@ -448,6 +449,14 @@ def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict)
     ctx.state.synth_report = syn
     return report, {**rep, "ok": report.ok, "estimate_rows": rep.get("rows"), **report.to_dict(),
                     "confirmed_with_synth": True, "estimate_vs_synth": syn["estimate_vs_synth"]}
+
+
+def budget_synth_cfg(steps: tuple[Step, ...]) -> dict:
+    """Yosys settings of the budget's ``--synth`` check: the target's UltraScale+ family with
+    DSPs (so the synth step can reuse the result), under the recipe's ``synth.timeout_s`` if it
+    has a synth step: a large design given an hour there must not fail here after 15 minutes."""
+    synth = next((s for s in steps if s.name == "synth"), None)
+    return {"family": "xcup", "dsp": True, **({"timeout_s": synth.cfg["timeout_s"]} if synth else {})}
 
 
 def _write_step_report(ctx: RunContext, step: Step, rep: dict) -> None:

@@ -136,3 +136,20 @@ def test_same_recipe_and_seed_give_identical_outputs(fake, tmp_path: Path) -> No
     assert any(k.endswith(".cpp") for k in emitted) and any(k.endswith(".v") for k in emitted)
     assert any("/checkpoint/" in k for k in emitted)
     assert emitted == keep(digests[1])
+
+
+def test_budget_synth_check_takes_the_synth_steps_time_limit(fake, monkeypatch, tmp_path: Path) -> None:
+    """Repro: --synth's budget check ran Yosys with a fixed 900 s per layer, so a design whose
+    recipe gives Yosys an hour (synth.timeout_s) failed the budget step on a loaded machine."""
+    seen: list[dict] = []
+
+    def fake_synth(graph, out_dir, target, cfg, estimate=None, log=None):
+        seen.append(dict(cfg))
+        return {"total": {"lut": 10, "ff": 5, "dsp": 0}, "estimate_vs_synth": {}}
+
+    monkeypatch.setattr(steps, "synth_graph", fake_synth)
+    rec = _recipe(steps=[{"train": {"epochs": 1}}, "lower", "estimate", {"budget": {"synth": True}},
+                         {"synth": {"timeout_s": 3600}}])
+    runner.run_recipe(rec, tmp_path / "run", log=lambda s: None)
+    assert seen == [{"family": "xcup", "dsp": True, "timeout_s": 3600}]   # the synth step reuses it
+    assert steps.budget_synth_cfg(_recipe().steps) == {"family": "xcup", "dsp": True}
