@@ -68,14 +68,24 @@ def test_dense_anomaly_recipe_end_to_end_on_tiny_images(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("step", ["distill", "symbolic"])
-def test_anomaly_refuses_classifier_training_steps(tmp_path: Path, capsys, step: str) -> None:
+def test_anomaly_refuses_classifier_training_steps(tmp_path: Path, capsys) -> None:
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(DENSE.read_text().replace("  - evaluate\n", f"  - evaluate\n  - {step}\n", 1))
+    recipe.write_text(DENSE.read_text().replace("  - evaluate\n", "  - evaluate\n  - distill\n", 1))
     rc, _ = _compress(tmp_path, recipe, [])
     assert rc == 2
     err = capsys.readouterr().err
-    assert f"steps[4].{step}: not supported with anomaly: yet" in err and "Traceback" not in err
+    assert "steps[4].distill: not supported with anomaly: yet" in err and "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_anomaly_refuses_symbolic() -> None:
+    from hwai.errors import RecipeError
+    from hwai.recipe.schema import load_yaml, recipe_from_dict
+
+    doc = load_yaml(DENSE.read_text())
+    doc["steps"] = [doc["steps"][0], "symbolic"]
+    with pytest.raises(RecipeError, match=r"steps\[1\]\.symbolic: not supported with anomaly: yet"):
+        recipe_from_dict(doc, DENSE)
 
 
 @pytest.mark.unit
@@ -120,7 +130,8 @@ def test_prune_and_quantize_keep_the_encoder_exact(tmp_path: Path) -> None:
     from hwai.ir.graph import Graph
     from hwai.sim.vectors import make_vectors
 
-    rc, run = _compress(tmp_path, DENSE, TINY, "--to", "lower")
+    # 16 hidden units at half sparsity: the recipe's 80 % of 8 units leaves latent directions dead
+    rc, run = _compress(tmp_path, DENSE, TINY + ["model.hidden=[16]", "steps.prune.sparsity=0.5"], "--to", "lower")
     assert rc == 0
     model = KerasEngine().restore(run / "steps" / "03_quantize" / "checkpoint")
     assert [type(l).__name__ for l in model.layers[-2:]] == ["QActivation", "SumSquares"]
@@ -129,7 +140,7 @@ def test_prune_and_quantize_keep_the_encoder_exact(tmp_path: Path) -> None:
     a = agreement(model, graph, make_vectors(graph, 10_000, seed=1))
     assert a.vector_equal == 1.0, a.summary()
     rep = json.loads((run / "steps" / "03_quantize" / "report.json").read_text())
-    assert rep["sparsity"]["fc1"] >= 0.79 and rep["sparsity"]["mu"] < 0.5
+    assert rep["sparsity"]["fc1"] >= 0.49 and rep["sparsity"]["mu"] < 0.25
     _assert_whitened(model, run)
 
 

@@ -10,6 +10,9 @@ After training, the background's mean and spread of each latent mean are folded 
 layer (:func:`standardize_latent`), so the score is a normalised distance from the background;
 ``anomaly.score: mahalanobis`` folds the background's whole latent covariance instead (whitening),
 so the score is the Mahalanobis distance from the background's centre.
+``prune`` and ``quantize`` run their own code with this training loop (:func:`fit_for`,
+:func:`fine_tune`) and fold the latent again afterwards; QAT quantises the latent before the
+score (:func:`score_layers`), so the QKeras score equals the golden model's.
 
 Why not the reconstruction error: measured on the hwai Pythia 8 jets (``bench/anomaly_scores.py``,
 docs/anomaly.md), raw reconstruction error favours busy gluon jets, so its efficiency at a
