@@ -463,8 +463,9 @@ def recipe_from_dict(doc: Any, path: Path = Path("<recipe>"), digest: str = "") 
                   top["target"], top["budget"], steps, digest or _digest(doc), doc, top.get("anomaly"), outputs)
 
 
-# steps an anomaly recipe can run today: the others train with a classification loss
-ANOMALY_REFUSED = ("prune", "quantize", "distill", "symbolic")
+# steps an anomaly recipe cannot run yet: they train with a classification loss (prune and
+# quantize fine-tune the autoencoder on the background, hwai/engines/keras/anomaly.py)
+ANOMALY_REFUSED = ("distill", "symbolic")
 
 
 def _check_anomaly(anomaly: Mapping[str, Any] | None, steps: tuple[Step, ...], ctx: str,
@@ -481,6 +482,16 @@ def _check_anomaly(anomaly: Mapping[str, Any] | None, steps: tuple[Step, ...], c
             raise RecipeError(f"{ctx}: steps[{s.index - 1}].{s.name}: not supported with anomaly: yet "
                               "(it trains a classifier); train, then set the fixed-point types in lower "
                               "(weight/activation)")
+        if s.name == "quantize" and s.cfg.get("method") == "hgq":
+            raise RecipeError(f"{ctx}: steps[{s.index - 1}].quantize.method: hgq is not supported with "
+                              "anomaly: yet; use method: uniform (QKeras bits/integer per layer)")
+
+
+def anomaly_training(recipe: Recipe) -> dict[str, Any]:
+    """The ``anomaly:`` block as the training steps get it, with the train step's ``kl_weight``:
+    prune and quantize fine-tune the autoencoder with the loss it was trained with."""
+    kl = next((s.cfg.get("kl_weight") for s in recipe.steps if s.name == "train"), None)
+    return {**dict(recipe.anomaly or {}), **({"kl_weight": kl} if kl is not None else {})}
 
 
 # values of a path field that name no file

@@ -34,7 +34,15 @@ from hwai.passes.pipeline import with_arith, with_reuse_factor
 from hwai.progress import progress
 from hwai.recipe import registry
 from hwai.recipe.context import RunContext
-from hwai.recipe.schema import IR_PRODUCERS, MODEL_STEPS, Step, check_output_classes, check_output_widths, without_none
+from hwai.recipe.schema import (
+    IR_PRODUCERS,
+    MODEL_STEPS,
+    Step,
+    anomaly_training,
+    check_output_classes,
+    check_output_widths,
+    without_none,
+)
 from hwai.report.summary import layer_table
 from hwai.sim import checks
 from hwai.sim.vectors import make_vectors
@@ -265,7 +273,7 @@ def _training_cfg(ctx: RunContext, step: Step) -> dict:
     if len(ctx.data.x_train) == 0 or len(ctx.data.x_val) == 0:
         raise HwaiError(f"step {step.name}: data.split leaves no train/val rows to train on")
     cfg = with_outputs(ctx, without_none(dict(step.cfg)))   # several outputs: one loss each
-    return {**cfg, "anomaly": dict(ctx.recipe.anomaly)} if ctx.recipe.anomaly else cfg
+    return {**cfg, "anomaly": anomaly_training(ctx.recipe)} if ctx.recipe.anomaly else cfg
 
 
 def _distill(ctx: RunContext, cfg: dict) -> Any:

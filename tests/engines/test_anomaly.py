@@ -14,7 +14,8 @@ from tests.data.image_helpers import prong_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 DENSE = ROOT / "recipes" / "jet_anomaly_dense.yaml"
-TINY = ["model.hidden=[8]", "model.latent=4", "data.image.size=4", "steps.train.epochs=3"]
+TINY = ["model.hidden=[8]", "model.latent=4", "data.image.size=4", "steps.train.epochs=3",
+        "steps.prune.epochs=2", "steps.quantize.epochs=2"]
 
 
 def _compress(tmp_path: Path, recipe: Path, sets: list[str], *extra: str) -> tuple[int, Path]:
@@ -69,10 +70,93 @@ def test_dense_anomaly_recipe_end_to_end_on_tiny_images(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_anomaly_refuses_classifier_training_steps(tmp_path: Path, capsys) -> None:
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(DENSE.read_text().replace("  - evaluate\n", "  - evaluate\n  - prune: {sparsity: 0.5}\n"))
+    recipe.write_text(DENSE.read_text().replace("  - evaluate\n", "  - evaluate\n  - distill\n", 1))
     rc, _ = _compress(tmp_path, recipe, [])
     assert rc == 2
-    assert "steps[2].prune: not supported with anomaly: yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "steps[4].distill: not supported with anomaly: yet" in err and "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_anomaly_refuses_symbolic() -> None:
+    from hwai.errors import RecipeError
+    from hwai.recipe.schema import load_yaml, recipe_from_dict
+
+    doc = load_yaml(DENSE.read_text())
+    doc["steps"] = [doc["steps"][0], "symbolic"]
+    with pytest.raises(RecipeError, match=r"steps\[1\]\.symbolic: not supported with anomaly: yet"):
+        recipe_from_dict(doc, DENSE)
+
+
+@pytest.mark.unit
+def test_anomaly_refuses_hgq_quantization(tmp_path: Path, capsys) -> None:
+    rc, _ = _compress(tmp_path, DENSE, ["steps.quantize.method=hgq"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "steps[2].quantize.method: hgq is not supported with anomaly: yet; use method: uniform" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_fine_tuning_gets_the_train_steps_kl_weight() -> None:
+    from hwai.recipe.schema import anomaly_training, load_yaml, recipe_from_dict
+
+    doc = load_yaml(DENSE.read_text().replace("kl_weight: 0.0", "kl_weight: 0.25"))
+    recipe = recipe_from_dict(doc, DENSE)
+    assert anomaly_training(recipe) == {**dict(recipe.anomaly), "kl_weight": 0.25}
+
+
+@pytest.mark.unit
+def test_background_data_keeps_background_rows_for_training_only() -> None:
+    from hwai.data.dataset import Dataset
+    from hwai.engines.keras.anomaly import background_data
+
+    y = np.arange(10) % 5
+    x = np.arange(10, dtype=np.float32)[:, None]
+    data = Dataset(x, y, x, y, x, y, ("g", "q", "W", "Z", "t"), ("a",), np.zeros(1), np.ones(1))
+    bg = background_data(data, ["g", "q"])
+    assert bg.y_train.tolist() == [0, 1, 0, 1] and bg.x_val[:, 0].tolist() == [0, 1, 5, 6]
+    assert bg.y_test.tolist() == y.tolist()   # the metrics still see the signals
+
+
+@pytest.mark.csim
+def test_prune_and_quantize_keep_the_encoder_exact(tmp_path: Path) -> None:
+    """prune + quantize on the dense recipe (tiny): the QKeras encoder, latent quantizer and score
+    equal the golden model on every vector, the pruned layer keeps its zeros, the latent layer
+    (re-folded after each step) stays dense, and the latent is whitened on the background."""
+    pytest.importorskip("tensorflow")
+    from hwai.engines.keras import KerasEngine
+    from hwai.frontends.keras import agreement
+    from hwai.ir.graph import Graph
+    from hwai.sim.vectors import make_vectors
+
+    # 16 hidden units at half sparsity: the recipe's 80 % of 8 units leaves latent directions dead
+    rc, run = _compress(tmp_path, DENSE, TINY + ["model.hidden=[16]", "steps.prune.sparsity=0.5"], "--to", "lower")
+    assert rc == 0
+    model = KerasEngine().restore(run / "steps" / "03_quantize" / "checkpoint")
+    assert [type(l).__name__ for l in model.layers[-2:]] == ["QActivation", "SumSquares"]
+    graph = Graph.load(run / "steps" / "05_lower" / "checkpoint")
+    assert [n.op for n in graph.nodes][-2:] == ["quant", "sum_squares"]
+    a = agreement(model, graph, make_vectors(graph, 10_000, seed=1))
+    assert a.vector_equal == 1.0, a.summary()
+    rep = json.loads((run / "steps" / "03_quantize" / "report.json").read_text())
+    assert rep["sparsity"]["fc1"] >= 0.49 and rep["sparsity"]["mu"] < 0.25
+    _assert_whitened(model, run)
+
+
+def _assert_whitened(model, run: Path) -> None:
+    """The score's input has the background's mean ~0 and covariance ~1 (Mahalanobis folding)."""
+    import tensorflow as tf
+
+    from hwai import data as datasets
+    from hwai.engines.keras.anomaly import background_rows
+    from hwai.recipe.schema import load_recipe
+
+    recipe = load_recipe(run / "recipe.yaml")
+    data = datasets.load_dataset(dict(recipe.data), recipe.seed, override_path=str(next(run.parent.glob("*.npz"))))
+    z = tf.keras.Model(model.input, model.layers[-1].input).predict(background_rows(data, ["g", "q"], "train"), verbose=0)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=0.1)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(z.shape[1]), atol=0.15)
 
 
 @pytest.mark.unit

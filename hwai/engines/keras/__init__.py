@@ -114,6 +114,9 @@ class KerasEngine:
         from hwai.engines.keras.prune import prune_model
 
         refuse_training(model, "prune")
+        if cfg.get("anomaly"):   # the encoder fine-tuned as an autoencoder on the background
+            from hwai.engines.keras.anomaly import fine_tune, skip_latent
+            return fine_tune(prune_model, model, data, skip_latent(cfg), seed)
         return prune_model(model, data, cfg, seed)
 
     def quantize(self, model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
@@ -126,6 +129,9 @@ class KerasEngine:
             return hgq.quantize_hgq(model, data, cfg, seed)
         from hwai.engines.keras.quantize import quantize_model
 
+        if cfg.get("anomaly"):
+            from hwai.engines.keras.anomaly import fine_tune
+            return fine_tune(quantize_model, model, data, cfg, seed)
         return quantize_model(model, data, cfg, seed)
 
     def ebops(self, model: Any) -> float:

@@ -25,8 +25,9 @@ from hwai.engines.core import (
     train_config,
     zero_fraction,
 )
+from hwai.engines.keras.anomaly import fit_for
 from hwai.engines.keras.models import canonicalize
-from hwai.engines.keras.train import fit, steps_per_epoch
+from hwai.engines.keras.train import steps_per_epoch
 
 
 def kernel_sparsity(model: Any, quantized: bool = True) -> dict[str, float]:
@@ -87,15 +88,15 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     c = train_config(cfg, FINETUNE_EPOCHS)
     plan = sparsity_plan(target, c.epochs, schedule)
     if structured:
-        fit(base, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
-            callbacks=[neuron_pruning([layers[n] for n in names], plan)], early_stopping=False)
+        fit_for(cfg)(base, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
+                     callbacks=[neuron_pruning([layers[n] for n in names], plan)], early_stopping=False)
         _report(kernel_sparsity(base, quantized=False), target)
         return base
     sched = EpochSchedule(plan, steps_per_epoch(data, c.batch_size))
     wrapped = wrap_layers(base, dict.fromkeys(names, sched))
-    fit(wrapped, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), epoch_sparsity_logger(names, c.epochs)],
-        early_stopping=False)
+    fit_for(cfg)(wrapped, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
+                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), epoch_sparsity_logger(names, c.epochs)],
+                 early_stopping=False)
     # A fresh copy: stripping re-uses layer objects that are also wired into `wrapped`.
     pruned = private_copy(tfmot.sparsity.keras.strip_pruning(wrapped))
     _report(kernel_sparsity(pruned, quantized=False), target)

@@ -20,6 +20,7 @@ from typing import Any
 
 from hwai.data.dataset import Dataset
 from hwai.engines.core import FINETUNE_EPOCHS, QSPEC_DEFAULT, qspec, resolve_layer_specs, train_config
+from hwai.engines.keras.anomaly import SCORE_LAYER, fit_for, score_layers
 from hwai.engines.keras.conv import CONV_CLASSES, qconv
 from hwai.engines.keras.models import (
     activation_name,
@@ -30,20 +31,24 @@ from hwai.engines.keras.models import (
     rebuild_chain,
 )
 from hwai.engines.keras.prune import constant_masks, kernel_sparsity, private_copy, wrap_layers
-from hwai.engines.keras.train import fit
 from hwai.errors import HwaiError, UnsupportedLayerError
 
 
 def layer_specs(model: Any, cfg: dict) -> dict[str, dict]:
     """Per-layer quantizer specs (:func:`hwai.engines.core.resolve_layer_specs`): weight
     layers -> {weight, bias, activation}, ReLUs -> {activation}, each {bits, integer}."""
-    kinds = [(l.name, "weight" if getattr(l, "kernel", None) is not None else "relu" if _is_relu(l) else "other")
-             for l in chain_layers(model)]
+    kinds = [(l.name, "weight" if getattr(l, "kernel", None) is not None else "relu" if _is_relu(l) or _is_score(l)
+              else "other") for l in chain_layers(model)]
     return resolve_layer_specs(kinds, cfg)
 
 
 def _is_relu(layer: Any) -> bool:
     return not layer.weights and "relu" in activation_name(layer)
+
+
+def _is_score(layer: Any) -> bool:
+    """The anomaly score Σ z²: its input quantizer takes an activation spec, as a ReLU's output does."""
+    return type(layer).__name__ == SCORE_LAYER
 
 
 def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
@@ -62,6 +67,8 @@ def quantized_layers(layer: Any, spec: dict | None) -> list[Any]:
                       quantized_bits(b["bits"], b["integer"], alpha=1))]
     if type(layer).__name__ in ("Flatten", "Reshape"):
         return [type(layer).from_config(layer.get_config())]   # layout only
+    if _is_score(layer):
+        return score_layers(layer, spec)
     if spec is not None:  # a ReLU
         a = spec["activation"]
         return [QActivation(quantized_relu(a["bits"], a["integer"]), name=layer.name)]
@@ -115,11 +122,11 @@ def quantize_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     if epochs <= 0:
         return qmodel
     if not masks:
-        fit(qmodel, data, cfg, seed, tag="quantize")
+        fit_for(cfg)(qmodel, data, cfg, seed, tag="quantize")
         return qmodel
     before = kernel_sparsity(qmodel, quantized=False)
     wrapped = wrap_layers(qmodel, masks)
-    fit(wrapped, data, cfg, seed, tag="quantize", callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    fit_for(cfg)(wrapped, data, cfg, seed, tag="quantize", callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     out = private_copy(tfmot.sparsity.keras.strip_pruning(wrapped))
     _check_zeros_kept(before, out)
     return out
