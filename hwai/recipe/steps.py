@@ -460,11 +460,13 @@ def _confirm_with_synth(ctx: RunContext, est: Estimate, budget: dict, rep: dict)
 
 
 def budget_synth_cfg(steps: tuple[Step, ...]) -> dict:
-    """Yosys settings of the budget's ``--synth`` check: the target's UltraScale+ family with
-    DSPs (so the synth step can reuse the result), under the recipe's ``synth.timeout_s`` if it
-    has a synth step: a large design given an hour there must not fail here after 15 minutes."""
+    """Yosys settings of the budget's ``--synth`` check: the target's UltraScale+ family, with
+    the recipe's synth step's ``dsp`` and ``timeout_s`` if it has one (a design given an hour
+    there must not fail here after 15 minutes; ``dsp: false`` keeps products in fabric, as a
+    0-DSP budget means), so the synth step can reuse the result."""
     synth = next((s for s in steps if s.name == "synth"), None)
-    return {"family": "xcup", "dsp": True, **({"timeout_s": synth.cfg["timeout_s"]} if synth else {})}
+    own = {"dsp": bool(synth.cfg["dsp"]), "timeout_s": synth.cfg["timeout_s"]} if synth else {}
+    return {"family": "xcup", "dsp": True, **own}
 
 
 def _write_step_report(ctx: RunContext, step: Step, rep: dict) -> None:
@@ -541,8 +543,8 @@ def step_rtl(ctx: RunContext, step: Step) -> dict:
 @registry.step("synth")
 def step_synth(ctx: RunContext, step: Step) -> dict:
     """Synthesize the Verilog with Yosys and put the numbers next to the estimate."""
-    if ctx.state.synth_report and step.cfg["family"] == "xcup" and step.cfg["dsp"]:
-        return ctx.state.synth_report  # already synthesized by budget --synth
+    if ctx.state.synth_report and step.cfg["family"] == "xcup":
+        return ctx.state.synth_report  # already synthesized by budget --synth (budget_synth_cfg)
     return synth_graph(_need_graph(ctx, step), ctx.run_dir / "synth", ctx.target, dict(step.cfg),
                        estimate=ctx.state.estimate, log=ctx.log)
 

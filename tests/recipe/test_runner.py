@@ -153,3 +153,5 @@ def test_budget_synth_check_takes_the_synth_steps_time_limit(fake, monkeypatch, 
     runner.run_recipe(rec, tmp_path / "run", log=lambda s: None)
     assert seen == [{"family": "xcup", "dsp": True, "timeout_s": 3600}]   # the synth step reuses it
     assert steps.budget_synth_cfg(_recipe().steps) == {"family": "xcup", "dsp": True}
+    fabric = _recipe(steps=[{"train": {"epochs": 1}}, "lower", {"synth": {"dsp": False}}]).steps
+    assert steps.budget_synth_cfg(fabric) == {"family": "xcup", "dsp": False, "timeout_s": 900}
