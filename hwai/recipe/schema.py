@@ -474,9 +474,7 @@ def _check_anomaly(anomaly: Mapping[str, Any] | None, steps: tuple[Step, ...], c
         return
     if framework != "keras":
         raise RecipeError(f"{ctx}: anomaly: needs model.framework keras (the VAE training is Keras-only)")
-    both = sorted(set(anomaly["background"]) & set(anomaly["signals"]))
-    if both:
-        raise RecipeError(f"{ctx}: anomaly.signals: {both[0]!r} is also a background class")
+    check_signals_apart(anomaly, ctx, "anomaly")
     for s in steps:
         if s.name in ANOMALY_REFUSED:
             raise RecipeError(f"{ctx}: steps[{s.index - 1}].{s.name}: not supported with anomaly: yet "
@@ -743,7 +741,12 @@ def _check_output_task(o: Mapping[str, Any], ctx: str, path: str) -> None:
             raise RecipeError(f"{ctx}: {path}.{key}: required for task: score (e.g. signals: [t], background: [g, q])")
         if o["task"] == "classify" and o.get(key):
             raise RecipeError(f"{ctx}: {path}.{key}: only for task: score (a classify output uses every class)")
-    both = sorted(set(o.get("signals") or ()) & set(o.get("background") or ()))
+    check_signals_apart(o, ctx, path)
+
+
+def check_signals_apart(block: Mapping[str, Any], ctx: str, path: str) -> None:
+    """No class is both a signal and background (an ``anomaly:`` block or a score output)."""
+    both = sorted(set(block.get("signals") or ()) & set(block.get("background") or ()))
     if both:
         raise RecipeError(f"{ctx}: {path}.signals: {both[0]!r} is also a background class")
 

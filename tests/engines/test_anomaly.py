@@ -89,6 +89,17 @@ def test_anomaly_refuses_symbolic() -> None:
 
 
 @pytest.mark.unit
+def test_anomaly_signal_cannot_be_background() -> None:
+    from hwai.errors import RecipeError
+    from hwai.recipe.schema import load_yaml, recipe_from_dict
+
+    doc = load_yaml(DENSE.read_text())
+    doc["anomaly"]["signals"] = ["t", "q"]
+    with pytest.raises(RecipeError, match=r"anomaly\.signals: 'q' is also a background class"):
+        recipe_from_dict(doc, DENSE)
+
+
+@pytest.mark.unit
 def test_anomaly_refuses_hgq_quantization(tmp_path: Path, capsys) -> None:
     rc, _ = _compress(tmp_path, DENSE, ["steps.quantize.method=hgq"])
     assert rc == 2
