@@ -172,7 +172,7 @@ def _check_names(graph: Graph, plan: list[HlsLayer]) -> None:
     # hls4ml splits a Dense into '<name>' + '<name>_linear'; a clash would merge layers
     names = {l.name for l in plan} | set(graph.inputs)
     for l in plan:
-        for extra in op_of(l.node).hls4ml_extra_layers(l, ""):
+        for extra in [*op_of(l.node).hls4ml_extra_layers(l, ""), *op_of(l.node).hls4ml_inner_layers(graph, l)]:
             if extra in names:
                 raise HwaiError(f"node name {extra} clashes with hls4ml's activation for "
                                 f"{l.node.op} {l.name!r}; rename the node")
@@ -213,6 +213,8 @@ def hls_config(graph: Graph, plan: list[HlsLayer]) -> dict[str, Any]:
         if op.reusable:
             cfg.update(layer_reuse(graph, l))
         layers.update(op.hls4ml_extra_layers(l, hls_type(l.result)))
+        layers.update({name: {"Precision": {"result": hls_type(t)}, "Trace": True}
+                       for name, t in op.hls4ml_inner_layers(graph, l).items()})
         layers[l.name] = cfg
     return {"Model": {"Precision": {"default": _MODEL_DEFAULT}, "ReuseFactor": 1,
                       "Strategy": "Latency", "BramFactor": 1_000_000_000, "TraceOutput": False},
@@ -312,13 +314,15 @@ def _same(precision: Any, t: FixedType) -> bool:
             and not p.saturation_bits)
 
 
-def hls4ml_types(hls_model: Any, plan: list[HlsLayer]) -> dict[str, Any]:
+def hls4ml_types(hls_model: Any, plan: list[HlsLayer], graph: Graph) -> dict[str, Any]:
     """The precisions hls4ml will print, keyed like ``'fc1.accum'``."""
     out = {_input_key(k): v.type.precision for k, v in enumerate(hls_model.get_input_variables())}
     for l in plan:
         layer = _hls_layer(hls_model, l.name)
         out[f"{l.name}.result"] = layer.get_output_variable().type.precision
         out.update({f"{l.name}.{k}": p for k, p in op_of(l.node).hls4ml_types(layer, l).items()})
+        for name in op_of(l.node).hls4ml_inner_layers(graph, l):
+            out[f"{name}.result"] = _hls_layer(hls_model, name).get_output_variable().type.precision
     return out
 
 
@@ -349,12 +353,16 @@ def _input_key(k: int) -> str:
 def check_types(graph: Graph, plan: list[HlsLayer], hls_model: Any) -> None:
     """Raise if any hls4ml optimizer pass changed a type hwai set, or left a layer in."""
     want = {_input_key(k): graph.tensor(t).type for k, t in enumerate(graph.inputs)}
+    inner: set[str] = set()
     for l in plan:
         want[f"{l.name}.result"] = l.result
         want.update({f"{l.name}.{k}": t for k, t in op_of(l.node).hls4ml_precision(l).items()})
-    got = hls4ml_types(hls_model, plan)
+        for name, t in op_of(l.node).hls4ml_inner_layers(graph, l).items():
+            want[f"{name}.result"] = t
+            inner.add(name)
+    got = hls4ml_types(hls_model, plan, graph)
     bad = [f"{k}: IR {hls_type(t)} vs hls4ml {got[k]}" for k, t in want.items() if not _same(got[k], t)]
-    ours = {_hls_layer(hls_model, l.name).name for l in plan} | set(graph.inputs)
+    ours = {_hls_layer(hls_model, l.name).name for l in plan} | set(graph.inputs) | inner
     extra = [e for e in sorted(set(hls_model.graph) - ours) if not _stream_copy(hls_model.graph[e])]
     if bad or extra:
         raise HwaiError("hls4ml changed the design hwai configured: "

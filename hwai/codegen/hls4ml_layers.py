@@ -55,8 +55,9 @@ def layer_dicts(graph: Graph, plan: list[HlsLayer]) -> tuple[list[dict[str, Any]
                                   "input_shape": list(graph.tensor(t).shape)} for t in graph.inputs]
     last = {t: t for t in graph.inputs}      # IR tensor -> hls4ml layer whose output equals it
     for layer in plan:
-        dicts = op_of(layer.node).hls4ml_layer_dicts(graph, layer)
-        dicts[0].setdefault("inputs", [_layer_of(graph, last, t) for t in layer.node.inputs])
+        op = op_of(layer.node)
+        dicts = op.hls4ml_layer_dicts(graph, layer)
+        dicts[0].setdefault("inputs", op.hls4ml_input_layers([_layer_of(graph, last, t) for t in layer.node.inputs]))
         out += dicts
         last[layer.tensor] = dicts[-1]["name"]
     return out, [last[t] for t in graph.outputs]

@@ -187,6 +187,15 @@ class Op:
     def hls4ml_config(self, layer: Any) -> dict[str, Any]:
         return {}
 
+    def hls4ml_inner_layers(self, graph: Graph, layer: Any) -> dict[str, Any]:
+        """Layers the op builds before its own (named in its ``hls4ml_layer_dicts``), with their
+        result types (FixedType): hwai sets them in the config and checks them after conversion."""
+        return {}
+
+    def hls4ml_input_layers(self, names: list[str]) -> list[str]:
+        """The hls4ml layers its first layer dict reads, given those computing the node's inputs."""
+        return names
+
     def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
         return {}
 

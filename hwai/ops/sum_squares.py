@@ -7,8 +7,11 @@ enough for any input of the input type), then ``out = cast(S, output type)``. In
 ``acc_t acc = 0; acc += x[i] * x[i]; y = acc;`` (an ap_fixed product is exact; the sum cannot
 overflow ``acc_t``), so every backend computes the same integers.
 
+hls4ml has no such layer: it gets a Merge(multiply) of the latent with itself and a Dense of
+ones whose accumulator is ``accum_type`` (the same integers; see the hls4ml hooks below).
+
 The symbolic ``expr`` op could spell Σ x_i² too, but it has no Verilog and no integer C-sim
-flavour; this op is one multiply per element and one adder tree on all three backends.
+flavour; this op is one multiply per element and one adder tree on every backend.
 """
 
 from __future__ import annotations
@@ -92,7 +95,59 @@ class SumSquares(Op):
         from hwai.codegen.verilog_sum_squares import sum_squares_layer
         return sum_squares_layer(graph, node, xs, stages)
 
+    # --- hls4ml: no sum-of-squares layer there, so two of its own layers compute it exactly:
+    # Merge(multiply) of the latent with itself (nnet_merge.h: res = x1 * x2, an exact product
+    # cast into the square's exact type) and a Dense of ones (nnet_dense_latency.h: products in
+    # accum_t, acc = bias 0, acc += each, res = (res_T) acc) whose accum_t is this op's accum_type:
+    # the golden model's Σ q_i² at frac 2F, then one cast into the output type.
     def hls4ml_kind(self, node: Node) -> str:
-        from hwai.errors import UnsupportedLayerError
-        raise UnsupportedLayerError(f"node {node.name!r}: hls4ml has no sum-of-squares layer; emit the anomaly "
-                                    "score with the native HLS or Verilog backend (emit: {backend: [native, verilog]})")
+        return "sum_squares"
+
+    def _squares_name(self, layer: Any) -> str:
+        return f"{layer.name}_squares"
+
+    def hls4ml_input_layers(self, names: list[str]) -> list[str]:
+        return [names[0], names[0]]
+
+    def hls4ml_inner_layers(self, graph: Graph, layer: Any) -> dict[str, FixedType]:
+        return {self._squares_name(layer): squares_type(graph, layer.node)}
+
+    def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
+        from hwai.codegen.hls4ml_layers import activation_dict
+
+        n = graph.tensor(layer.node.inputs[0]).size
+        squares = {"name": self._squares_name(layer), "class_name": "Merge", "op": "multiply",
+                   "data_format": "channels_last"}
+        ones = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
+                "activation": "linear", "use_bias": True, "weight_data": np.ones((n, 1)),
+                "bias_data": np.zeros(1), "n_in": n, "n_out": 1, "weight_quantizer": None, "bias_quantizer": None}
+        return [squares, ones, activation_dict(f"{layer.name}_linear", "linear")]
+
+    def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
+        return {"weight": ONE, "bias": ONE, "accum": layer.node.attrs.accum_type}
+
+    def hls4ml_config(self, layer: Any) -> dict[str, Any]:
+        return {"ReuseFactor": 1, "Strategy": "Latency"}
+
+    def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
+        # the '<name>_linear' activation hls4ml's Dense carries: same type, so it is eliminated
+        return {f"{layer.name}_linear": {"Precision": {"result": result}}}
+
+    def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
+        return {"weight": hls_layer.weights["weight"].type.precision,
+                "bias": hls_layer.weights["bias"].type.precision,
+                "accum": hls_layer.get_attr("accum_t").precision}
+
+    def hls4ml_stream_blocker(self, graph: Graph, node: Node) -> str | None:
+        return ("hls4ml's io_stream Merge would read the latent's stream twice (sum of squares = "
+                "Merge(multiply) of the latent with itself)")
+
+
+# the Dense of ones' weight and bias type: unsigned, one integer bit (holds 0 and 1 exactly)
+ONE = FixedType(1, 1, False)
+
+
+def squares_type(graph: Graph, node: Node) -> FixedType:
+    """The exact type of every square q_i² (unsigned, frac 2F)."""
+    t = graph.tensor(node.inputs[0]).type
+    return type_for_range(0, max(t.qmin ** 2, t.qmax ** 2), 2 * t.frac)

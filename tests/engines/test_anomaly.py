@@ -59,7 +59,7 @@ def test_dense_anomaly_recipe_end_to_end_on_tiny_images(tmp_path: Path) -> None:
     fw = rep["firmware_metrics"]
     assert set(fw["efficiency"]) == {"W", "Z", "t"} and fw["rate"] == 0.01 and fw["background"] == ["g", "q"]
     assert all(0.0 <= fw["auc"][s] <= 1.0 for s in ("W", "Z", "t"))
-    assert rep["csim"]["per_backend"] == {"native": 0} and rep["csim"]["vectors"] == 10_000
+    assert rep["csim"]["per_backend"] == {"hls4ml": 0, "native": 0} and rep["csim"]["vectors"] == 10_000
     # the recipe's log-scaled images reach the handoff: the firmware's input stage must compute them
     assert rep["preprocessing"]["image"]["scale"] == "log" and "log(1 + v / 0.01)" in rep["preprocessing"]["formula"]
     md = (run / "report.md").read_text()

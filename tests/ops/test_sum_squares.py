@@ -16,8 +16,11 @@ from hwai.passes.precision import infer_precision
 from hwai.sim.vectors import make_vectors
 from hwai.target import Target
 from tests.backend_checks import (
+    hls4ml_mismatches,
+    hls4ml_model,
     mismatches,
     native_apfixed_mismatches,
+    needs,
     verilator_mismatches,
 )
 
@@ -98,10 +101,25 @@ def test_verilator_equals_golden(case, tmp_path: Path) -> None:
 
 
 @pytest.mark.csim
-def test_hls4ml_refuses_with_one_line(tmp_path: Path) -> None:
+def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
+    """hls4ml gets Merge(multiply) of the latent with itself and a Dense of ones with the exact
+    accumulator; every type is checked after conversion and its C-sim equals the golden model."""
+    pytest.importorskip("hls4ml")
+    needs("g++")
+    g, x, golden = case
+    hls = hls4ml_model(g, TARGET, x[:4], tmp_path / "hls")
+    layers = {l.name: l for l in hls.get_layers()}
+    assert layers["score_squares"].class_name == "Merge" and layers["score_squares"].get_attr("op") == "multiply"
+    assert layers["score"].class_name == "Dense"
+    assert hls4ml_mismatches(g, hls, x, golden) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_io_stream_is_refused_in_one_line(tmp_path: Path) -> None:
     pytest.importorskip("hls4ml")
     from hwai.codegen.hls4ml_bridge import to_hls4ml
     from hwai.errors import UnsupportedLayerError
 
-    with pytest.raises(UnsupportedLayerError, match="node 'score': hls4ml has no sum-of-squares layer"):
-        to_hls4ml(encoder(), tmp_path / "hls", TARGET, vectors=np.zeros((4, N_IN), np.int64))
+    stream = Target(project_name="score", io_type="io_stream")
+    with pytest.raises(UnsupportedLayerError, match="node 'score': hls4ml's io_stream Merge .* io_parallel"):
+        to_hls4ml(encoder(), tmp_path / "hls", stream, vectors=np.zeros((4, N_IN), np.int64))

@@ -16,6 +16,6 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "jet_constituents_con
 @pytest.mark.csim
 @pytest.mark.rtl
 def test_conv1d_recipe_runs_exact_on_a_tiny_file(tmp_path: Path) -> None:
-    run, rep = run_particle_recipe(RECIPE, tmp_path, ["model.filters=[4, 4]", "model.hidden=[8]"])
+    run, rep = run_particle_recipe(RECIPE, tmp_path, ["model.filters=[4, 4]", "model.hidden=[8]"], "--to", "rtl")
     spec = json.loads((run / "preprocessing.json").read_text())
     assert spec["particles"] == 8 and "clip_lo" in spec["features"][0]
