@@ -22,7 +22,7 @@ from hwai.codegen.emitters import CSIM_BACKENDS
 from hwai.codegen.native import flat_inputs
 from hwai.distill import distill_report
 from hwai.engines.base import Engine
-from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError
+from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError, RunFolderError
 from hwai.estimate import ebops, estimate
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
@@ -99,7 +99,10 @@ def restore(ctx: RunContext, done: list[Step]) -> None:
         if step.name in IR_PRODUCERS and (ckpt / "graph.json").exists():
             ctx.graph = Graph.load(ckpt)
         ctx.state.candidates.extend(ctx.reports[step.folder].get("candidates", []))
-    if ctx.graph is not None and (ctx.run_dir / "vectors" / "inputs.npy").exists():
+    # the vectors belong to the emitted projects (their testbenches): reused only if emit is done,
+    # so a run resumed at emit with another csim.vectors makes (and emits) the new ones
+    done_names = {s.name for s in done}
+    if ctx.graph is not None and "emit" in done_names and (ctx.run_dir / "vectors" / "inputs.npy").exists():
         ctx.state.vectors = np.load(ctx.run_dir / "vectors" / "inputs.npy")
     for step in done:
         if step.name == "emit":
@@ -510,6 +513,10 @@ def step_csim(ctx: RunContext, step: Step) -> dict:
     """Compile the emitted HLS with g++ and compare every output with the golden model."""
     graph = _need_graph(ctx, step)
     vectors = csim_vectors(ctx)
+    if len(vectors) != int(step.cfg["vectors"]):
+        raise RunFolderError(f"steps[{step.index - 1}].csim.vectors: {step.cfg['vectors']}, but the emitted projects "
+                             f"were made with {len(vectors)} vectors ({ctx.run_dir / 'vectors' / 'inputs.npy'}); "
+                             "resume --from emit to emit them with the new count")
     emitted = ctx.state.emitted
     backends = step.cfg.get("backend") or [b for b in emitted if b in CSIM_BACKENDS]
     if not backends:

@@ -155,3 +155,25 @@ def test_budget_synth_check_takes_the_synth_steps_time_limit(fake, monkeypatch, 
     assert steps.budget_synth_cfg(_recipe().steps) == {"family": "xcup", "dsp": True}
     fabric = _recipe(steps=[{"train": {"epochs": 1}}, "lower", {"synth": {"dsp": False}}]).steps
     assert steps.budget_synth_cfg(fabric) == {"family": "xcup", "dsp": False, "timeout_s": 900}
+
+
+@pytest.mark.csim
+def test_resumed_before_emit_with_more_vectors_checks_them_all(fake, tmp_path: Path) -> None:
+    """Vectors made by an earlier emit are not reused when the run resumes at (or before) emit:
+    C-sim then checks the count the recipe now asks for; resumed after emit with another count,
+    csim says to re-emit instead of checking the old vectors."""
+    from hwai.errors import RunFolderError
+
+    def recipe(n: int):
+        return _recipe(steps=[{"train": {"epochs": 1}}, "lower", {"emit": {"backend": ["native"]}},
+                              {"csim": {"vectors": n}}])
+
+    run = tmp_path / "run"
+    runner.run_recipe(recipe(300), run, log=lambda s: None)
+    assert np.load(run / "vectors" / "inputs.npy").shape[0] == 300
+    with pytest.raises(RunFolderError, match=r"steps\[3\]\.csim\.vectors: 500, but the emitted projects were "
+                                             r"made with 300 vectors .*resume --from emit"):
+        runner.run_recipe(recipe(500), run, from_step="csim", log=lambda s: None)
+    runner.run_recipe(recipe(500), run, from_step="emit", log=lambda s: None)
+    rep = json.loads((run / "steps" / "04_csim" / "report.json").read_text())
+    assert rep["vectors"] == 500 and np.load(run / "vectors" / "inputs.npy").shape[0] == 500
