@@ -199,26 +199,31 @@ def log_prune_epoch(epoch: int, epochs: int, sparsity: Mapping[str, float]) -> N
 
 # --- per-layer quantizer specs -------------------------------------------------------
 
-def resolve_layer_specs(chain: Sequence[tuple[str, str]], cfg: Mapping[str, Any]) -> dict[str, dict]:
+def resolve_layer_specs(chain: Sequence[tuple[str, ...]], cfg: Mapping[str, Any]) -> dict[str, dict]:
     """Per-layer quantizer specs from ``quantize:`` (``bits``, ``integer``, ``activation``,
-    ``layers``), for a chain of ``(name, kind)`` with kind ``weight``, ``relu`` or other.
+    ``layers``), for a chain of ``(name, kind)`` or ``(name, kind, source)`` with kind
+    ``weight``, ``relu`` or other; ``source`` names the layer a ReLU reads.
 
     A weight layer gets ``{weight, bias, activation}``; bias defaults to the weight's spec,
     activation to ``quantize.activation`` (itself defaulting to the weight spec). A ReLU
-    gets ``{activation}``: its own override, else the activation spec of the weight layer
-    before it. Unknown layer names or keys are :class:`RecipeError` (exit 2).
+    gets ``{activation}``: its own override, else the activation spec of its source weight
+    layer (given, or the weight layer before it in the chain: with parallel heads, whose
+    layers Keras lists interleaved, only the source is right). Unknown layer names or keys
+    are :class:`RecipeError` (exit 2).
     """
     base_w = qspec({k: cfg.get(k) for k in _QKEYS}, "quantize", QSPEC_DEFAULT)
     base_a = qspec(cfg.get("activation"), "quantize.activation", base_w)
     overrides = dict(cfg.get("layers") or {})
-    unknown = sorted(set(overrides) - {n for n, _ in chain})
+    unknown = sorted(set(overrides) - {c[0] for c in chain})
     if unknown:
         raise RecipeError(f"quantize.layers: no layer named {unknown[0]!r} "
-                          f"(layers: {', '.join(n for n, _ in chain)})")
+                          f"(layers: {', '.join(c[0] for c in chain)})")
     specs: dict[str, dict] = {}
     last_act = base_a
-    for name, kind in chain:
+    for name, kind, *src in chain:
         o = _layer_override(overrides.get(name), name)
+        if kind == "relu" and src and src[0] in specs:
+            last_act = specs[src[0]]["activation"]
         if kind == "weight":
             w = qspec({k: o.get(k) for k in _QKEYS}, f"quantize.layers.{name}", base_w)
             last_act = qspec(o.get("activation"), f"quantize.layers.{name}.activation", base_a)

@@ -229,3 +229,18 @@ def test_reference_unsupported_layers_are_named(engine: KerasEngine, openml_rows
         pass
     with pytest.raises(UnsupportedLayerError, match=layer):
         engine.build({"path": str(_ref(name))}, openml_rows, seed=0)
+
+
+@pytest.mark.unit
+def test_a_heads_relu_takes_its_own_dense_activation_spec() -> None:
+    """Keras lists parallel heads' layers interleaved (b_fc1, a, b_fc1_relu): a ReLU's spec comes
+    from the Dense it reads, not from the weight layer listed before it."""
+    from hwai.engines.keras.models import build_multihead, chain_layers
+    from hwai.engines.keras.quantize import layer_specs
+
+    model = build_multihead(4, [{"name": "a", "task": "classify"}, {"name": "b", "task": "score"}], 3, [8], [6], 0)
+    names = [l.name for l in chain_layers(model)]
+    assert names.index("a") < names.index("b_fc1_relu")   # the interleaving this test is about
+    specs = layer_specs(model, {"bits": 6, "layers": {"b_fc1": {"activation": {"bits": 9, "integer": 3}}}})
+    assert specs["b_fc1_relu"]["activation"] == {"bits": 9, "integer": 3}
+    assert specs["a_fc1_relu"]["activation"] == {"bits": 6, "integer": 0}

@@ -38,8 +38,17 @@ def layer_specs(model: Any, cfg: dict) -> dict[str, dict]:
     """Per-layer quantizer specs (:func:`hwai.engines.core.resolve_layer_specs`): weight
     layers -> {weight, bias, activation}, ReLUs -> {activation}, each {bits, integer}."""
     kinds = [(l.name, "weight" if getattr(l, "kernel", None) is not None else "relu" if _is_relu(l) or _is_score(l)
-              else "other") for l in chain_layers(model)]
+              else "other", _source(l)) for l in chain_layers(model)]
     return resolve_layer_specs(kinds, cfg)
+
+
+def _source(layer: Any) -> str | None:
+    """The layer whose output ``layer`` reads (one input), or None (several, or not wired)."""
+    try:
+        history = getattr(layer.input, "_keras_history", None)
+    except AttributeError:   # not called yet, or a shared layer
+        return None
+    return None if history is None else history.layer.name
 
 
 def _is_relu(layer: Any) -> bool:
