@@ -103,3 +103,13 @@ def test_one_output_report_keeps_its_keys(tmp_path: Path) -> None:
         "float_metrics", "framework", "preprocessing", "recipe", "seed", "sparsity", "sparsity_per_layer",
         "status", "steps_s", "wall_s"])
     assert "outputs" not in run.report["firmware_metrics"] and "outputs" not in run.report["compressed_metrics"]
+
+
+@pytest.mark.csim
+def test_argmax_agreement_is_per_classify_output(two_heads) -> None:
+    """Framework vs firmware top class, for each classify output (the score has no top class)."""
+    run, _ = two_heads
+    lower = json.loads(next(run.run_dir.glob("steps/*_lower/report.json")).read_text())
+    agree = lower["argmax_agreement_per_output"]
+    assert list(agree) == ["classes"] and 0.9 <= agree["classes"] <= 1.0
+    assert run.report["argmax_agreement_framework_vs_firmware"] == agree["classes"]
