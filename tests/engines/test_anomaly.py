@@ -213,3 +213,20 @@ def test_mahalanobis_whitens_the_background_latent() -> None:
     z = mu_of.predict(x, verbose=0)
     np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(3), atol=2e-3)
     np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], want, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.unit
+def test_quantizing_an_encoder_twice_replaces_the_score_input_quantizer() -> None:
+    """A second quantize step (e.g. other bits) rebuilds the score's input quantizer instead of
+    adding a second layer of the same name, and the new spec is the one that holds."""
+    pytest.importorskip("qkeras")
+    from hwai.engines.keras.anomaly import build_dense_encoder
+    from hwai.engines.keras.quantize import build_qmodel
+
+    model = build_dense_encoder((6,), [8], 4, seed=0)
+    once = build_qmodel(model, {"bits": 6, "activation": {"bits": 8, "integer": 3}})
+    twice = build_qmodel(once, {"bits": 6, "activation": {"bits": 10, "integer": 4}})
+    names = [l.name for l in twice.layers]
+    score_in = [n for n in names if n.endswith("_in")]
+    assert len(score_in) == 1 and len(names) == len(set(names))
+    assert twice.get_layer(score_in[0]).quantizer.bits == 10

@@ -113,8 +113,10 @@ def build_qmodel(model: Any, cfg: dict) -> Any:
     model = canonicalize(model)
     specs = layer_specs(model, cfg)
     first = input_quantizer(cfg.get("input"))
-    # A new input spec replaces an input quantizer left by an earlier quantize step.
-    make = lambda l: [] if first and l.name == "input_quant" else quantized_layers(l, specs.get(l.name))  # noqa: E731
+    # A new input spec replaces an input quantizer left by an earlier quantize step, and the
+    # score's new input quantizer (score_layers) the one an earlier step put before it.
+    stale = {f"{l.name}_in" for l in model.layers if _is_score(l)} | ({"input_quant"} if first else set())
+    make = lambda l: [] if l.name in stale else quantized_layers(l, specs.get(l.name))  # noqa: E731
     qmodel = rebuild_chain(model, make, name=f"{model.name}_q", first=first)
     copy_weights(model, qmodel)
     return qmodel
