@@ -184,6 +184,19 @@ def prunable(names: Sequence[str], skip: Sequence[str], structured: bool) -> lis
     return [n for n in keep if n not in set(skip)]
 
 
+def layer_sparsity(names: Sequence[str], cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Final sparsity of each pruned layer: ``prune.layers.<name>`` where given, else
+    ``prune.sparsity``. A name that is no pruned layer is a :class:`RecipeError` (exit 2)."""
+    final = check_sparsity(cfg.get("sparsity", 0.7))
+    per = dict(cfg.get("layers") or {})
+    unknown = sorted(set(per) - set(names))
+    if unknown:
+        raise RecipeError(f"prune.layers.{unknown[0]}: no pruned weight layer of that name "
+                          f"(pruned layers: {', '.join(names)}; skip_layers and, when structured, the "
+                          "output layer are not pruned)")
+    return {n: check_sparsity(per.get(n, final)) for n in names}
+
+
 def zero_fraction(kernel: Any) -> float:
     """Sparsity as hwai reports it: exact zeros of the *quantized* kernel (a weight that
     quantizes to zero costs no multiplier either). Callers pass the quantized kernel."""

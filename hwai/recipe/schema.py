@@ -245,7 +245,10 @@ STEPS: dict[str, dict[str, Field]] = {
               "sparsity": F(*NUM, default=0.7, minimum=0, maximum=0.99),
               "schedule": F(str, default="polynomial", choices=("polynomial", "constant")),
               "structured": F(bool, default=False),
-              "skip_layers": F(list, default=[], item=F(str))},
+              "skip_layers": F(list, default=[], item=F(str)),
+              "layers": F(dict, default={}, values=F(*NUM, minimum=0, maximum=0.99),
+                          help="final sparsity per layer by name, instead of prune.sparsity (e.g. keep the "
+                               "layers that are built once denser than the per-particle ones built 32 times)")},
     "quantize": {**TRAIN, "epochs": F(int, default=10, minimum=0),
                  "bits": F(int, default=6, minimum=1, maximum=32),
                  "integer": F(int, default=0, minimum=-32, maximum=32),

@@ -81,6 +81,20 @@ def test_prune_follows_the_one_schedule(engine, data: Dataset, trained, capfd) -
     assert all(abs(v - 0.6) < 0.02 for v in achieved.values()), achieved
 
 
+def test_prune_layers_set_each_layers_own_sparsity(engine, data: Dataset, trained) -> None:
+    """``prune.layers`` overrides ``prune.sparsity`` per layer, the same in both engines, for
+    magnitude and neuron pruning; a name that is no pruned layer is one RecipeError."""
+    pruned = engine.prune(trained, data, {**PRUNE, "epochs": 2, "layers": {"fc1": 0.2, "output": 0.8}}, 0)
+    achieved = engine.sparsity(pruned)
+    assert abs(achieved["fc1"] - 0.2) < 0.02 and abs(achieved["fc2"] - 0.6) < 0.02, achieved
+    assert abs(achieved["output"] - 0.8) < 0.02, achieved
+    pruned = engine.prune(trained, data, {**PRUNE, "structured": True, "epochs": 2, "layers": {"fc2": 0.25}}, 0)
+    assert {n: int(k) for n, k in _dead_neurons(engine, pruned).items()} == {"fc1": 10, "fc2": 2, "output": 0}
+    with pytest.raises(RecipeError, match=r"prune\.layers\.fc3: no pruned weight layer of that name "
+                                          r"\(pruned layers: fc1, fc2\b"):
+        engine.prune(trained, data, {**PRUNE, "layers": {"fc3": 0.5}, "skip_layers": ["output"]}, 0)
+
+
 def test_structured_prune_removes_the_same_neurons_count(engine, data: Dataset, trained) -> None:
     pruned = engine.prune(trained, data, {**PRUNE, "structured": True, "epochs": 2}, 0)
     dead = {name: int(n) for name, n in _dead_neurons(engine, pruned).items()}

@@ -19,6 +19,7 @@ from hwai.engines.core import (
     FINETUNE_EPOCHS,
     check_schedule,
     check_sparsity,
+    layer_sparsity,
     log_prune_epoch,
     prunable,
     sparsity_plan,
@@ -86,14 +87,14 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     structured = bool(cfg.get("structured", False))
     names = prunable(list(layers), list(cfg.get("skip_layers") or []), structured)
     c = train_config(cfg, FINETUNE_EPOCHS)
-    plan = sparsity_plan(target, c.epochs, schedule)
+    plans = {n: sparsity_plan(s, c.epochs, schedule) for n, s in layer_sparsity(names, cfg).items()}
     if structured:
         fit_for(cfg)(base, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
-                     callbacks=[neuron_pruning([layers[n] for n in names], plan)], early_stopping=False)
+                     callbacks=[neuron_pruning([layers[n] for n in names], plans)], early_stopping=False)
         _report(kernel_sparsity(base, quantized=False), target)
         return base
-    sched = EpochSchedule(plan, steps_per_epoch(data, c.batch_size))
-    wrapped = wrap_layers(base, dict.fromkeys(names, sched))
+    spe = steps_per_epoch(data, c.batch_size)
+    wrapped = wrap_layers(base, {n: EpochSchedule(plan, spe) for n, plan in plans.items()})
     fit_for(cfg)(wrapped, data, {**cfg, "epochs": c.epochs}, seed, tag="prune",
                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), epoch_sparsity_logger(names, c.epochs)],
                  early_stopping=False)
@@ -116,9 +117,9 @@ def epoch_sparsity_logger(names: list[str], epochs: int) -> Any:
     return EpochSparsity()
 
 
-def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
+def neuron_pruning(layers: list[Any], plans: dict[str, list[float]]) -> Any:
     """Structured pruning callback: whole output neurons (kernel columns), smallest L2 norm
-    first, raised to ``plan[e]`` before epoch ``e`` and held at zero after every batch.
+    first, raised to ``plans[layer][e]`` before epoch ``e`` and held at zero after every batch.
 
     tfmot has no neuron pruning for Dense (its (n_in, 1) block sparsity fails on the pooled
     rank-1 mask in the pinned tfmot), so this mirrors torch's ``ln_structured(n=2, dim=0)``: the
@@ -133,6 +134,7 @@ def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             for l in layers:
+                plan = plans[l.name]
                 self.masks[l.name] = neuron_mask(l.kernel.numpy(), self.masks[l.name], plan[min(epoch, len(plan) - 1)])
             self.on_train_batch_end(0)
 
@@ -141,7 +143,8 @@ def neuron_pruning(layers: list[Any], plan: list[float]) -> Any:
                 l.kernel.assign(l.kernel.numpy() * self.masks[l.name][None, :])
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            log_prune_epoch(epoch, len(plan), {l.name: zero_fraction(l.kernel.numpy()) for l in layers})
+            epochs = max((len(p) for p in plans.values()), default=0)
+            log_prune_epoch(epoch, epochs, {l.name: zero_fraction(l.kernel.numpy()) for l in layers})
 
     return _NeuronPruning()
 

@@ -13,7 +13,7 @@ from hwai.data.dataset import Dataset
 from hwai.engines.core import (
     FINETUNE_EPOCHS,
     check_schedule,
-    check_sparsity,
+    layer_sparsity,
     log_prune_epoch,
     prunable,
     target_sparsity,
@@ -63,16 +63,18 @@ def make_permanent(layers: list[tuple[str, Any]]) -> None:
 
 
 def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
-    """Prune to ``cfg['sparsity']`` following ``cfg['schedule']`` over ``cfg['epochs']``."""
-    final = check_sparsity(cfg.get("sparsity", 0.7))
+    """Prune to ``cfg['sparsity']`` (``cfg['layers']``: per layer) following ``cfg['schedule']``
+    over ``cfg['epochs']``."""
     structured = bool(cfg.get("structured", False))
     schedule = str(cfg.get("schedule", "polynomial"))
     check_schedule(schedule)
     epochs = int(cfg.get("epochs") if cfg.get("epochs") is not None else FINETUNE_EPOCHS)
     layers = prunable_layers(model, list(cfg.get("skip_layers") or []), structured)
+    final = layer_sparsity([n for n, _ in layers], cfg)
 
     def before_epoch(epoch: int) -> None:
-        apply_sparsity(layers, target_sparsity(final, epoch, epochs, schedule), structured)
+        for n, m in layers:
+            apply_sparsity([(n, m)], target_sparsity(final[n], epoch, epochs, schedule), structured)
 
     def after_epoch(epoch: int) -> None:
         log_prune_epoch(epoch, epochs, {n: zero_fraction(m.weight.detach().numpy()) for n, m in layers})
@@ -81,6 +83,7 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     # pruning must end at the final sparsity, so train every scheduled epoch.
     fit(model, data, {**cfg, "epochs": epochs}, seed, tag="prune",
         before_epoch=before_epoch, after_epoch=after_epoch, early_stop=False)
-    apply_sparsity(layers, final, structured)  # epochs == 0 or a short schedule
+    for n, m in layers:   # epochs == 0 or a short schedule
+        apply_sparsity([(n, m)], final[n], structured)
     make_permanent(layers)
     return model.eval()
