@@ -12,6 +12,15 @@ then out = cast(pre, output type). hls4ml's ``GlobalAveragePooling1D`` (``nnet::
 y = Σ x; y /= N``) equals it when ``accum_t`` has the sum's integer bits and F + k fraction bits:
 the division is then exact and the result cast is the same cast.
 
+hls4ml has no global sum pooling layer: ``sum`` becomes a ``Reshape`` flattening the input to
+(P·C,) and a ``Dense`` (P·C -> C) whose weights are P stacked identity matrices (0/1, bias 0)
+and whose ``accum_t`` is ``accum_type`` (nnet_dense_latency.h: each x·1 and the sum exact in
+``accum_t``, then one cast into the output type): the golden sum, in any order. That Dense is
+what a Conv1D whose kernel spans the P particles computes on its one window; a Conv would end
+in a (1, C) output needing a Reshape after it, which hls4ml drops when it is the model's last
+layer (``RemoveFinalReshape``), so the Dense, whose output is (C,), ends the op. HLS folds the
+multiplications by constant 0/1: what is left is one P-input adder tree per channel.
+
 Attributes: ``mode`` (``sum`` | ``avg`` | ``max``); ``accum_type``, the exact type of the pre-cast
 value for any input of the input type (filled by precision inference; hls4ml's ``accum_t``).
 """
@@ -26,6 +35,7 @@ import numpy as np
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
 from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
+from hwai.ops.sum_squares import ONE   # the 0/1 weights' type (ufixed<1,1>)
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -138,11 +148,9 @@ class GlobalPool(Op):
         return "global_pool"
 
     def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
-        from hwai.errors import UnsupportedLayerError
         mode = layer.node.attrs.mode
         if mode == "sum":
-            raise UnsupportedLayerError(f"node {layer.name!r}: hls4ml has no global sum pooling; "
-                                        "use mode avg or the native/Verilog backends")
+            return self._sum_dicts(graph, layer)
         shape = graph.tensor(layer.node.inputs[0]).shape
         kind = "Max" if mode == "max" else "Average"
         d = {"name": layer.name, "data_format": "channels_last", "keepdims": False, "n_filt": int(shape[-1])}
@@ -151,7 +159,45 @@ class GlobalPool(Op):
         return [{**d, "class_name": f"Global{kind}Pooling1D", "n_in": int(shape[0])}]
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
+        if layer.node.attrs.mode == "sum":
+            return {"weight": ONE, "bias": ONE, "accum": layer.node.attrs.accum_type}
         return {"accum": layer.node.attrs.accum_type}
 
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
+        if layer.node.attrs.mode == "sum":
+            return {"weight": hls_layer.weights["weight"].type.precision,
+                    "bias": hls_layer.weights["bias"].type.precision,
+                    "accum": hls_layer.get_attr("accum_t").precision}
         return {"accum": hls_layer.get_attr("accum_t").precision}
+
+    # --- hls4ml, mode sum: Reshape to (P·C,) + Dense of stacked identities (module docstring)
+    def _flat_name(self, layer: Any) -> str:
+        return f"{layer.name}_flat"
+
+    def hls4ml_inner_layers(self, graph: Graph, layer: Any) -> dict[str, FixedType]:
+        # the Reshape only moves codes: its result is the pooled tensor's type
+        if layer.node.attrs.mode != "sum":
+            return {}
+        return {self._flat_name(layer): graph.tensor(layer.node.inputs[0]).type}
+
+    def _sum_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
+        from hwai.codegen.hls4ml_layers import activation_dict
+
+        p, c = pooled_rows(graph, layer.node), int(graph.tensor(layer.node.inputs[0]).shape[-1])
+        flat = {"name": self._flat_name(layer), "class_name": "Reshape", "data_format": "channels_last",
+                "target_shape": [p * c]}
+        # row-major, channels last: flat element p·C + c feeds output c
+        dense = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
+                 "activation": "linear", "use_bias": True, "weight_data": np.tile(np.eye(c), (p, 1)),
+                 "bias_data": np.zeros(c), "n_in": p * c, "n_out": c,
+                 "weight_quantizer": None, "bias_quantizer": None}
+        return [flat, dense, activation_dict(f"{layer.name}_linear", "linear")]
+
+    def hls4ml_config(self, layer: Any) -> dict[str, Any]:
+        return {"ReuseFactor": 1, "Strategy": "Latency"} if layer.node.attrs.mode == "sum" else {}
+
+    def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
+        # the '<name>_linear' activation hls4ml's Dense carries: same type, so it is eliminated
+        if layer.node.attrs.mode != "sum":
+            return {}
+        return {f"{layer.name}_linear": {"Precision": {"result": result}}}

@@ -22,6 +22,7 @@ from tests.backend_checks import (
     needs,
     verilator_mismatches,
 )
+from tests.data.norm_helpers import _dense
 from tests.data.particle_helpers import ACT, INPUT
 
 P, F, H, OUT = 8, 4, 6, 3
@@ -105,11 +106,56 @@ def test_verilator_equals_golden(case, tmp_path: Path) -> None:
 
 @pytest.mark.csim
 def test_hls4ml_csim_equals_golden(case, tmp_path: Path) -> None:
-    from hwai.errors import UnsupportedLayerError
-
     g, x, golden = case
-    if g.node("pool").attrs.mode == "sum":
-        with pytest.raises(UnsupportedLayerError, match="node 'pool': hls4ml has no global sum pooling"):
-            hls4ml_model(g, TARGET, x, tmp_path)
-        return
+    assert hls4ml_mismatches(g, hls4ml_model(g, TARGET, x, tmp_path), x, golden) == 0
+
+
+# --- hls4ml sum pooling: Reshape to (P·C,) + a Dense of stacked identities (global_pool.py) ---
+
+SUM_NARROW = FixedType(6, 4, False, "RND", "SAT")   # rounds 3 fraction bits away, saturates at 15.75
+
+
+def summed(shape: tuple[int, ...], pool_type: FixedType | None) -> Graph:
+    """(P, F) or (H, W, F) -> per-position dense F->H -> relu -> global sum pool, the graph's
+    output (hls4ml would drop a Reshape there: the op must end in its Dense)."""
+    rng = np.random.default_rng(4)
+    h = shape[:-1] + (H,)
+    layers = [_dense(rng, "phi", "x", shape[-1], H, h),
+              (Node("relu", "relu", ("phi_out",), ("relu_out",)), Tensor("relu_out", h, ACT)),
+              (Node("pool", "global_pool", ("relu_out",), ("pool_out",), {"mode": "sum"}),
+               Tensor("pool_out", (H,), pool_type))]
+    return infer_precision(chain("sum", Tensor("x", shape, INPUT), layers)).validate()
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("shape,io_type", [((P, F), "io_parallel"), ((2, 4, F), "io_parallel"),
+                                           ((P, F), "io_stream")])
+def test_hls4ml_sum_pool_into_a_narrow_type_equals_golden(shape, io_type: str, tmp_path: Path) -> None:
+    g = summed(shape, SUM_NARROW)
+    x = make_vectors(g, N_VECTORS, seed=6)
+    golden = golden_outputs(g, x)
+    pre = np.asarray(interp.run_reference(g, x, trace=True)["relu_out"]).reshape(len(x), -1, H).sum(axis=1)
+    assert (golden == SUM_NARROW.qmax).mean() > 0.01 and (pre % 8 != 0).mean() > 0.5   # it saturates and rounds
+    hls_model = hls4ml_model(g, Target(project_name="sumpool", io_type=io_type), x, tmp_path)
+    from hls4ml.model.layers import Dense, Reshape
+
+    assert isinstance(hls_model.graph["pool"], Dense) and isinstance(hls_model.graph["pool_flat"], Reshape)
+    assert hls4ml_mismatches(g, hls_model, x, golden) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_brevitas_deepsets_with_sum_pooling_equals_golden(tmp_path: Path) -> None:
+    """A Brevitas Deep Sets (torch.sum over the particles) lowered by torch.fx, through the bridge."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from hwai.frontends.torch_fx import lower_torch
+    from tests.frontends.test_torch_fx import F as TF
+    from tests.frontends.test_torch_fx import P as TP
+    from tests.frontends.test_torch_fx import DeepSets
+
+    torch.manual_seed(2)
+    g = lower_torch(DeepSets("sum").eval(), input_shapes=[(TP, TF)])
+    assert [n.attrs.mode for n in g.nodes if n.op == "global_pool"] == ["sum"]
+    x = make_vectors(g, N_VECTORS, seed=7)
+    golden = golden_outputs(g, x)
     assert hls4ml_mismatches(g, hls4ml_model(g, TARGET, x, tmp_path), x, golden) == 0
