@@ -716,8 +716,6 @@ def check_outputs(top: Mapping[str, Any], steps: tuple[Step, ...], ctx: str) -> 
         return None
     if top.get("anomaly") is not None:
         raise RecipeError(f"{ctx}: outputs: give either anomaly: (one score output) or outputs:, not both")
-    if top["model"]["framework"] != "keras":
-        raise RecipeError(f"{ctx}: outputs: needs model.framework keras (the torch engine trains one loss)")
     _refuse_output_steps(steps, ctx)
     names = [o["name"] for o in outputs]
     for i, o in enumerate(outputs):

@@ -38,6 +38,14 @@ def test_a_valid_block_is_kept_in_order_with_defaults() -> None:
 
 
 @pytest.mark.unit
+def test_the_torch_engine_takes_the_block_too() -> None:
+    """torch trains one loss per output as Keras does (hwai/engines/torch/heads.py)."""
+    doc = _doc([{"name": "classes"}, SCORE], model={"framework": "torch", "arch": "multihead"})
+    rec = recipe_from_dict(doc, Path("r.yaml"))
+    assert rec.model["framework"] == "torch" and [o["name"] for o in rec.outputs] == ["classes", "top_tag"]
+
+
+@pytest.mark.unit
 def test_without_the_block_a_recipe_has_no_outputs() -> None:
     doc = _doc([])
     del doc["outputs"]
@@ -70,8 +78,9 @@ def test_steps_and_settings_that_train_one_output_are_refused() -> None:
     assert "steps[1].distill: distill is not supported with outputs: yet" in _error(doc)
     doc = _doc([{"name": "c"}], steps=[{"quantize": {"method": "hgq"}}, "lower"])
     assert "steps[0].quantize: quantize.method hgq is not supported with outputs: yet" in _error(doc)
-    doc = _doc([{"name": "c"}], model={"framework": "torch", "arch": "jet_mlp"})
-    assert _error(doc) == "r.yaml: outputs: needs model.framework keras (the torch engine trains one loss)"
+    doc = _doc([{"name": "c"}], model={"framework": "torch", "arch": "multihead"},
+               steps=[{"quantize": {"method": "hgq"}}, "lower"])   # the torch engine refuses it alike
+    assert "steps[0].quantize: quantize.method hgq is not supported with outputs: yet" in _error(doc)
     doc = _doc([{"name": "c"}], anomaly={"background": ["g"], "signals": ["t"]})
     assert "outputs: give either anomaly: (one score output) or outputs:, not both" in _error(doc)
 

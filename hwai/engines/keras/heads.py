@@ -1,33 +1,19 @@
-"""Training targets and losses of a model with several outputs (the recipe's ``outputs:``).
+"""Keras losses of a model with several outputs (the recipe's ``outputs:``).
 
 One loss per output, summed: a ``classify`` output (softmax over the data classes) learns
 the labels with categorical cross-entropy; a ``score`` output (one column) learns signal
-(1) against background (0) with binary cross-entropy, and events of the classes it names
-in neither list weigh 0, so they do not pull the score either way.
+(1) against background (0) with binary cross-entropy. The targets and event weights are
+the engines' shared rule, :func:`hwai.engines.heads.targets`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from hwai.engines.heads import targets
 from hwai.engines.keras.models import activation_name, output_layers
 
-
-def targets(outputs: list[dict], y: np.ndarray, class_names: tuple[str, ...]) -> tuple[list, list]:
-    """Per output, in order: the target array and the per-event weight."""
-    y = np.asarray(y, dtype=np.int64)
-    ys, ws = [], []
-    for spec in outputs:
-        if spec["task"] == "score":
-            sig, bkg = (np.isin(y, [class_names.index(c) for c in spec[k]]) for k in ("signals", "background"))
-            ys.append(sig.astype(np.float32)[:, None])
-            ws.append((sig | bkg).astype(np.float32))
-        else:
-            ys.append(np.eye(len(class_names), dtype=np.float32)[y])
-            ws.append(np.ones(len(y), np.float32))
-    return ys, ws
+__all__ = ["losses", "metrics", "targets", "val_accuracy"]   # targets: the shared rule, used by train.fit_targets
 
 
 def losses(model: Any, outputs: list[dict]) -> list[Any]:

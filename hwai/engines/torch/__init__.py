@@ -49,8 +49,8 @@ class TorchEngine:
         model = build_model(model_cfg, data.n_features, data.n_classes, seed, in_shape=data.x_train.shape[1:])
         shapes = data.meta.get("input_shapes") or [data.x_train.shape[1:]]   # several inputs: side by side per row
         model.hwai_input_shapes = [tuple(int(d) for d in s) for s in shapes]
-        if not is_chain(model):  # branches, pooling, particle sets: fail before any training time
-            check_graph_compatible(model, data.n_classes)
+        if not is_chain(model):  # branches, pooling, particle sets, several outputs: fail before any training time
+            check_graph_compatible(model, None if model_cfg.get("outputs") else data.n_classes)
             return model
         layers = check_supported(model)  # fail before any training time is spent
         check_compatible(layers, data.n_features, data.n_classes)
@@ -93,6 +93,18 @@ class TorchEngine:
         from hwai.engines.torch.train import predict_logits
 
         return predict_logits(model, x)
+
+    def output_logits(self, model: Any, x: np.ndarray) -> list[np.ndarray]:
+        """:meth:`logits` of every model output, in order ((N, width) float64 each)."""
+        from hwai.engines.torch.train import predict_outputs
+
+        return [y.reshape(len(x), -1) for y in predict_outputs(model, x)]
+
+    def output_widths(self, model: Any) -> list[int]:
+        """Columns of each model output, in order (the recipe's ``outputs:`` is checked against them)."""
+        from hwai.engines.torch.models import output_widths
+
+        return output_widths(model)
 
     def sparsity(self, model: Any) -> dict[str, float]:
         """Zero fraction of each layer's *effective* kernel (after its Brevitas weight

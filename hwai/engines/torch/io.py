@@ -74,7 +74,7 @@ def rebuild(desc: dict) -> Any:
             return to_brevitas_fx(model, desc["quantize"])
         return model
     if "arch" in desc:
-        from hwai.engines.torch.conv import from_origin
+        from hwai.engines.torch.models import from_origin
 
         model = from_origin(desc["arch"])
         if "quantize" in desc:

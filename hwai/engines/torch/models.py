@@ -50,8 +50,12 @@ def build_model(model_cfg: dict, n_in: int, n_out: int, seed: int, in_shape: Seq
         from hwai.engines.torch.conv import conv1d_model
 
         model = conv1d_model(model_cfg, in_shape or (n_in,), n_out)
+    elif arch == "multihead":
+        from hwai.engines.torch.multihead import multihead_model
+
+        model = multihead_model(model_cfg, n_in, n_out)
     elif arch:
-        raise ModelFileError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp', 'conv1d' "
+        raise ModelFileError(f"model.arch {arch!r} is unknown to the torch engine; use 'jet_mlp', 'conv1d', 'multihead' "
                         "or give model.factory: 'package.module:function'")
     elif path:
         model = load_pickled_module(Path(path), bool(model_cfg.get("trust_pickle", False)))
@@ -78,12 +82,15 @@ def check_compatible(layers: list[tuple[str, Any]], n_features: int, n_classes: 
                         f"{n_classes} classes; check data.class_names or the model")
 
 
-def check_graph_compatible(model: Any, n_classes: int) -> None:
+def check_graph_compatible(model: Any, n_classes: int | None) -> None:
     """A traced (non-chain) model: lowering it on the data's input shape (recorded on the model)
-    names any unsupported node or shape mismatch; its one output must have ``n_classes`` values."""
+    names any unsupported node or shape mismatch; its one output must have ``n_classes`` values.
+    ``n_classes`` None: the recipe's ``outputs:`` says what each output is (checked there)."""
     from hwai.frontends.torch_fx import lower_fx
 
     graph = lower_fx(model)
+    if n_classes is None:
+        return
     if len(graph.outputs) != 1:
         raise DataError(f"model {type(model).__name__} returns {len(graph.outputs)} outputs; a classification "
                         "recipe trains one output of class logits")
@@ -201,3 +208,20 @@ def linear_layers(model: Any) -> list[tuple[str, Any]]:
     import torch.nn as nn
 
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+
+
+def from_origin(origin: dict) -> Any:
+    """The module a checkpoint's ``hwai_origin`` (``{arch, args}``, an arch hwai built) describes."""
+    if origin.get("arch") == "multihead":
+        from hwai.engines.torch.multihead import from_origin as build
+    else:
+        from hwai.engines.torch.conv import from_origin as build
+    return build(origin)
+
+
+def output_widths(model: Any) -> list[int]:
+    """Columns of each model output, in order, read from its lowered graph (shaped outputs flattened)."""
+    from hwai.frontends.torch_fx import lower_torch
+
+    graph = lower_torch(model)
+    return [graph.tensor(name).size for name in graph.outputs]

@@ -1,6 +1,7 @@
 """The one training loop (float training, pruning fine-tune and QAT all use it).
 
-Adam on cross-entropy of logits, seeded shuffling, early stopping on validation loss
+Adam on cross-entropy of logits (with the recipe's ``outputs:``, one loss per output, summed:
+:mod:`.heads`), seeded shuffling, early stopping on validation loss
 with the best weights restored, one compact progress line per epoch.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from hwai.data.dataset import Dataset
 from hwai.engines.core import EarlyStopping, epoch_end, learning_rate_at, seed_everything, train_config
+from hwai.engines.torch.heads import Heads, outputs_of
 
 StepHook = Callable[[], None]     # called after every optimizer step (e.g. re-apply masks)
 EpochHook = Callable[[int], None]  # called before every epoch (e.g. raise pruning sparsity)
@@ -33,8 +35,8 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
     c = train_config(cfg)
     seed_everything(int(seed), "torch")
     gen = torch.Generator().manual_seed(int(seed))
-    xt, yt = _tensors(data.x_train, data.y_train)
-    xv, yv = _tensors(data.x_val, data.y_val)
+    xt, xv = _inputs(data.x_train), _inputs(data.x_val)
+    yt, yv = objective(cfg, data, data.y_train), objective(cfg, data, data.y_val)
     opt = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
     keeper = best_epoch(model, c.patience if early_stop else 0)
     for epoch in range(c.epochs):
@@ -45,7 +47,7 @@ def fit(model: Any, data: Dataset, cfg: dict, seed: int, *, tag: str = "train",
         va_loss, va_acc = evaluate(model, xv, yv)
         print(f"[hwai] {tag} epoch {epoch + 1}/{c.epochs}  loss {tr_loss:.4f}  "
               f"val_loss {va_loss:.4f}  val_acc {va_acc:.4f}", flush=True)
-        if len(yv):  # no validation split: no accuracy to tell (as in the Keras loop)
+        if len(data.y_val) and not np.isnan(va_acc):  # no val split or only score outputs: no accuracy (as Keras)
             epoch_end(tag, epoch + 1, c.epochs, va_acc)
         if after_epoch is not None:
             after_epoch(epoch)
@@ -68,24 +70,49 @@ def best_epoch(model: Any, patience: int) -> EarlyStopping:
     return EarlyStopping(patience, lambda: copy.deepcopy(model.state_dict()), model.load_state_dict)
 
 
-def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+class Labels:
+    """The one-output objective: cross-entropy of the logits against the class labels."""
+
+    def __init__(self, y: np.ndarray) -> None:
+        import torch
+
+        self.y = torch.as_tensor(np.asarray(y, np.int64))
+
+    def loss(self, out: Any, idx: Any = None) -> Any:
+        """Mean cross-entropy on the events ``idx`` (all when None)."""
+        import torch.nn.functional as F
+
+        return F.cross_entropy(out, self.y if idx is None else self.y[idx])
+
+    def accuracy(self, out: Any) -> float:
+        return float((out.argmax(1) == self.y).float().mean())
+
+
+def objective(cfg: dict, data: Dataset, y: np.ndarray) -> Labels | Heads:
+    """What training minimises on labels ``y``: one loss per output with the recipe's
+    ``outputs:`` (``cfg['outputs']``), else the classifier's cross-entropy."""
+    if cfg.get("outputs"):
+        return Heads(cfg["outputs"], y, tuple(data.class_names))
+    return Labels(y)
+
+
+def _inputs(x: np.ndarray) -> Any:
     import torch
 
-    return torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(np.asarray(y, np.int64))
+    return torch.as_tensor(np.asarray(x, np.float32))
 
 
-def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
+def _epoch(model: Any, opt: Any, x: Any, y: Labels | Heads, batch: int, gen: Any,
            after_step: StepHook | None, penalty: Penalty | None = None) -> float:
     import torch
 
     model.train()
-    loss_fn = torch.nn.CrossEntropyLoss()
     order = torch.randperm(len(x), generator=gen)
     total = 0.0
     for start in range(0, len(x), batch):
         idx = order[start:start + batch]
         opt.zero_grad()
-        loss = loss_fn(forward(model, x[idx]), y[idx])
+        loss = y.loss(forward(model, x[idx]), idx)
         extra = penalty() if penalty is not None else None
         if extra is not None:
             loss = loss + extra
@@ -97,29 +124,33 @@ def _epoch(model: Any, opt: Any, x: Any, y: Any, batch: int, gen: Any,
     return total / max(len(x), 1)
 
 
-def evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+def evaluate(model: Any, x: Any, y: Labels | Heads) -> tuple[float, float]:
     """Validation (loss, accuracy) in eval mode without gradients."""
     import torch
 
     model.eval()
     with torch.no_grad():
         out = forward(model, x)
-        loss = float(torch.nn.functional.cross_entropy(out, y))
-        acc = float((out.argmax(1) == y).float().mean())
-    return loss, acc
+        return float(y.loss(out)), y.accuracy(out)
 
 
 def predict_logits(model: Any, x: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """Forward pass in eval mode, float64 numpy logits."""
+    """Forward pass in eval mode, float64 numpy logits; of the first output for a model with
+    several (as the Keras engine's ``logits``)."""
+    return predict_outputs(model, x, batch)[0]
+
+
+def predict_outputs(model: Any, x: np.ndarray, batch: int = 8192) -> list[np.ndarray]:
+    """Forward pass in eval mode: every output's float64 numpy logits, in order."""
     import torch
 
     model.eval()
-    outs = []
+    parts = []
     with torch.no_grad():
         for start in range(0, len(x), batch):
             xb = torch.as_tensor(np.asarray(x[start:start + batch], np.float32))
-            outs.append(_value(forward(model, xb)).double().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, 0))
+            parts.append([o.double().numpy() for o in outputs_of(forward(model, xb))])
+    return [np.concatenate(p) for p in zip(*parts)] if parts else [np.zeros((0, 0))]
 
 
 def forward(model: Any, x: Any) -> Any:
@@ -134,8 +165,3 @@ def forward(model: Any, x: Any) -> Any:
         args.append(x[:, col:col + size].reshape(len(x), *shape))
         col += size
     return model(*args)
-
-
-def _value(out: Any) -> Any:
-    """A Brevitas QuantTensor's dequantized value, or the tensor itself."""
-    return getattr(out, "value", out)
