@@ -173,14 +173,17 @@ def check_sparsity(final: float) -> float:
     return float(final)
 
 
-def prunable(names: Sequence[str], skip: Sequence[str], structured: bool) -> list[str]:
+def prunable(names: Sequence[str], skip: Sequence[str], structured: bool,
+             outputs: Sequence[str] | None = None) -> list[str]:
     """Weight layers to prune, in order. Structured pruning removes whole neurons (output
-    units) and never touches the output layer: that would delete a class logit."""
+    units) and never touches an output layer (``outputs``: the weight layers computing the
+    model's outputs, default the last one): that would delete a class logit or a score."""
     unknown = sorted(set(skip) - set(names))
     if unknown:
         raise RecipeError(f"prune.skip_layers: no layer named {', '.join(unknown)} "
                           f"(weight layers: {', '.join(names)})")
-    keep = list(names[:-1]) if structured and names else list(names)
+    last = set(outputs) if outputs else set(names[-1:])
+    keep = [n for n in names if n not in last] if structured else list(names)
     return [n for n in keep if n not in set(skip)]
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
 from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
-from hwai.ops.sum_squares import ONE   # the 0/1 weights' type (ufixed<1,1>)
+from hwai.ops.sum_squares import ONE  # the 0/1 weights' type (ufixed<1,1>)
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node

@@ -101,6 +101,17 @@ def test_structured_prune_removes_the_same_neurons_count(engine, data: Dataset, 
     assert dead == {"fc1": 10, "fc2": 5, "output": 0}   # round(0.6 * 16), round(0.6 * 8); never the logits
 
 
+def test_structured_prune_keeps_every_output_layer_of_a_multihead_model(engine, data: Dataset) -> None:
+    """Neuron pruning never removes a row of any output layer (a class logit or a score), only
+    the hidden neurons: with several heads the last weight layer is not the only output."""
+    outputs = [{"name": "classes", "task": "classify"},
+               {"name": "top_tag", "task": "score", "signals": ["t"], "background": ["g", "q"]}]
+    model = engine.build({"arch": "multihead", "hidden": [16], "heads": [8], "outputs": outputs}, data, 0)
+    cfg = {**PRUNE, "structured": True, "epochs": 1, "outputs": outputs}
+    dead = {n: int(k) for n, k in _dead_neurons(engine, engine.prune(model, data, cfg, 0)).items()}
+    assert dead == {"fc1": 10, "classes_fc1": 5, "classes": 0, "top_tag_fc1": 5, "top_tag": 0}, dead
+
+
 def _dead_neurons(engine, model) -> dict[str, int]:
     if engine.framework == "keras":
         return {l.name: np.all(l.kernel.numpy() == 0, axis=0).sum() for l in model.layers

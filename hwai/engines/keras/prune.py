@@ -85,7 +85,7 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     base = private_copy(canonicalize(model))
     layers = {l.name: l for l in base.layers if getattr(l, "kernel", None) is not None}
     structured = bool(cfg.get("structured", False))
-    names = prunable(list(layers), list(cfg.get("skip_layers") or []), structured)
+    names = prunable(list(layers), list(cfg.get("skip_layers") or []), structured, output_weight_layers(base))
     c = train_config(cfg, FINETUNE_EPOCHS)
     plans = {n: sparsity_plan(s, c.epochs, schedule) for n, s in layer_sparsity(names, cfg).items()}
     if structured:
@@ -102,6 +102,23 @@ def prune_model(model: Any, data: Dataset, cfg: dict, seed: int) -> Any:
     pruned = private_copy(tfmot.sparsity.keras.strip_pruning(wrapped))
     _report(kernel_sparsity(pruned, quantized=False), target)
     return pruned
+
+
+def output_weight_layers(model: Any) -> list[str]:
+    """The weight layers computing the model's outputs: from each output back through the
+    layers without weights (softmax, activations) to the first with a kernel."""
+    from hwai.engines.keras.models import output_layers
+
+    out = []
+    for layer in output_layers(model):
+        while getattr(layer, "kernel", None) is None and not isinstance(layer.input, (list, tuple)):
+            history = getattr(layer.input, "_keras_history", None)
+            if history is None:
+                break
+            layer = history.layer
+        if getattr(layer, "kernel", None) is not None:
+            out.append(layer.name)
+    return out
 
 
 def epoch_sparsity_logger(names: list[str], epochs: int) -> Any:
