@@ -65,8 +65,8 @@ def verify_resume(run_dir: Path, record: dict, done: list[Step], ignore_budget: 
     if not isinstance(old, dict):
         raise RunFolderError(f"{run_dir}: no input record in {rundir.MANIFEST} (run made by an older hwai "
                              "or stopped before its first step); rerun without --from")
-    _check_recipe(run_dir, old["recipe"], record["recipe"], done)
     _check_data(run_dir, old.get("data") or {}, record["data"])
+    _check_recipe(run_dir, old["recipe"], record["recipe"], done, _hashed(old.get("data"), record["data"]))
     ignored = check_budget_gate(run_dir, ignore_budget, "resuming",
                                 [s.folder for s in done if s.name == "budget"])
     for step in done:
@@ -74,14 +74,27 @@ def verify_resume(run_dir: Path, record: dict, done: list[Step], ignore_budget: 
     return ignored
 
 
-def _check_recipe(run_dir: Path, old: dict, new: dict, done: list[Step]) -> None:
+def _hashed(old: dict | None, new: dict) -> bool:
+    """Both runs' data files have a recorded content hash (:func:`_check_data` found them equal)."""
+    return bool((old or {}).get("sha256") and new.get("sha256"))
+
+
+def _check_recipe(run_dir: Path, old: dict, new: dict, done: list[Step], same_file: bool = False) -> None:
+    """``same_file``: the data file's bytes are verified equal, so the path it was read from
+    (data.source: a moved or re-linked copy of the same file) is not an input that changed."""
     old = _in_this_schema(old)
+    if same_file:
+        old, new = _without_source(old), _without_source(new)
     names = {s.name for s in done}
     keys = list(ALWAYS) + (["target"] if names & set(NEEDS_TARGET) else []) + (["budget"] if "budget" in names else [])
     for key in keys:
         _refuse_diff(run_dir, old.get(key), new.get(key), key)
     n = len(done)
     _refuse_diff(run_dir, (old.get("steps") or [])[:n], (new.get("steps") or [])[:n], "steps")
+
+
+def _without_source(recipe: dict) -> dict:
+    return {**recipe, "data": {k: v for k, v in (recipe.get("data") or {}).items() if k != "source"}}
 
 
 def _in_this_schema(old: dict) -> dict:

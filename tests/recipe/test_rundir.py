@@ -366,3 +366,14 @@ def test_a_field_added_since_the_run_takes_its_default_on_resume(partial: Path, 
                           partial, from_step="lower", **QUIET)
     runner.run_recipe(load_recipe(_write_recipe(tmp_path)), partial, from_step="lower", **QUIET)
     assert _status(partial)["status"] == "complete"
+
+
+def test_the_same_data_file_at_another_path_resumes(partial: Path, tmp_path: Path, fake: Path) -> None:
+    """The data file's bytes are the verified input: a copy of it elsewhere (a moved or re-linked
+    data folder) resumes; another file's bytes at that path would not (test above)."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "data.npz").write_bytes(fake.read_bytes())
+    doc = {**DOC, "data": {"source": "moved/data.npz"}}
+    runner.run_recipe(load_recipe(_write_recipe(tmp_path, **doc)), partial, from_step="lower", **QUIET)
+    assert _status(partial)["status"] == "complete"
