@@ -149,9 +149,9 @@ def test_hls4ml_brevitas_deepsets_with_sum_pooling_equals_golden(tmp_path: Path)
     torch = pytest.importorskip("torch")
     pytest.importorskip("brevitas")
     from hwai.frontends.torch_fx import lower_torch
+    from tests.frontends.test_torch_fx import DeepSets
     from tests.frontends.test_torch_fx import F as TF
     from tests.frontends.test_torch_fx import P as TP
-    from tests.frontends.test_torch_fx import DeepSets
 
     torch.manual_seed(2)
     g = lower_torch(DeepSets("sum").eval(), input_shapes=[(TP, TF)])
