@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwai.engines.keras.conv import CONV1D_FILTERS, CONV1D_HIDDEN, CONV1D_KERNEL, HEADS
+from hwai.engines.torch.origin import with_origin
 from hwai.errors import DataError, RecipeError
 
 
@@ -79,13 +80,4 @@ def conv1d_args(model_cfg: dict, in_shape: Sequence[int], n_out: int) -> dict:
 def conv1d_model(model_cfg: dict, in_shape: Sequence[int], n_out: int) -> Any:
     """``arch: conv1d``: the module, with the arguments recorded for checkpoints (:mod:`.io`)."""
     args = conv1d_args(model_cfg, in_shape, n_out)
-    model = conv1d_tagger(**args)
-    model.hwai_origin = {"arch": "conv1d", "args": args}
-    return model
-
-
-def from_origin(origin: dict) -> Any:
-    """The module a checkpoint's ``hwai_origin`` describes (weights loaded by the caller)."""
-    model = conv1d_tagger(**origin["args"])
-    model.hwai_origin = dict(origin)
-    return model
+    return with_origin(conv1d_tagger(**args), {"arch": "conv1d", "args": args})

@@ -211,12 +211,15 @@ def linear_layers(model: Any) -> list[tuple[str, Any]]:
 
 
 def from_origin(origin: dict) -> Any:
-    """The module a checkpoint's ``hwai_origin`` (``{arch, args}``, an arch hwai built) describes."""
+    """The module a checkpoint's ``hwai_origin`` (``{arch, args}``, an arch hwai built) describes
+    (weights loaded by the caller)."""
+    from hwai.engines.torch.origin import with_origin
+
     if origin.get("arch") == "multihead":
-        from hwai.engines.torch.multihead import from_origin as build
+        from hwai.engines.torch.multihead import multihead_net as build
     else:
-        from hwai.engines.torch.conv import from_origin as build
-    return build(origin)
+        from hwai.engines.torch.conv import conv1d_tagger as build
+    return with_origin(build(**origin["args"]), origin)
 
 
 def output_widths(model: Any) -> list[int]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwai.engines.keras.models import MULTIHEAD_HEADS, MULTIHEAD_HIDDEN
+from hwai.engines.torch.origin import with_origin
 from hwai.errors import RecipeError
 
 DEFAULT_OUTPUTS = ({"name": "output", "task": "classify"},)   # no outputs: block: one classifier
@@ -86,13 +87,4 @@ def _add(module: Any, name: str, layer: Any) -> None:
 def multihead_model(model_cfg: dict, n_in: int, n_classes: int) -> Any:
     """``arch: multihead``: the module, with the arguments recorded for checkpoints (:mod:`.io`)."""
     args = multihead_args(model_cfg, n_in, n_classes)
-    model = multihead_net(**args)
-    model.hwai_origin = {"arch": "multihead", "args": args}
-    return model
-
-
-def from_origin(origin: dict) -> Any:
-    """The module a checkpoint's ``hwai_origin`` describes (weights loaded by the caller)."""
-    model = multihead_net(**origin["args"])
-    model.hwai_origin = dict(origin)
-    return model
+    return with_origin(multihead_net(**args), {"arch": "multihead", "args": args})
