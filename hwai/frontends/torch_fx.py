@@ -225,3 +225,21 @@ def target_name(model: Any, node: Any) -> str:
     if node.op == "call_module":
         return f"{node.target}: {type(model.get_submodule(node.target)).__name__}"
     return getattr(node.target, "__name__", str(node.target))
+
+
+def returning_modules(model: Any, modules: set[str]) -> list[str]:
+    """The modules among ``modules`` (qualified names) that compute ``forward``'s returned values:
+    from each returned value back through single-input calls to the first call of one of them."""
+    out = []
+    for node in trace(model).graph.find_nodes(op="output"):
+        for value in _flat_args(node.args[0]):
+            while value is not None and not (value.op == "call_module" and value.target in modules):
+                args = [a for a in value.args if hasattr(a, "op")]
+                value = args[0] if len(args) == 1 else None
+            if value is not None:
+                out.append(str(value.target))
+    return out
+
+
+def _flat_args(value: Any) -> list[Any]:
+    return [v for x in value for v in _flat_args(x)] if isinstance(value, (tuple, list)) else [value]

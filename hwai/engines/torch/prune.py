@@ -31,29 +31,14 @@ def prunable_layers(model: Any, skip: list[str], structured: bool) -> list[tuple
 
 
 def output_weight_layers(model: Any) -> list[str]:
-    """The weight layers computing the model's outputs (fx: from each value ``forward`` returns
-    back through calls without weights to the first module with one); [] if fx cannot trace it."""
+    """The weight layers computing the model's outputs; [] if fx cannot trace the model."""
     from hwai.errors import UnsupportedLayerError
-    from hwai.frontends.torch_fx import trace
+    from hwai.frontends.torch_fx import returning_modules
 
     try:
-        gm = trace(model)
+        return returning_modules(model, {n for n, _ in linear_layers(model)})
     except UnsupportedLayerError:
         return []
-    weights = dict(linear_layers(model))
-    out = []
-    for node in gm.graph.find_nodes(op="output"):
-        for value in _flat(node.args[0]):
-            while value is not None and not (value.op == "call_module" and value.target in weights):
-                args = [a for a in value.args if hasattr(a, "op")]
-                value = args[0] if len(args) == 1 else None
-            if value is not None:
-                out.append(value.target)
-    return out
-
-
-def _flat(value: Any) -> list[Any]:
-    return [v for x in value for v in _flat(x)] if isinstance(value, (tuple, list)) else [value]
 
 
 def apply_sparsity(layers: list[tuple[str, Any]], sparsity: float, structured: bool) -> None:
