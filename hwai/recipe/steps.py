@@ -73,6 +73,25 @@ def setup(ctx: RunContext, data_path: str | None) -> None:
     if ctx.recipe.outputs:   # before any training: one entry per model output, of the right width
         check_output_widths(ctx.recipe.outputs, ctx.engine.output_widths(ctx.model), ctx.data.class_names,
                             str(ctx.recipe.path))
+    check_prune_names(ctx)
+
+
+def check_prune_names(ctx: RunContext) -> None:
+    """``prune.skip_layers`` / ``prune.layers`` name weight layers of the built model: checked
+    before any training, for the prune steps before a distill step (which trains another model)."""
+    named = [s for s in ctx.recipe.steps[:_first(ctx.recipe.steps, "distill")]
+             if s.name == "prune" and (s.cfg.get("skip_layers") or s.cfg.get("layers"))]
+    names = list(ctx.engine.sparsity(ctx.model)) if named else []
+    for s in named:
+        for key in ("skip_layers", "layers"):
+            unknown = [n for n in (s.cfg.get(key) or []) if n not in names]
+            if unknown:
+                raise RecipeError(f"{ctx.recipe.path}: steps[{s.index - 1}].prune.{key}: no weight layer named "
+                                  f"{unknown[0]!r} in the model (weight layers: {', '.join(names)})")
+
+
+def _first(steps: tuple[Step, ...], name: str) -> int:
+    return next((k for k, s in enumerate(steps) if s.name == name), len(steps))
 
 
 def model_cfg(ctx: RunContext) -> dict:

@@ -291,6 +291,16 @@ def test_missing_tool_found_before_training(fake, tmp_path: Path, capsys, monkey
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("key, value", [("layers", {"fc9": 0.5}), ("skip_layers", ["fc9"])])
+def test_unknown_prune_layer_found_before_training(fake, tmp_path: Path, capsys, key, value) -> None:
+    """A per-layer prune setting naming no weight layer stops the run before any step writes."""
+    doc = {"steps": [{"train": {"epochs": 1}}, {"prune": {"epochs": 1, key: value}}, "lower"]}
+    assert main(["compress", str(_write_recipe(tmp_path, **doc)), "--out", str(tmp_path / "run")]) == 2
+    err = _one_line_error(capsys)
+    assert f"steps[1].prune.{key}: no weight layer named 'fc9' in the model (weight layers: fc1)" in err   # the fake engine's
+    assert not (tmp_path / "run").exists()
+
+
 def test_runs_lists_only_marked_run_folders(fake, tmp_path: Path, capsys) -> None:
     runner.run_recipe(load_recipe(_write_recipe(tmp_path)), tmp_path / "runs" / "mine", **QUIET)
     (tmp_path / "runs" / "other").mkdir()
