@@ -16,6 +16,6 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "jet_constituents_dee
 @pytest.mark.csim
 @pytest.mark.rtl
 def test_deepsets_recipe_runs_exact_on_a_tiny_file(tmp_path: Path) -> None:
-    run, rep = run_particle_recipe(RECIPE, tmp_path, ["model.phi=[8, 8]", "model.rho=[8]"], "--to", "rtl")
+    run, rep = run_particle_recipe(RECIPE, tmp_path, ["model.phi=[8, 8]", "model.rho=[8, 8]"], "--to", "rtl")   # rho1, rho2: the recipe prunes them by name
     spec = json.loads((run / "preprocessing.json").read_text())   # --to rtl: no Yosys
     assert spec["particles"] == 8 and "clip_lo" in spec["features"][0]
