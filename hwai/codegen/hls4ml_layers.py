@@ -71,6 +71,34 @@ def _layer_of(graph: Graph, last: dict[str, str], tensor: str) -> str:
     return last[tensor]
 
 
+# weight and bias type of a Dense of constant 0/1 weights (how hls4ml computes an op it has no
+# layer for: a sum of squares, a global sum): unsigned, one integer bit
+ONE = FixedType(1, 1, False)
+
+
+def dense_dicts(name: str, weight: np.ndarray, bias: np.ndarray) -> list[dict[str, Any]]:
+    """hls4ml's ``Dense`` dict (exact float64 ``weight`` (n_in, n_out) and ``bias``) plus the
+    ``<name>_linear`` activation its Keras parser splits off (``parse_dense_layer``)."""
+    n_in, n_out = (int(d) for d in weight.shape)
+    dense = {"name": name, "class_name": "Dense", "data_format": "channels_last", "activation": "linear",
+             "use_bias": True, "weight_data": weight, "bias_data": bias.reshape(n_out), "n_in": n_in,
+             "n_out": n_out, "weight_quantizer": None, "bias_quantizer": None}
+    return [dense, activation_dict(f"{name}_linear", "linear")]
+
+
+def dense_types(hls_layer: Any) -> dict[str, Any]:
+    """hls4ml's weight, bias and accumulator precisions of a Dense layer."""
+    return {"weight": hls_layer.weights["weight"].type.precision,
+            "bias": hls_layer.weights["bias"].type.precision,
+            "accum": hls_layer.get_attr("accum_t").precision}
+
+
+def linear_config(name: str, result: str) -> dict[str, Any]:
+    """Config of the ``<name>_linear`` activation after a Dense: its result type, so hls4ml
+    eliminates it (same type as the Dense's)."""
+    return {f"{name}_linear": {"Precision": {"result": result}}}
+
+
 def activation_dict(name: str, function: str, **extra: Any) -> dict[str, Any]:
     """An ``Activation``-family layer dict as hls4ml's Keras parser writes it."""
     return {"name": name, "class_name": "Activation", "data_format": "channels_last",

@@ -196,7 +196,7 @@ class Dense(Op):
     def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
         """hls4ml's ``Dense`` dict with the exact float64 weights, plus the ``<dense>_linear``
         activation its Keras parser splits off (``parse_dense_layer``)."""
-        from hwai.codegen.hls4ml_layers import activation_dict
+        from hwai.codegen.hls4ml_layers import dense_dicts
 
         w, b = self.float_weights(layer.node)
         src = graph.producer(layer.node.inputs[0])
@@ -205,12 +205,7 @@ class Dense(Op):
             return hls4ml_conv_dicts(graph, src, layer, w, b)
         # on a (P, F) input hls4ml's own pass makes this Dense a pointwise Conv1D (multi_dense.py),
         # whose latency kernel has dense_latency's casts: cast(b), += cast(x*w), cast(acc)
-        n_in, n_out = (int(d) for d in layer.node.attrs.weight.shape)
-        dense = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
-                 "activation": "linear", "use_bias": True, "weight_data": w.reshape(n_in, n_out),
-                 "bias_data": b.reshape(n_out), "n_in": n_in, "n_out": n_out,
-                 "weight_quantizer": None, "bias_quantizer": None}
-        return [dense, activation_dict(f"{layer.name}_linear", "linear")]
+        return dense_dicts(layer.name, w.reshape(layer.node.attrs.weight.shape), b)
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
         a: DenseAttrs = layer.node.attrs
@@ -231,17 +226,16 @@ class Dense(Op):
                                 a.bias_type.frac)
 
     def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
-        # the '<dense>_linear' activation hls4ml adds: same type, so it is eliminated
-        return {f"{layer.name}_linear": {"Precision": {"result": result}}}
+        from hwai.codegen.hls4ml_layers import linear_config
+        return linear_config(layer.name, result)
 
     def float_weights(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
         a: DenseAttrs = node.attrs
         return a.weight_type.to_float(a.weight), a.bias_type.to_float(a.bias)
 
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
-        return {"weight": hls_layer.weights["weight"].type.precision,
-                "bias": hls_layer.weights["bias"].type.precision,
-                "accum": hls_layer.get_attr("accum_t").precision}
+        from hwai.codegen.hls4ml_layers import dense_types
+        return dense_types(hls_layer)
 
 
 def check_weight_types(node: Node) -> None:

@@ -35,7 +35,6 @@ import numpy as np
 from hwai.ir.numeric import cast_interval, type_for_range
 from hwai.ir.types import FixedType, requantize
 from hwai.ops.base import IntArray, Interval, Op, OpAttrs, fill_exact
-from hwai.ops.sum_squares import ONE  # the 0/1 weights' type (ufixed<1,1>)
 
 if TYPE_CHECKING:
     from hwai.ir.graph import Graph, Node
@@ -160,14 +159,14 @@ class GlobalPool(Op):
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
         if layer.node.attrs.mode == "sum":
+            from hwai.codegen.hls4ml_layers import ONE
             return {"weight": ONE, "bias": ONE, "accum": layer.node.attrs.accum_type}
         return {"accum": layer.node.attrs.accum_type}
 
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
         if layer.node.attrs.mode == "sum":
-            return {"weight": hls_layer.weights["weight"].type.precision,
-                    "bias": hls_layer.weights["bias"].type.precision,
-                    "accum": hls_layer.get_attr("accum_t").precision}
+            from hwai.codegen.hls4ml_layers import dense_types
+            return dense_types(hls_layer)
         return {"accum": hls_layer.get_attr("accum_t").precision}
 
     # --- hls4ml, mode sum: Reshape to (P·C,) + Dense of stacked identities (module docstring)
@@ -181,17 +180,13 @@ class GlobalPool(Op):
         return {self._flat_name(layer): graph.tensor(layer.node.inputs[0]).type}
 
     def _sum_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
-        from hwai.codegen.hls4ml_layers import activation_dict
+        from hwai.codegen.hls4ml_layers import dense_dicts
 
         p, c = pooled_rows(graph, layer.node), int(graph.tensor(layer.node.inputs[0]).shape[-1])
         flat = {"name": self._flat_name(layer), "class_name": "Reshape", "data_format": "channels_last",
                 "target_shape": [p * c]}
         # row-major, channels last: flat element p·C + c feeds output c
-        dense = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
-                 "activation": "linear", "use_bias": True, "weight_data": np.tile(np.eye(c), (p, 1)),
-                 "bias_data": np.zeros(c), "n_in": p * c, "n_out": c,
-                 "weight_quantizer": None, "bias_quantizer": None}
-        return [flat, dense, activation_dict(f"{layer.name}_linear", "linear")]
+        return [flat, *dense_dicts(layer.name, np.tile(np.eye(c), (p, 1)), np.zeros(c))]
 
     def hls4ml_config(self, layer: Any) -> dict[str, Any]:
         return {"ReuseFactor": 1, "Strategy": "Latency"} if layer.node.attrs.mode == "sum" else {}
@@ -200,4 +195,5 @@ class GlobalPool(Op):
         # the '<name>_linear' activation hls4ml's Dense carries: same type, so it is eliminated
         if layer.node.attrs.mode != "sum":
             return {}
-        return {f"{layer.name}_linear": {"Precision": {"result": result}}}
+        from hwai.codegen.hls4ml_layers import linear_config
+        return linear_config(layer.name, result)

@@ -113,38 +113,32 @@ class SumSquares(Op):
         return {self._squares_name(layer): squares_type(graph, layer.node)}
 
     def hls4ml_layer_dicts(self, graph: Graph, layer: Any) -> list[dict[str, Any]]:
-        from hwai.codegen.hls4ml_layers import activation_dict
+        from hwai.codegen.hls4ml_layers import dense_dicts
 
         n = graph.tensor(layer.node.inputs[0]).size
         squares = {"name": self._squares_name(layer), "class_name": "Merge", "op": "multiply",
                    "data_format": "channels_last"}
-        ones = {"name": layer.name, "class_name": "Dense", "data_format": "channels_last",
-                "activation": "linear", "use_bias": True, "weight_data": np.ones((n, 1)),
-                "bias_data": np.zeros(1), "n_in": n, "n_out": 1, "weight_quantizer": None, "bias_quantizer": None}
-        return [squares, ones, activation_dict(f"{layer.name}_linear", "linear")]
+        return [squares, *dense_dicts(layer.name, np.ones((n, 1)), np.zeros(1))]
 
     def hls4ml_precision(self, layer: Any) -> dict[str, FixedType]:
+        from hwai.codegen.hls4ml_layers import ONE
         return {"weight": ONE, "bias": ONE, "accum": layer.node.attrs.accum_type}
 
     def hls4ml_config(self, layer: Any) -> dict[str, Any]:
         return {"ReuseFactor": 1, "Strategy": "Latency"}
 
     def hls4ml_extra_layers(self, layer: Any, result: str) -> dict[str, Any]:
-        # the '<name>_linear' activation hls4ml's Dense carries: same type, so it is eliminated
-        return {f"{layer.name}_linear": {"Precision": {"result": result}}}
+        from hwai.codegen.hls4ml_layers import linear_config
+        return linear_config(layer.name, result)
 
     def hls4ml_types(self, hls_layer: Any, layer: Any) -> dict[str, Any]:
-        return {"weight": hls_layer.weights["weight"].type.precision,
-                "bias": hls_layer.weights["bias"].type.precision,
-                "accum": hls_layer.get_attr("accum_t").precision}
+        from hwai.codegen.hls4ml_layers import dense_types
+        return dense_types(hls_layer)
 
     def hls4ml_stream_blocker(self, graph: Graph, node: Node) -> str | None:
         return ("hls4ml's io_stream Merge would read the latent's stream twice (sum of squares = "
                 "Merge(multiply) of the latent with itself)")
 
-
-# the Dense of ones' weight and bias type: unsigned, one integer bit (holds 0 and 1 exactly)
-ONE = FixedType(1, 1, False)
 
 
 def squares_type(graph: Graph, node: Node) -> FixedType:
