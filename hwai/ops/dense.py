@@ -156,7 +156,8 @@ class Dense(Op):
                 "bias_bits": a.bias_type.width, "accum_bits": a.accum_type.width,
                 "weight_type": str(a.weight_type), "nonzero_weights": int(np.count_nonzero(w)),
                 "sparsity": float(1.0 - np.count_nonzero(w) / w.size),
-                "reuse_factor": int(node.impl.get("reuse_factor", 1))}
+                "reuse_factor": int(node.impl.get("reuse_factor", 1)),
+                "arith": node.impl.get("arith", "csd")}
 
     def linear_map(self, node: Node, src: np.ndarray) -> tuple[np.ndarray, bool]:
         w = node.attrs.weight_type.to_float(node.attrs.weight)

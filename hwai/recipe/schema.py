@@ -316,10 +316,11 @@ STEPS: dict[str, dict[str, Field]] = {
                   "reuse_factor": F(int, minimum=1, help="this layer's reuse factor (instead of lower.reuse_factor)")}),
                           help="per-layer build settings by IR layer name (a Keras/torch layer's name; a "
                                "convolution's dense keeps its layer's name), e.g. {conv1: {reuse_factor: 4}}"),
-              "arith": F(str, default="csd", choices=("csd", "da"),
+              "arith": F(str, default="csd", choices=("csd", "da", "auto"),
                          help="how dense layers add up constant products in Verilog and native HLS: "
                               "'csd' one shift-add tree per neuron; 'da' one adder graph per layer with "
-                              "partial sums shared across neurons (da4ml); needs reuse_factor 1")},
+                              "partial sums shared across neurons (da4ml), needs reuse_factor 1; 'auto' "
+                              "per layer 'da' where hwai's estimate finds it smaller and no slower, else 'csd'")},
     "estimate": {},
     "budget": {"on_fail": F(str, choices=("error", "warn")),
                "synth": F(bool, default=False, help="confirm LUT/FF/DSP with Yosys (slow; --synth)")},

@@ -24,6 +24,7 @@ from hwai.distill import distill_report
 from hwai.engines.base import Engine
 from hwai.errors import BudgetError, DataError, HwaiError, MismatchError, RecipeError, RunFolderError
 from hwai.estimate import ebops, estimate
+from hwai.estimate.arith import choose_arith
 from hwai.estimate.cost import Estimate
 from hwai.ir.graph import Graph
 from hwai.ir.interp import input_codes, run_float, run_float_outputs
@@ -389,8 +390,12 @@ def lower_graph(ctx: RunContext, model: Any, cfg: dict, where: str) -> Graph:
     graph = ctx.engine.lower(model, input_type, cfg)
     per_layer = layer_reuse_factors(graph, cfg.get("layers") or {}, where)
     check_reuse_factor(graph, cfg["reuse_factor"], where, per_layer)
-    graph = with_arith(with_reuse_factor(graph, cfg["reuse_factor"], per_layer), cfg.get("arith", "csd"))
-    return preprocess.attach(graph, ctx.data).validate()
+    arith = cfg.get("arith", "csd")
+    graph = with_reuse_factor(graph, cfg["reuse_factor"], per_layer)
+    if arith != "auto":
+        graph = with_arith(graph, arith)
+    graph = preprocess.attach(graph, ctx.data).validate()
+    return choose_arith(graph, ctx.target) if arith == "auto" else graph
 
 
 def check_reuse_factor(graph: Graph, reuse_factor: int, where: str, per_layer: dict[str, int] | None = None) -> None:
