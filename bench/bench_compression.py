@@ -102,27 +102,46 @@ def _step_report(run: Path, step: str) -> dict:
     return {}
 
 
+# the targets of the heterogeneous-quantization work: (accuracy, Yosys LUT) corners to beat
+TARGETS = [(0.735, 6000), (0.725, 2500), (0.715, 1000)]
+
+
+def front(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (LUT, accuracy) points no other point beats on both, cheapest first."""
+    out: list[tuple[float, float]] = []
+    for x, y in sorted(pts, key=lambda p: (p[0], -p[1])):
+        if not out or y > out[-1][1]:
+            out.append((x, y))
+    return out
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups = {"qkeras": "s", "prune": "D", "hgq": "o", "hwai": "*"}
-    for key, marker in groups.items():
-        pts = [(r["yosys"]["lut"], r["accuracy"]) for r in rows
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    groups = {"qkeras": ("s", "C0"), "prune": ("D", "C1"), "hgq": ("o", "C2"), "hwai": ("*", "C3")}
+    for key, (marker, color) in groups.items():
+        pts = [(r["yosys"]["lut"], 100 * r["accuracy"]) for r in rows
                if r["label"].startswith(key) and r.get("yosys", {}).get("lut") and r.get("accuracy")]
-        if pts:
-            x, y = zip(*sorted(pts))
-            ax.plot(x, [100 * v for v in y], marker=marker, ls="-" if key in ("hgq", "hwai") else "", label=key)
+        if not pts:
+            continue
+        ax.scatter(*zip(*pts), marker=marker, color=color, s=60 if marker == "*" else 30, zorder=3,
+                   label=f"{key} ({len(pts)} designs)")
+        if key in ("hgq", "hwai"):
+            ax.plot(*zip(*front(pts)), color=color, lw=1.2, zorder=2, label=f"{key} front")
     for r in rows:
         if r["label"] == "float":
             ax.axhline(100 * r["accuracy"], color="grey", ls=":", label="float model")
+    for k, (acc, lut) in enumerate(TARGETS):   # each target: at least this accuracy at most these LUTs
+        ax.plot([lut, lut, lut / 1.6], [100 * acc + 0.35, 100 * acc, 100 * acc], color="k", lw=0.9,
+                label="targets (up and left of the corner)" if k == 0 else None)
     ax.set_xscale("log")
-    ax.set_xlabel("Yosys LUT (hwai Verilog, xcup)")
+    ax.set_xlabel("Yosys LUT (hwai Verilog, xcup), 0 DSP")
     ax.set_ylabel("test accuracy, bit-exact firmware [%]")
-    ax.set_title("jets_hlf.npz, 5 classes: accuracy vs LUT")
+    ax.set_title("jets_hlf.npz, 5 classes, 40k test jets: accuracy vs LUT")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -31,6 +31,11 @@ COSTS = ("lut", "ebops", "yosys")
 SLOPE = 0.8            # -d log(cost) / d log(beta): the first step's guess, then measured
 CLOSE = 0.8            # a fitting run using >= 80 % of the budget ends the search
 AIM = 0.9              # each step aims at 90 % of the limit: run-to-run noise is about +-5 %
+# A run inside the cost limit but slower than the latency limit needs more penalty: narrower
+# widths make shallower, narrower adders. How much more is not on the cost curve, so the step
+# is a fixed factor (bisected once a faster run brackets it). Measured on the jet MLP at a
+# 2,500-LUT budget: beta 1.5e-5 gave 2,126 Yosys LUT but 5 cycles (a 2-cycle first layer).
+SLOW_STEP = 1.5
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Probe:
     fits: bool
     chosen: bool = False
     yosys: float | None = None   # Yosys LUT, when the search synthesizes each run
+    latency_ns: float | None = None  # estimated latency, when the budget limits it
+    slow: bool = False               # inside the cost limit, over the latency limit
 
 
 @dataclass
@@ -70,6 +77,7 @@ class SearchConfig:
     beta_max: float = 1e-2
     probes: int = 3                   # full trainings at most
     epochs: int = 20
+    latency_ns: float | None = None   # budget.latency_ns: a run over it does not fit
 
 
 class SearchFailed(BudgetError):
@@ -103,10 +111,12 @@ def search(cfg: SearchConfig, train: Train, cost: Cost, log: Callable[[str], Non
             break                                  # pinned at a bound: nothing new to learn
     if best is None:
         smallest = min(probes, key=lambda q: q.cost)
+        within = f"{cfg.metric} <= {cfg.limit:g}" + ("" if cfg.latency_ns is None else f" and {cfg.latency_ns:g} ns")
+        latency = "" if smallest.latency_ns is None else f", {smallest.latency_ns:g} ns"
         raise SearchFailed(probes,
-            f"no design within {cfg.metric} <= {cfg.limit:g}: the smallest found costs {smallest.cost:.0f} "
-            f"{cfg.metric} (beta {smallest.beta:.3g}, accuracy {_acc(smallest)}); raise the budget, shrink the "
-            f"model, or allow a larger beta (quantize.search.beta_max)")
+            f"no design within {within}: the smallest found costs {smallest.cost:.0f} "
+            f"{cfg.metric} (beta {smallest.beta:.3g}{latency}, accuracy {_acc(smallest)}); raise the budget, shrink the "
+            f"model, allow more runs (quantize.search.runs) or a larger beta (quantize.search.beta_max)")
     chosen = best[0]
     probes = [Probe(**{**asdict(q), "chosen": q is chosen}) for q in probes]
     return SearchResult(chosen.beta, best[1], probes)
@@ -118,6 +128,8 @@ def next_beta(probes: list[Probe], cfg: SearchConfig) -> float:
     last = probes[-1]
     slope = fitted_slope(probes)
     beta = last.beta * (max(last.cost, 1e-9) / target) ** (1 / slope)
+    if last.slow:                                  # small enough but too slow: more penalty
+        beta = last.beta * SLOW_STEP
     over = [q.beta for q in probes if not q.fits]  # too small a penalty
     fit = [q.beta for q in probes if q.fits]       # enough penalty
     lo, hi = (max(over) if over else None), (min(fit) if fit else None)
@@ -149,8 +161,11 @@ def _measure(cfg: SearchConfig, cost: Cost, model: Any, beta: float) -> Probe:
     c = cost(model)
     value = float(c[cfg.metric])
     yosys = c.get("yosys")
+    latency = None if cfg.latency_ns is None else float(c["latency_ns"])
+    slow = latency is not None and latency > cfg.latency_ns
     return Probe(beta, cfg.epochs, value, float(c["lut"]), float(c["ebops"]), c.get("accuracy"),
-                 value <= cfg.limit, yosys=None if yosys is None else float(yosys))
+                 value <= cfg.limit and not slow, yosys=None if yosys is None else float(yosys),
+                 latency_ns=latency, slow=slow and value <= cfg.limit)
 
 
 def _acc_key(p: Probe) -> float:
@@ -158,10 +173,12 @@ def _acc_key(p: Probe) -> float:
 
 
 def _show(p: Probe, cfg: SearchConfig) -> str:
-    verdict = "fits" if p.fits else "over"
+    verdict = "fits" if p.fits else "too slow for" if p.slow else "over"
     yosys = "" if p.yosys is None else f"{p.yosys:.0f} LUT Yosys, "
-    return (f"{yosys}{p.lut:.0f} LUT est, {p.ebops:.0f} EBOPs, val accuracy {_acc(p)} "
-            f"({verdict} {cfg.metric} <= {cfg.limit:g})")
+    latency = "" if p.latency_ns is None else f", {p.latency_ns:g} ns"
+    limits = f"{cfg.metric} <= {cfg.limit:g}" + ("" if cfg.latency_ns is None else f", latency <= {cfg.latency_ns:g} ns")
+    return (f"{yosys}{p.lut:.0f} LUT est, {p.ebops:.0f} EBOPs{latency}, val accuracy {_acc(p)} "
+            f"({verdict} {limits})")
 
 
 def _acc(p: Probe) -> str:

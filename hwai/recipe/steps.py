@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hwai import data as datasets  # datasets.load_dataset: looked up per call (tests swap it)
-from hwai.budget import check_budget
+from hwai.budget import check_budget, used_amount
 from hwai.codegen import emitters, preprocess
 from hwai.codegen.emitters import CSIM_BACKENDS
 from hwai.codegen.native import flat_inputs
@@ -248,7 +248,8 @@ def _budget_search(ctx: RunContext, step: Step, cfg: dict, metric: str, limit: f
 
     s = cfg["search"]
     scfg = SearchConfig(limit=limit, metric=metric, beta_start=s["beta_start"], beta_min=s["beta_min"],
-                        beta_max=s["beta_max"], probes=s["runs"], epochs=cfg["epochs"])
+                        beta_max=s["beta_max"], probes=s["runs"], epochs=cfg["epochs"],
+                        latency_ns=_latency_limit(ctx))
     start, lower_cfg = ctx.model, _lower_cfg(ctx)
 
     def train(beta: float, epochs: int) -> Any:
@@ -257,7 +258,8 @@ def _budget_search(ctx: RunContext, step: Step, cfg: dict, metric: str, limit: f
     def cost(model: Any) -> dict:
         graph = lower_graph(ctx, model, lower_cfg, "quantize.search")
         logits = golden_logits(graph, ctx.data.x_val)
-        out = {"lut": estimate(graph, ctx.target).total.lut, "ebops": ebops(graph),
+        est = estimate(graph, ctx.target)
+        out = {"lut": est.total.lut, "ebops": ebops(graph), "latency_ns": used_amount(est, "latency_ns", ctx.target),
                "accuracy": float((logits.argmax(1) == ctx.data.y_val).mean())}
         if metric == "yosys":  # the run's own Verilog, synthesized as the synth step does
             out["yosys"] = yosys_lut(graph)
@@ -268,6 +270,17 @@ def _budget_search(ctx: RunContext, step: Step, cfg: dict, metric: str, limit: f
     except SearchFailed as err:           # the report is kept: it says what was tried
         _write_step_report(ctx, step, {"budget_search": search_report(metric, limit, err.probes, failed=str(err))})
         raise
+
+
+def _latency_limit(ctx: RunContext) -> float | None:
+    """The budget's latency in ns (``latency_ns``, else ``latency_cycles`` at the target clock):
+    the search keeps only runs that meet it, as the budget step will check."""
+    b = ctx.recipe.budget
+    if b.get("latency_ns") is not None:
+        return float(b["latency_ns"])
+    if b.get("latency_cycles") is not None:
+        return float(b["latency_cycles"]) * ctx.target.clock_period_ns
+    return None
 
 
 def _lower_cfg(ctx: RunContext) -> dict:

@@ -81,3 +81,47 @@ def test_a_noisy_inverted_slope_falls_back_to_the_power_law() -> None:
     p = [Probe(1e-5, 5, 2777, 2777, 1, 0.72, False), Probe(1.2e-5, 5, 2859, 2859, 1, 0.72, False)]
     b = next_beta(p, cfg)
     assert b == pytest.approx(1.2e-5 * (2859 / 2250) ** (1 / 0.8))     # not the clamped 0.2 leap
+
+
+def _slow_below(beta_fast: float):
+    """Latency falls with beta: 25 ns below ``beta_fast``, 20 ns from it on (a 2-cycle layer
+    that narrower widths bring to 1 cycle)."""
+    def latency(m: dict) -> float:
+        return 20.0 if m["beta"] >= beta_fast else 25.0
+    return latency
+
+
+def test_a_run_over_the_latency_limit_does_not_fit_and_takes_more_penalty() -> None:
+    trained: list = []
+    train, base = _fake(trained)
+    latency = _slow_below(2.5e-5)
+
+    def cost(m: dict) -> dict:
+        return {**base(m), "latency_ns": latency(m)}
+
+    cfg = SearchConfig(limit=4000, probes=5, epochs=5, latency_ns=20.0)
+    res = search(cfg, train, cost, log=lambda s: None)
+    assert latency(res.model) <= 20.0 and cost(res.model)["lut"] <= 4000
+    slow = [p for p in res.probes if p.slow]
+    assert slow and all(not p.fits and p.cost <= 4000 and p.latency_ns == 25.0 for p in slow)
+    for before, after in zip(res.probes, res.probes[1:]):
+        if before.slow:                                    # the step after a slow run adds penalty
+            assert after.beta > before.beta
+
+
+def test_without_a_latency_limit_latency_is_not_read() -> None:
+    train, cost = _fake([])
+    res = search(SearchConfig(limit=4000, probes=3, epochs=5), train, cost, log=lambda s: None)
+    assert all(p.latency_ns is None and not p.slow for p in res.probes)
+
+
+def test_no_run_fast_enough_names_the_latency(capsys) -> None:
+    train, base = _fake([])
+
+    def cost(m: dict) -> dict:
+        return {**base(m), "latency_ns": 30.0}
+
+    with pytest.raises(SearchFailed, match=r"no design within lut <= 4000 and 20 ns: .*30 ns.*quantize.search.runs"):
+        search(SearchConfig(limit=4000, probes=3, epochs=5, latency_ns=20.0), train, cost, log=print)
+    out = capsys.readouterr().out
+    assert "too slow for lut <= 4000, latency <= 20 ns" in out
